@@ -1,0 +1,48 @@
+# The two commands of the README: `make demo` and `make test`. Each works on a fresh clone:
+# it installs the npm dependencies, starts the local stack (downloading and building what it
+# needs into ~/.cache/permitflow on first use), and runs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UNIT_TESTS := $(wildcard test/unit/*.test.ts)
+INTEGRATION_TESTS := $(wildcard test/integration/*.test.ts)
+NODE_TEST := node --import tsx --test --test-concurrency=1
+
+.PHONY: help install stack-up stack-down stack-status topology demo test test-unit test-integration check bench
+
+help:
+	@echo "make demo    run the main job on the local stack"
+	@echo "make test    typecheck, lint, unit and integration tests on the local stack"
+	@echo "make stack-up | stack-down | stack-status | test-unit | check"
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: node_modules/.package-lock.json
+
+stack-up: install
+	npx permitflow stack up
+
+stack-down: install
+	npx permitflow stack down
+
+stack-status: install
+	npx permitflow stack status
+
+demo: stack-up
+	npx permitflow demo
+
+check: install
+	npx tsc --noEmit
+	npx eslint .
+
+test-unit: install
+	$(NODE_TEST) $(UNIT_TESTS)
+
+test-integration: stack-up
+	$(NODE_TEST) $(INTEGRATION_TESTS)
+
+# One test run, so the runner prints one summary for everything.
+test: check stack-up
+	$(NODE_TEST) $(UNIT_TESTS) $(INTEGRATION_TESTS)

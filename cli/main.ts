@@ -1,0 +1,29 @@
+/**
+ * `permitflow <command>`: the operator's entry point. Each command lives in its own module
+ * and has `--help`. Errors end the process with a message and a non-zero exit, never a stack
+ * trace for a problem the operator can fix.
+ */
+import { Command } from 'commander';
+import { ConfigError } from '../lib/config.ts';
+import { PermitflowError } from '../lib/errors.ts';
+import { stackCommand } from '../ops/stack/command.ts';
+import { demoCommand } from './commands/demo.ts';
+import { topologyCommand } from './commands/topology.ts';
+
+const program = new Command('permitflow')
+  .description('Durable, auditable, high-volume permit submission pipeline on Kafka')
+  .showHelpAfterError()
+  .addCommand(stackCommand())
+  .addCommand(topologyCommand())
+  .addCommand(demoCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof ConfigError || err instanceof PermitflowError) {
+    console.error(`permitflow: ${err.message}`);
+  } else {
+    console.error('permitflow: unexpected failure:', err);
+  }
+  process.exitCode = 1;
+}

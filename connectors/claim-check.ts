@@ -1,0 +1,58 @@
+/**
+ * Claim check for submissions: the canonical form of a payload, its hash, and where it is kept.
+ *
+ * The submission hash is the SHA-256 of the RFC 8785 (JCS) canonical JSON, so the same
+ * application submitted twice, with keys in another order or other whitespace, has the same
+ * hash and the windower drops the repeat. Payloads up to the inline limit ride inside the
+ * envelope (no object-store call on the hot path); larger ones and every attachment go to the
+ * object store under content-addressed keys, written once.
+ */
+import { createHash } from 'node:crypto';
+import canonicalizeModule from 'canonicalize';
+import { PermitflowError } from '../lib/errors.ts';
+import type { PayloadRef } from '../schemas/types.ts';
+import type { ObjectStore } from './object-store.ts';
+
+// canonicalize is CommonJS (`module.exports = fn`) but its types declare an ES default export.
+const canonicalize = canonicalizeModule as unknown as (typeof canonicalizeModule)['default'];
+
+export const DEFAULT_INLINE_LIMIT = 64 * 1024;
+
+export interface CanonicalPayload {
+  hash: string;
+  bytes: Buffer;
+}
+
+export function sha256Hex(bytes: Buffer | string): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+export function canonicalPayload(value: unknown): CanonicalPayload {
+  const text = canonicalize(value);
+  if (text === undefined) throw PermitflowError.permanent('PF_PAYLOAD_NOT_JSON', 'payload has no JSON representation');
+  const bytes = Buffer.from(text, 'utf8');
+  return { hash: sha256Hex(bytes), bytes };
+}
+
+export const payloadKey = (sha256: string): string => `raw/${sha256}`;
+export const attachmentKey = (sha256: string): string => `attachments/${sha256}`;
+
+/** Keeps the payload inline when small, else writes it once to the object store. */
+export async function storePayload(store: ObjectStore | undefined, payload: CanonicalPayload, inlineLimit: number): Promise<PayloadRef> {
+  const ref = { contentType: 'application/json', size: payload.bytes.length, sha256: payload.hash };
+  if (payload.bytes.length <= inlineLimit) return { ...ref, inline: payload.bytes, objectKey: null };
+  if (!store) throw PermitflowError.permanent('PF_NO_OBJECT_STORE', `payload of ${payload.bytes.length} bytes exceeds the inline limit and no object store is configured`);
+  const objectKey = payloadKey(payload.hash);
+  await store.putIfAbsent(objectKey, payload.bytes, { contentType: 'application/json', contentLength: payload.bytes.length });
+  return { ...ref, inline: null, objectKey };
+}
+
+/** The payload bytes a reference points to, checked against its hash. */
+export async function loadPayload(store: ObjectStore | undefined, ref: PayloadRef): Promise<Buffer> {
+  let bytes: Buffer;
+  if (ref.inline) bytes = ref.inline;
+  else if (ref.objectKey && store) bytes = await store.get(ref.objectKey);
+  else throw PermitflowError.permanent('PF_PAYLOAD_MISSING', 'payload reference has neither inline bytes nor an object key');
+  if (sha256Hex(bytes) !== ref.sha256) throw PermitflowError.permanent('PF_PAYLOAD_CORRUPT', `payload does not match its sha256 ${ref.sha256}`);
+  return bytes;
+}

@@ -1,0 +1,101 @@
+/**
+ * The S3-compatible object store (MinIO locally, S3 in production): claim-checked payloads,
+ * attachments and batch archives, under content-addressed keys, written once.
+ */
+import {
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
+import type { Config } from '../lib/config.ts';
+import { ConfigError } from '../lib/config.ts';
+import { PermitflowError } from '../lib/errors.ts';
+
+export interface ObjectStore {
+  bucket: string;
+  /** Writes the object unless the key exists (conditional put): objects are never overwritten. */
+  putIfAbsent(key: string, body: Buffer | Readable, options: { contentType: string; contentLength?: number }): Promise<'created' | 'exists'>;
+  get(key: string): Promise<Buffer>;
+  getStream(key: string): Promise<Readable>;
+  exists(key: string): Promise<boolean>;
+  /** Throws unless the bucket is reachable with our credentials (readiness). */
+  ping(): Promise<void>;
+  close(): void;
+}
+
+function httpStatus(err: unknown): number | undefined {
+  return err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
+}
+
+function wrap(err: unknown, what: string): PermitflowError {
+  const status = httpStatus(err);
+  const retriable = status === undefined || status >= 500 || status === 429;
+  return new PermitflowError('PF_OBJECT_STORE', `${what} failed${status ? ` (HTTP ${status})` : ''}: ${(err as Error).message}`, retriable, { cause: err });
+}
+
+export function createObjectStore(config: Config): ObjectStore {
+  const { s3 } = config;
+  if (!s3.accessKeyId || !s3.secretAccessKey) {
+    throw new ConfigError(['S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: not set (run `permitflow stack up`, which writes them to its env file, or export them)']);
+  }
+  const client = new S3Client({
+    region: s3.region,
+    forcePathStyle: s3.forcePathStyle,
+    ...(s3.endpoint && { endpoint: s3.endpoint }),
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    maxAttempts: 3,
+  });
+  const Bucket = s3.bucket;
+
+  return {
+    bucket: Bucket,
+    async putIfAbsent(key, body, { contentType, contentLength }) {
+      try {
+        await client.send(new PutObjectCommand({ Bucket, Key: key, Body: body, ContentType: contentType, ContentLength: contentLength, IfNoneMatch: '*' }));
+        return 'created';
+      } catch (err) {
+        // 412: the key exists. 409: a concurrent conditional put of the same key is in progress.
+        const status = httpStatus(err);
+        if (status === 412 || status === 409) return 'exists';
+        throw wrap(err, `put ${key}`);
+      }
+    },
+    async get(key) {
+      const stream = await this.getStream(key);
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    },
+    async getStream(key) {
+      try {
+        const out = await client.send(new GetObjectCommand({ Bucket, Key: key }));
+        return out.Body as Readable;
+      } catch (err) {
+        throw wrap(err, `get ${key}`);
+      }
+    },
+    async exists(key) {
+      try {
+        await client.send(new HeadObjectCommand({ Bucket, Key: key }));
+        return true;
+      } catch (err) {
+        if (httpStatus(err) === 404) return false;
+        throw wrap(err, `head ${key}`);
+      }
+    },
+    async ping() {
+      try {
+        await client.send(new HeadBucketCommand({ Bucket }));
+      } catch (err) {
+        throw wrap(err, `head bucket ${Bucket}`);
+      }
+    },
+    close() {
+      client.destroy();
+    },
+  };
+}

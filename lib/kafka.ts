@@ -1,0 +1,40 @@
+/**
+ * The Kafka client of every permitflow process, configured once from `Config`.
+ * kafkajs is behind this module and the processor runtime, so a KafkaJS-compatible client
+ * could replace it without touching processors or connectors.
+ */
+import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import type { Config } from './config.ts';
+import type { Logger } from './logger.ts';
+
+const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+export function createKafka(config: Config, logger: Logger, clientId = config.kafka.clientId): Kafka {
+  const kafkaConfig: KafkaConfig = {
+    clientId,
+    brokers: config.kafka.brokers,
+    ssl: config.kafka.ssl,
+    connectionTimeout: 5_000,
+    requestTimeout: 30_000,
+    retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 10_000 },
+    logLevel: logLevel.WARN,
+    // kafkajs logs through pino, so its lines are JSON and redacted like ours.
+    logCreator: () => ({ namespace, level, log }) => {
+      const { message, ...extra } = log;
+      logger[LEVELS[level] ?? 'info']({ kafkajs: namespace, ...extra }, message);
+    },
+  };
+  if (config.kafka.sasl) {
+    kafkaConfig.sasl = {
+      mechanism: config.kafka.sasl.mechanism,
+      username: config.kafka.sasl.username,
+      password: config.kafka.sasl.password,
+    } as SASLOptions;
+  }
+  return new Kafka(kafkaConfig);
+}

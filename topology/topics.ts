@@ -1,0 +1,176 @@
+/**
+ * The typed catalogue of every topic and processor of permitflow: names are data.
+ *
+ * Topic names are `<namespace>.<suffix>` (namespace `permits` by default, a unique one per
+ * test). Every submission-keyed topic has the same partition count, so a submission lives on
+ * the same partition number everywhere (co-partitioning). Processors use these entries, never
+ * string literals; `describeTopology()` prints the whole graph and a snapshot test keeps
+ * renames visible in review.
+ */
+import type { SchemaName } from '../schemas/index.ts';
+
+const DAY_MS = 24 * 3600 * 1000;
+
+export type TopicId =
+  | 'raw'
+  | 'received'
+  | 'chunked'
+  | 'batches'
+  | 'enriched'
+  | 'validated'
+  | 'accepted'
+  | 'rejected'
+  | 'retryEnrich1'
+  | 'retryEnrich2'
+  | 'retryEnrich3'
+  | 'dlq';
+
+interface TopicDef {
+  suffix: string;
+  /** Value schema (Confluent wire format, subject `<topic>-value`). Keys are UTF-8 strings. */
+  schema: SchemaName;
+  key: 'submission hash' | 'batch id';
+  cleanup: 'compact' | 'delete';
+  /** retention.ms for delete topics; compacted topics keep the latest record per key forever. */
+  retentionMs?: number;
+  /** Delay before a retry topic's records are due (retry topics only). */
+  retryDelayMs?: number;
+  description: string;
+}
+
+/** Every topic of DESIGN.md. */
+export const TOPICS = {
+  raw: { suffix: 'submissions.raw', schema: 'SubmissionEnvelope', key: 'submission hash', cleanup: 'delete', retentionMs: 7 * DAY_MS, description: 'Envelopes from the intake, file drops and agencies' },
+  received: { suffix: 'state.received', schema: 'SubmissionReceived', key: 'submission hash', cleanup: 'compact', description: 'First sighting of each distinct submission' },
+  chunked: { suffix: 'state.chunked', schema: 'SubmissionChunked', key: 'submission hash', cleanup: 'compact', description: 'Submission assigned to a closed batch' },
+  batches: { suffix: 'batches', schema: 'BatchManifest', key: 'batch id', cleanup: 'compact', description: 'Batch manifests' },
+  enriched: { suffix: 'state.enriched', schema: 'SubmissionEnriched', key: 'submission hash', cleanup: 'compact', description: 'Submission with parcel, zoning, overlay, fee and history lookups' },
+  validated: { suffix: 'state.validated', schema: 'SubmissionValidated', key: 'submission hash', cleanup: 'compact', description: 'Submission with rule findings' },
+  accepted: { suffix: 'state.accepted', schema: 'SubmissionAccepted', key: 'submission hash', cleanup: 'compact', description: 'Accepted: a permit for review' },
+  rejected: { suffix: 'state.rejected', schema: 'SubmissionRejected', key: 'submission hash', cleanup: 'compact', description: 'Rejected with actionable reasons' },
+  retryEnrich1: { suffix: 'retry.enrich.1', schema: 'SubmissionChunked', key: 'submission hash', cleanup: 'delete', retentionMs: 7 * DAY_MS, retryDelayMs: 10_000, description: 'Enrichment retry, first delay' },
+  retryEnrich2: { suffix: 'retry.enrich.2', schema: 'SubmissionChunked', key: 'submission hash', cleanup: 'delete', retentionMs: 7 * DAY_MS, retryDelayMs: 60_000, description: 'Enrichment retry, second delay' },
+  retryEnrich3: { suffix: 'retry.enrich.3', schema: 'SubmissionChunked', key: 'submission hash', cleanup: 'delete', retentionMs: 7 * DAY_MS, retryDelayMs: 600_000, description: 'Enrichment retry, last delay' },
+  dlq: { suffix: 'dlq', schema: 'DeadLetter', key: 'submission hash', cleanup: 'delete', retentionMs: 365 * DAY_MS, description: 'Records a stage gave up on, with cause and original bytes' },
+} as const satisfies Record<TopicId, TopicDef>;
+
+export type ProcessorId = 'windower' | 'enricher' | 'validator' | 'decider' | 'read-model';
+
+interface ProcessorDef {
+  inputs: readonly TopicId[];
+  outputs: readonly TopicId[];
+  /** State stores (changelog topics are derived from their names). */
+  stores: readonly string[];
+  description: string;
+}
+
+/** The processor graph: who reads and writes what. Consumer groups are named after processors. */
+export const PROCESSORS = {
+  windower: {
+    inputs: ['raw'],
+    outputs: ['received', 'chunked', 'batches', 'dlq'],
+    stores: ['seen-hashes', 'open-window'],
+    description: 'Drops duplicates, emits received, closes batches on count, bytes or age',
+  },
+  enricher: {
+    inputs: ['chunked', 'retryEnrich1', 'retryEnrich2', 'retryEnrich3'],
+    outputs: ['enriched', 'retryEnrich1', 'retryEnrich2', 'retryEnrich3', 'dlq'],
+    stores: [],
+    description: 'Parcel, zoning, overlay, fee and history lookups',
+  },
+  validator: { inputs: ['enriched'], outputs: ['validated', 'dlq'], stores: [], description: 'Jurisdiction rule sets' },
+  decider: { inputs: ['validated'], outputs: ['accepted', 'rejected', 'dlq'], stores: [], description: 'Accept or reject with reasons' },
+  'read-model': {
+    inputs: ['received', 'chunked', 'enriched', 'validated', 'accepted', 'rejected', 'batches', 'dlq'],
+    outputs: [],
+    stores: [],
+    description: 'PostgreSQL audit timeline and current status',
+  },
+} as const satisfies Record<ProcessorId, ProcessorDef>;
+
+export const DEFAULT_NAMESPACE = 'permits';
+
+export interface TopologyOptions {
+  namespace: string;
+  partitions: number;
+  replicationFactor: number;
+  minCompactionLagMs: number;
+}
+
+export interface TopicSpec {
+  id: TopicId;
+  name: string;
+  schema: SchemaName;
+  subject: string;
+  partitions: number;
+  replicationFactor: number;
+  config: Record<string, string>;
+  def: TopicDef;
+}
+
+export interface Topology {
+  options: TopologyOptions;
+  topics: Record<TopicId, TopicSpec>;
+  /** Consumer group of a processor: `permitflow.<processor>` (namespaced outside the default namespace). */
+  group(processor: ProcessorId): string;
+  /** Changelog topic of a processor's state store. */
+  changelog(processor: ProcessorId, store: string): string;
+}
+
+function topicConfig(def: TopicDef, options: TopologyOptions): Record<string, string> {
+  if (def.cleanup === 'compact') {
+    return {
+      'cleanup.policy': 'compact',
+      // Audits read the full log: nothing is compacted away before this lag.
+      'min.compaction.lag.ms': String(options.minCompactionLagMs),
+      'min.insync.replicas': String(Math.min(2, options.replicationFactor)),
+    };
+  }
+  return {
+    'cleanup.policy': 'delete',
+    'retention.ms': String(def.retentionMs),
+    'min.insync.replicas': String(Math.min(2, options.replicationFactor)),
+  };
+}
+
+export function buildTopology(options: TopologyOptions): Topology {
+  const topics = {} as Record<TopicId, TopicSpec>;
+  for (const [id, def] of Object.entries(TOPICS) as [TopicId, TopicDef][]) {
+    const name = `${options.namespace}.${def.suffix}`;
+    topics[id] = {
+      id,
+      name,
+      schema: def.schema,
+      subject: `${name}-value`,
+      partitions: options.partitions,
+      replicationFactor: options.replicationFactor,
+      config: topicConfig(def, options),
+      def,
+    };
+  }
+  const groupPrefix = options.namespace === DEFAULT_NAMESPACE ? 'permitflow' : `permitflow.${options.namespace}`;
+  return {
+    options,
+    topics,
+    group: (processor) => `${groupPrefix}.${processor}`,
+    changelog: (processor, store) => `${options.namespace}.${processor}.${store}.changelog`,
+  };
+}
+
+/** A printable description of the topology: topics with their configs, then the processor graph. */
+export function describeTopology(topology: Topology): string {
+  const lines: string[] = ['topics:'];
+  for (const t of Object.values(topology.topics)) {
+    const cfg = Object.entries(t.config).map(([k, v]) => `${k}=${v}`).join(' ');
+    lines.push(`  ${t.name}  key=${t.def.key}  value=${t.schema}  partitions=${t.partitions}  ${cfg}`);
+  }
+  lines.push('processors:');
+  for (const [id, p] of Object.entries(PROCESSORS) as [ProcessorId, ProcessorDef][]) {
+    const name = (ids: readonly TopicId[]) => ids.map((i) => topology.topics[i].name).join(', ') || '-';
+    lines.push(`  ${id}  group=${topology.group(id)}`);
+    lines.push(`    reads:  ${name(p.inputs)}`);
+    lines.push(`    writes: ${name(p.outputs)}`);
+    if (p.stores.length > 0) lines.push(`    stores: ${p.stores.map((s) => topology.changelog(id, s)).join(', ')}`);
+  }
+  return lines.join('\n');
+}
