@@ -8,6 +8,7 @@ import { ConfigError } from '../lib/config.ts';
 import { PermitflowError } from '../lib/errors.ts';
 import { stackCommand } from '../ops/stack/command.ts';
 import { demoCommand } from './commands/demo.ts';
+import { intakeCommand } from './commands/intake.ts';
 import { topologyCommand } from './commands/topology.ts';
 
 const program = new Command('permitflow')
@@ -15,6 +16,7 @@ const program = new Command('permitflow')
   .showHelpAfterError()
   .addCommand(stackCommand())
   .addCommand(topologyCommand())
+  .addCommand(intakeCommand())
   .addCommand(demoCommand());
 
 try {
