@@ -9,6 +9,7 @@ import { PermitflowError } from '../lib/errors.ts';
 import { stackCommand } from '../ops/stack/command.ts';
 import { demoCommand } from './commands/demo.ts';
 import { intakeCommand } from './commands/intake.ts';
+import { runCommand } from './commands/run.ts';
 import { topologyCommand } from './commands/topology.ts';
 
 const program = new Command('permitflow')
@@ -17,6 +18,7 @@ const program = new Command('permitflow')
   .addCommand(stackCommand())
   .addCommand(topologyCommand())
   .addCommand(intakeCommand())
+  .addCommand(runCommand())
   .addCommand(demoCommand());
 
 try {

@@ -11,7 +11,7 @@
  * docker-compose check, so a new option is documented by adding it here.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEnv } from 'node:util';
@@ -74,6 +74,46 @@ export const OPTIONS = {
   REDIS_URL: { schema: z.string().regex(/^rediss?:\/\//, { message: 'expected redis:// or rediss:// URL' }), default: 'redis://127.0.0.1:16379', description: 'Redis for idempotency keys, rate limits and caches' },
   DATABASE_URL: { schema: z.string().regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// URL' }), default: 'postgres://permitflow@127.0.0.1:15432/permitflow', description: 'PostgreSQL read model' },
 
+  // Processor runtime (`permitflow run <processor>`).
+  PERMITFLOW_TRANSACTIONS: { schema: bool, default: 'true', description: 'Exactly-once Kafka transactions; false only for the crash tests\' control run' },
+  PERMITFLOW_PARTITIONS_CONCURRENTLY: { schema: positiveInt, default: '3', description: 'Input partitions a processor handles at once' },
+  PERMITFLOW_MAX_BYTES_PER_PARTITION: { schema: positiveInt, default: String(1024 * 1024), description: 'Bytes fetched per partition per batch: bounds memory and in-flight work' },
+  PERMITFLOW_MAX_RECORDS_PER_TRANSACTION: { schema: positiveInt, default: '1000', description: 'Records committed per transaction at most' },
+  // Windower.
+  WINDOW_MAX_COUNT: { schema: positiveInt, default: '500', description: 'A batch closes when it has this many submissions' },
+  WINDOW_MAX_BYTES: { schema: positiveInt, default: String(25 * 1024 * 1024), description: 'A batch closes before its payload bytes would pass this' },
+  WINDOW_MAX_AGE_MS: { schema: positiveInt, default: String(15 * 60 * 1000), description: 'A batch closes this long after it opened, even on an idle partition' },
+  DEDUP_HORIZON_DAYS: { schema: positiveInt, default: '30', description: 'How long a submission hash is remembered for duplicate detection' },
+
+  // HTTP intake gateway (`permitflow intake`).
+  INTAKE_HOST: { schema: z.string().min(1), default: '127.0.0.1', description: 'Address the intake gateway listens on (0.0.0.0 in a container)' },
+  INTAKE_PORT: { schema: port, default: '8088', description: 'Port of the intake gateway' },
+  INTAKE_API_KEYS_FILE: { schema: z.string().min(1).optional(), description: 'JSON file of hashed API keys, managed by `permitflow keys` (default: <PERMITFLOW_STACK_DIR>/api-keys.json)' },
+  INTAKE_BODY_LIMIT_BYTES: { schema: positiveInt, default: String(25 * 1024 * 1024), description: 'Largest request body, JSON or multipart with attachments (413 above)' },
+  INTAKE_INLINE_LIMIT_BYTES: { schema: positiveInt, default: String(64 * 1024), description: 'Canonical payloads up to this size travel inline in the envelope; larger ones are claim-checked' },
+  INTAKE_MAX_ATTACHMENTS: { schema: wholeNumber('a whole number, 0 or more').min(0, { message: 'expected a whole number, 0 or more' }), default: '20', description: 'Most attachments in one multipart submission' },
+  INTAKE_MAX_HEADER_BYTES: { schema: positiveInt, default: '16384', description: 'Largest request header block (431 above)' },
+  INTAKE_HEADERS_TIMEOUT_MS: { schema: positiveInt, default: '10000', description: 'Time a client has to send its request headers (slow-loris defence)' },
+  INTAKE_REQUEST_TIMEOUT_MS: { schema: positiveInt, default: '120000', description: 'Time a client has to send its whole request, body included' },
+  INTAKE_CONNECTION_TIMEOUT_MS: { schema: positiveInt, default: '30000', description: 'Idle socket timeout' },
+  INTAKE_KEEP_ALIVE_TIMEOUT_MS: { schema: positiveInt, default: '5000', description: 'How long an idle keep-alive connection stays open' },
+  INTAKE_IDEMPOTENCY_TTL_S: { schema: positiveInt, default: '86400', description: 'How long an Idempotency-Key and its first response are kept in Redis' },
+  INTAKE_STATUS_TTL_S: { schema: positiveInt, default: String(7 * 24 * 3600), description: 'How long the intake remembers an accepted submission for status look-ups' },
+  INTAKE_RATE_LIMIT_PER_S: { schema: positiveInt, default: '500', description: 'Requests per second per client (API key client id), shared through Redis; a key may override it' },
+  INTAKE_LAG_PROCESSORS: {
+    schema: z
+      .string()
+      .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0))
+      .pipe(z.array(z.enum(['windower', 'enricher', 'validator', 'decider', 'read-model'], { message: 'expected processor names (windower, enricher, validator, decider, read-model), comma-separated' })).min(1, { message: 'expected at least one processor' })),
+    default: 'windower',
+    description: 'Processors whose consumer-group lag (on their input topics) is the backpressure signal',
+  },
+  INTAKE_LAG_THRESHOLD: { schema: positiveInt, default: '50000', description: 'Lag (records) of any watched group above which POST answers 503 with Retry-After' },
+  INTAKE_LAG_POLL_MS: { schema: positiveInt, default: '3000', description: 'How often the intake reads consumer-group lag' },
+  INTAKE_RETRY_AFTER_MAX_S: { schema: positiveInt, default: '120', description: 'Upper bound of a Retry-After the intake computes' },
+  INTAKE_PRODUCE_TIMEOUT_MS: { schema: positiveInt, default: '10000', description: 'How long a submission waits for the raw-topic produce (acks=all) before answering 503' },
+  INTAKE_SHUTDOWN_TIMEOUT_MS: { schema: positiveInt, default: '30000', description: 'How long a graceful shutdown waits for in-flight requests' },
+
   PERMITFLOW_STACK_DIR: { schema: z.string().min(1), default: '.stack', description: 'State folder of the local stack (data, logs, pids, env file)', stackOnly: true },
   PERMITFLOW_CACHE_DIR: { schema: z.string().min(1), default: join(homedir(), '.cache', 'permitflow'), description: 'Cache of downloaded jars and built binaries', stackOnly: true },
   PERMITFLOW_KAFKA_PORT: { schema: port, default: '19092', description: 'Local Kafka broker port', stackOnly: true },
@@ -93,7 +133,8 @@ type Raw = { [K in OptionName]: z.infer<(typeof OPTIONS)[K]['schema']> };
 
 export interface Config {
   logLevel: Raw['LOG_LEVEL'];
-  workerId: string | undefined;
+  /** Stamped on state records: PERMITFLOW_WORKER_ID or hostname-pid. */
+  workerId: string;
   topology: { namespace: string; partitions: number; replicationFactor: number; minCompactionLagMs: number };
   kafka: {
     brokers: string[];
@@ -105,6 +146,28 @@ export interface Config {
   s3: { endpoint?: string; region: string; bucket: string; forcePathStyle: boolean; accessKeyId?: string; secretAccessKey?: string };
   redis: { url: string };
   database: { url: string };
+  runtime: { transactions: boolean; partitionsConcurrently: number; maxBytesPerPartition: number; maxRecordsPerTransaction: number };
+  windower: { maxCount: number; maxBytes: number; maxAgeMs: number; dedupHorizonMs: number };
+  intake: {
+    host: string;
+    port: number;
+    apiKeysFile: string;
+    bodyLimitBytes: number;
+    inlineLimitBytes: number;
+    maxAttachments: number;
+    maxHeaderBytes: number;
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    connectionTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    idempotencyTtlMs: number;
+    statusTtlMs: number;
+    rateLimitPerSecond: number;
+    lag: { processors: Raw['INTAKE_LAG_PROCESSORS']; threshold: number; pollMs: number };
+    retryAfterMaxS: number;
+    produceTimeoutMs: number;
+    shutdownTimeoutMs: number;
+  };
   stack: {
     dir: string;
     cacheDir: string;
@@ -170,7 +233,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const stackDir = isAbsolute(r.PERMITFLOW_STACK_DIR) ? r.PERMITFLOW_STACK_DIR : join(REPO_ROOT, r.PERMITFLOW_STACK_DIR);
   return {
     logLevel: r.LOG_LEVEL,
-    workerId: r.PERMITFLOW_WORKER_ID,
+    workerId: r.PERMITFLOW_WORKER_ID ?? `${hostname()}-${process.pid}`,
     topology: {
       namespace: r.PERMITFLOW_TOPIC_NAMESPACE,
       partitions: r.PERMITFLOW_PARTITIONS,
@@ -199,6 +262,38 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     redis: { url: r.REDIS_URL },
     database: { url: r.DATABASE_URL },
+    runtime: {
+      transactions: r.PERMITFLOW_TRANSACTIONS,
+      partitionsConcurrently: r.PERMITFLOW_PARTITIONS_CONCURRENTLY,
+      maxBytesPerPartition: r.PERMITFLOW_MAX_BYTES_PER_PARTITION,
+      maxRecordsPerTransaction: r.PERMITFLOW_MAX_RECORDS_PER_TRANSACTION,
+    },
+    windower: {
+      maxCount: r.WINDOW_MAX_COUNT,
+      maxBytes: r.WINDOW_MAX_BYTES,
+      maxAgeMs: r.WINDOW_MAX_AGE_MS,
+      dedupHorizonMs: r.DEDUP_HORIZON_DAYS * 24 * 3600 * 1000,
+    },
+    intake: {
+      host: r.INTAKE_HOST,
+      port: r.INTAKE_PORT,
+      apiKeysFile: r.INTAKE_API_KEYS_FILE === undefined ? join(stackDir, 'api-keys.json') : isAbsolute(r.INTAKE_API_KEYS_FILE) ? r.INTAKE_API_KEYS_FILE : join(REPO_ROOT, r.INTAKE_API_KEYS_FILE),
+      bodyLimitBytes: r.INTAKE_BODY_LIMIT_BYTES,
+      inlineLimitBytes: r.INTAKE_INLINE_LIMIT_BYTES,
+      maxAttachments: r.INTAKE_MAX_ATTACHMENTS,
+      maxHeaderBytes: r.INTAKE_MAX_HEADER_BYTES,
+      headersTimeoutMs: r.INTAKE_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: r.INTAKE_REQUEST_TIMEOUT_MS,
+      connectionTimeoutMs: r.INTAKE_CONNECTION_TIMEOUT_MS,
+      keepAliveTimeoutMs: r.INTAKE_KEEP_ALIVE_TIMEOUT_MS,
+      idempotencyTtlMs: r.INTAKE_IDEMPOTENCY_TTL_S * 1000,
+      statusTtlMs: r.INTAKE_STATUS_TTL_S * 1000,
+      rateLimitPerSecond: r.INTAKE_RATE_LIMIT_PER_S,
+      lag: { processors: r.INTAKE_LAG_PROCESSORS, threshold: r.INTAKE_LAG_THRESHOLD, pollMs: r.INTAKE_LAG_POLL_MS },
+      retryAfterMaxS: r.INTAKE_RETRY_AFTER_MAX_S,
+      produceTimeoutMs: r.INTAKE_PRODUCE_TIMEOUT_MS,
+      shutdownTimeoutMs: r.INTAKE_SHUTDOWN_TIMEOUT_MS,
+    },
     stack: {
       dir: stackDir,
       cacheDir: r.PERMITFLOW_CACHE_DIR,

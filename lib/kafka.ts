@@ -26,6 +26,9 @@ export function createKafka(config: Config, logger: Logger, clientId = config.ka
     // kafkajs logs through pino, so its lines are JSON and redacted like ours.
     logCreator: () => ({ namespace, level, log }) => {
       const { message, ...extra } = log;
+      // Our idempotent producers bound their retries on purpose: a send that keeps failing
+      // fails its transaction, and the runtime rebuilds the producer and retries the batch.
+      if (message.startsWith('Limiting retries for the idempotent producer')) return;
       logger[LEVELS[level] ?? 'info']({ kafkajs: namespace, ...extra }, message);
     },
   };

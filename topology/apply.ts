@@ -5,11 +5,13 @@
  * A topic that exists with a different partition count stops the run: co-partitioning is what
  * keeps one submission on one partition number everywhere, and Kafka cannot shrink a topic.
  */
-import type { Admin } from 'kafkajs';
-import { ConfigResourceTypes } from 'kafkajs';
+import kafkajs, { type Admin } from 'kafkajs';
 import { PermitflowError } from '../lib/errors.ts';
 import type { Serde } from '../schemas/serde.ts';
 import type { Topology, TopicSpec } from './topics.ts';
+
+// kafkajs is CommonJS; this enum is not visible to ESM named imports.
+const { ConfigResourceTypes } = kafkajs;
 
 export interface ApplyReport {
   created: string[];
@@ -26,7 +28,7 @@ async function existingTopics(admin: Admin, names: string[]): Promise<Map<string
   return new Map(topics.map((t) => [t.name, t.partitions.length]));
 }
 
-async function configsDiffer(admin: Admin, topic: TopicSpec): Promise<boolean> {
+async function configsDiffer(admin: Admin, topic: TopicLike): Promise<boolean> {
   const described = await admin.describeConfigs({
     includeSynonyms: false,
     resources: [{ type: ConfigResourceTypes.TOPIC, name: topic.name, configNames: Object.keys(topic.config) }],
@@ -35,8 +37,11 @@ async function configsDiffer(admin: Admin, topic: TopicSpec): Promise<boolean> {
   return Object.entries(topic.config).some(([k, v]) => current.get(k) !== v);
 }
 
+/** What apply needs of a topic: catalogued topics and changelogs alike. */
+type TopicLike = Pick<TopicSpec, 'name' | 'partitions' | 'replicationFactor' | 'config'>;
+
 export async function applyTopology(topology: Topology, admin: Admin, serde: Serde): Promise<ApplyReport> {
-  const specs = Object.values(topology.topics);
+  const specs: TopicLike[] = [...Object.values(topology.topics), ...topology.changelogs];
   const existing = await existingTopics(admin, specs.map((t) => t.name));
   const report: ApplyReport = { created: [], updated: [], unchanged: [], schemas: [] };
 
@@ -81,7 +86,7 @@ export async function applyTopology(topology: Topology, admin: Admin, serde: Ser
   }
 
   // One subject per topic (topic-name strategy); retry topics share the chunked schema.
-  for (const spec of specs) {
+  for (const spec of Object.values(topology.topics)) {
     report.schemas.push({ subject: spec.subject, id: await serde.register(spec.subject, spec.schema) });
   }
   return report;

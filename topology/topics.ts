@@ -108,9 +108,20 @@ export interface TopicSpec {
   def: TopicDef;
 }
 
+/** A processor's state-store changelog: compacted, co-partitioned with its inputs, raw bytes. */
+export interface ChangelogSpec {
+  processor: ProcessorId;
+  store: string;
+  name: string;
+  partitions: number;
+  replicationFactor: number;
+  config: Record<string, string>;
+}
+
 export interface Topology {
   options: TopologyOptions;
   topics: Record<TopicId, TopicSpec>;
+  changelogs: ChangelogSpec[];
   /** Consumer group of a processor: `permitflow.<processor>` (namespaced outside the default namespace). */
   group(processor: ProcessorId): string;
   /** Changelog topic of a processor's state store. */
@@ -149,11 +160,23 @@ export function buildTopology(options: TopologyOptions): Topology {
     };
   }
   const groupPrefix = options.namespace === DEFAULT_NAMESPACE ? 'permitflow' : `permitflow.${options.namespace}`;
+  const changelog = (processor: ProcessorId, store: string) => `${options.namespace}.${processor}.${store}.changelog`;
+  const changelogs = (Object.entries(PROCESSORS) as [ProcessorId, ProcessorDef][]).flatMap(([processor, def]) =>
+    def.stores.map((store) => ({
+      processor,
+      store,
+      name: changelog(processor, store),
+      partitions: options.partitions,
+      replicationFactor: options.replicationFactor,
+      config: { 'cleanup.policy': 'compact', 'min.insync.replicas': String(Math.min(2, options.replicationFactor)) },
+    })),
+  );
   return {
     options,
     topics,
+    changelogs,
     group: (processor) => `${groupPrefix}.${processor}`,
-    changelog: (processor, store) => `${options.namespace}.${processor}.${store}.changelog`,
+    changelog,
   };
 }
 

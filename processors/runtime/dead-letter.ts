@@ -1,0 +1,45 @@
+/**
+ * Builds the dead letter for a record a stage gives up on: the cause, the provenance and the
+ * original bytes, so an operator can inspect it and replay it.
+ */
+import type { KafkaMessage } from 'kafkajs';
+import { errorChain, PermitflowError } from '../../lib/errors.ts';
+import type { DeadLetter } from '../../schemas/types.ts';
+import { traceIdOf } from './trace.ts';
+
+export interface DeadLetterSource {
+  stage: string;
+  consumerGroup: string;
+  topic: string;
+  partition: number;
+  message: KafkaMessage;
+  workerId: string;
+  attempt?: number;
+  firstFailureAt?: number;
+}
+
+export function deadLetter(source: DeadLetterSource, err: unknown, now = Date.now()): DeadLetter {
+  const headers = Object.fromEntries(Object.entries(source.message.headers ?? {}).map(([k, v]) => [k, String(v)]));
+  const key = source.message.key ?? null;
+  return {
+    submissionHash: key ? key.toString('utf8') : null,
+    batchId: null,
+    stage: source.stage,
+    consumerGroup: source.consumerGroup,
+    errorClass: err instanceof PermitflowError ? err.code : err instanceof Error ? err.name : 'UNKNOWN',
+    errorMessage: err instanceof Error ? err.message : String(err),
+    errorChain: errorChain(err),
+    attempt: source.attempt ?? 1,
+    firstFailureAt: source.firstFailureAt ?? now,
+    lastFailureAt: now,
+    originalTopic: source.topic,
+    originalPartition: source.partition,
+    originalOffset: Number(source.message.offset),
+    originalTimestamp: Number(source.message.timestamp),
+    originalKey: key,
+    originalValue: source.message.value ?? null,
+    originalHeaders: headers,
+    traceId: traceIdOf(headers.traceparent),
+    workerId: source.workerId,
+  };
+}

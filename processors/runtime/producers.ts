@@ -1,0 +1,144 @@
+/**
+ * One transactional producer per input partition, with a transactional id derived from the
+ * consumer group, topic and partition.
+ *
+ * kafkajs commits offsets inside transactions with the pre-KIP-447 protocol (no consumer group
+ * metadata), so a stable per-partition transactional id is what fences a zombie: whoever owns
+ * partition p next initialises the same id, which bumps the epoch, aborts the zombie's open
+ * transaction and makes its later commits fail.
+ *
+ * kafkajs traps handled here (its issues #1355, #1416, #469, #1665, #1088, #1005, #598): a
+ * producer whose commit or abort failed is stuck, and a timed-out request may still have landed,
+ * so after either the producer is thrown away and rebuilt with the same id; one request in
+ * flight keeps the idempotent sequence safe.
+ */
+import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
+import type { Logger } from '../../lib/logger.ts';
+import { runtimeMetrics } from './metrics.ts';
+
+export interface ProducedRecord {
+  topic: string;
+  partition: number;
+  key: string;
+  value: Buffer | null;
+  headers?: Record<string, string>;
+}
+
+export interface CommitOffsets {
+  topic: string;
+  partition: number;
+  /** Next offset to consume. */
+  offset: bigint;
+}
+
+export interface PartitionProducers {
+  /** Fences any previous owner of the partition (initialises its transactional id). */
+  fence(topic: string, partition: number): Promise<void>;
+  /** Produces the records and commits the input offset in one transaction (or plainly, without transactions). */
+  commit(topic: string, partition: number, records: ProducedRecord[], offsets: CommitOffsets | null): Promise<void>;
+  /** Drops a partition's producer (revoked). */
+  release(topic: string, partition: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ProducerOptions {
+  kafka: Kafka;
+  groupId: string;
+  processor: string;
+  logger: Logger;
+  transactions: boolean;
+}
+
+function toTopicMessages(records: ProducedRecord[]): { topic: string; messages: Message[] }[] {
+  const byTopic = new Map<string, Message[]>();
+  for (const r of records) {
+    const messages = byTopic.get(r.topic) ?? [];
+    messages.push({ key: r.key, value: r.value, partition: r.partition, headers: r.headers });
+    byTopic.set(r.topic, messages);
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+}
+
+export function createPartitionProducers(options: ProducerOptions): PartitionProducers {
+  const { kafka, groupId, processor, logger, transactions } = options;
+  const producers = new Map<string, Promise<Producer>>();
+  const id = (topic: string, partition: number) => `${groupId}.${topic}.${partition}`;
+
+  function producerFor(topic: string, partition: number): Promise<Producer> {
+    const transactionalId = id(topic, partition);
+    let producer = producers.get(transactionalId);
+    if (!producer) {
+      const created = kafka.producer({
+        ...(transactions && { transactionalId }),
+        idempotent: true,
+        maxInFlightRequests: 1,
+        transactionTimeout: 60_000,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+      producer = created.connect().then(() => created);
+      producer.catch(() => producers.delete(transactionalId));
+      producers.set(transactionalId, producer);
+    }
+    return producer;
+  }
+
+  async function rebuild(topic: string, partition: number, reason: unknown): Promise<void> {
+    const transactionalId = id(topic, partition);
+    const old = producers.get(transactionalId);
+    producers.delete(transactionalId);
+    runtimeMetrics.producerRebuilds.inc({ processor });
+    logger.warn({ transactionalId, err: reason }, 'rebuilding transactional producer');
+    if (old) await old.then((p) => p.disconnect()).catch(() => undefined);
+  }
+
+  return {
+    async fence(topic, partition) {
+      if (!transactions) return;
+      const producer = await producerFor(topic, partition);
+      // Beginning a transaction initialises the producer id, which fences the previous owner
+      // and resolves its pending transaction; the empty transaction is then dropped.
+      const txn = await producer.transaction();
+      await txn.abort();
+    },
+
+    async commit(topic, partition, records, offsets) {
+      const producer = await producerFor(topic, partition);
+      if (!transactions) {
+        if (records.length > 0) await producer.sendBatch({ acks: -1, topicMessages: toTopicMessages(records) });
+        return;
+      }
+      const txn = await producer.transaction();
+      try {
+        if (records.length > 0) await txn.sendBatch({ acks: -1, topicMessages: toTopicMessages(records) });
+        if (offsets) {
+          await txn.sendOffsets({
+            consumerGroupId: groupId,
+            topics: [{ topic: offsets.topic, partitions: [{ partition: offsets.partition, offset: offsets.offset.toString() }] }],
+          });
+        }
+        await txn.commit();
+        runtimeMetrics.transactions.inc({ processor, outcome: 'commit' });
+      } catch (err) {
+        runtimeMetrics.transactions.inc({ processor, outcome: 'abort' });
+        if (txn.isActive()) await txn.abort().catch((abortErr: unknown) => logger.warn({ err: abortErr }, 'abort failed'));
+        // Whatever failed (send, commit, abort, a timeout that may have landed), the producer's
+        // state is now unknown: start again from a fresh one with the same transactional id.
+        await rebuild(topic, partition, err);
+        throw err;
+      }
+    },
+
+    async release(topic, partition) {
+      const transactionalId = id(topic, partition);
+      const producer = producers.get(transactionalId);
+      producers.delete(transactionalId);
+      if (producer) await producer.then((p) => p.disconnect()).catch(() => undefined);
+    },
+
+    async close() {
+      const all = [...producers.values()];
+      producers.clear();
+      await Promise.all(all.map((p) => p.then((x) => x.disconnect()).catch(() => undefined)));
+    },
+  };
+}

@@ -1,0 +1,374 @@
+/**
+ * The shared consume-transform-produce runtime: every processor runs on it, so delivery
+ * semantics live in one place.
+ *
+ * Per fetched batch of one input partition: decode each record, hand it to the processor,
+ * encode its outputs, then produce them and commit the input offset in one Kafka transaction
+ * (read_committed consumer, one transactional producer per input partition). Every batch ends
+ * fully committed, so a rebalance can take a partition at any moment without a flush.
+ *
+ * On assignment a partition is fenced (its transactional id initialised, which aborts a
+ * zombie's open transaction), its committed offset is read afresh (kafkajs may have read it
+ * before the fence), and the processor restores its state. Records below that offset are
+ * skipped. After an aborted transaction the processor's state for the partition is dropped and
+ * restored again, and the consumer seeks back to the last committed offset.
+ *
+ * Records that do not decode, or whose handler throws a permanent error, go to the DLQ inside
+ * the same transaction; retriable errors retry the batch with backoff; programmer errors stop
+ * the processor (the supervisor restarts it), they are never retried.
+ */
+import { randomInt } from 'node:crypto';
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { classify, PermitflowError } from '../../lib/errors.ts';
+import type { Serde } from '../../schemas/serde.ts';
+import { deadLetter } from './dead-letter.ts';
+import { runtimeMetrics } from './metrics.ts';
+import { readPartition } from './partition-reader.ts';
+import { createPartitionProducers, type ProducedRecord } from './producers.ts';
+import { childTraceparent } from './trace.ts';
+import {
+  isChangelogOutput,
+  type InputRecord,
+  type Output,
+  type PartitionContext,
+  type ProcessorDefinition,
+  type RecordContext,
+  type RuntimeOptions,
+} from './types.ts';
+
+export interface RunningProcessor {
+  /** Resolves when the consumer has joined its group and started. */
+  started: Promise<void>;
+  /** Resolves when the processor has stopped; rejects on a fatal error. */
+  done: Promise<void>;
+  /** Graceful stop: finish the batch in hand, commit, leave the group. */
+  stop(): Promise<void>;
+  /** Pauses every assigned input partition until `until` settles (backpressure, open breakers). */
+  pauseUntil(until: Promise<unknown>): void;
+}
+
+interface PartitionState {
+  /** Fence, fresh committed offsets and restored processor state; awaited before each batch. */
+  ready: Promise<void>;
+  /** Next offset to process per input topic. */
+  nextOffsets: Map<string, bigint>;
+  /** Serialises batches and timers of one partition. */
+  lock: Promise<void>;
+  failures: number;
+}
+
+const RETRY_BASE_MS = 200;
+// Kept under the session timeout: a partition waits in its batch handler.
+const RETRY_MAX_MS = 10_000;
+
+function backoff(attempt: number): number {
+  // Full jitter: spreads retries of many partitions hitting one broken dependency.
+  return randomInt(0, Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt, 10)) + 1);
+}
+
+function headersOf(message: KafkaMessage): Record<string, string> {
+  return Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
+}
+
+/** Maps over items with at most `limit` in flight, keeping results in input order. */
+async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]!);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}
+
+export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDefinition, options: RuntimeOptions): RunningProcessor {
+  const { topology, workerId, transactions } = options;
+  const processor = definition.id;
+  const groupId = topology.group(processor);
+  const logger = options.logger.child({ processor, groupId });
+  const inputsByName = new Map(definition.inputs.map((t) => [t.name, t]));
+  const firstInput = definition.inputs[0]!.name;
+  const abort = new AbortController();
+  const producers = createPartitionProducers({ kafka, groupId, processor, logger, transactions });
+  const partitions = new Map<number, PartitionState>();
+  let assigned = new Map<string, number[]>();
+  let admin: Admin | undefined;
+
+  const consumer: Consumer = kafka.consumer({
+    groupId,
+    readUncommitted: false,
+    maxBytesPerPartition: options.maxBytesPerPartition,
+    maxBytes: options.maxBytesPerPartition * Math.max(options.partitionsConcurrently, 1) * 2,
+    sessionTimeout: 30_000,
+    rebalanceTimeout: 60_000,
+    heartbeatInterval: 3_000,
+    allowAutoTopicCreation: false,
+    retry: { retries: 10 },
+  });
+
+  async function committedOffsets(partition: number): Promise<Map<string, bigint>> {
+    admin ??= kafka.admin();
+    await admin.connect();
+    const offsets = new Map<string, bigint>();
+    for (const topic of definition.inputs) {
+      const [fetched] = await admin.fetchOffsets({ groupId, topics: [topic.name] });
+      const committed = fetched?.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
+      offsets.set(topic.name, BigInt(committed) >= 0n ? BigInt(committed) : 0n);
+    }
+    return offsets;
+  }
+
+  function partitionContext(partition: number, committed: Map<string, bigint>): PartitionContext {
+    return {
+      processor,
+      partition,
+      workerId,
+      logger: logger.child({ partition }),
+      signal: abort.signal,
+      committedOffsets: committed,
+      readPartition: (topic, p, from, onRecord, until) => readPartition(kafka, topic, p, from, onRecord, { ...(until !== undefined && { until }) }),
+    };
+  }
+
+  /** Fences, re-reads committed offsets and restores the processor's state for a partition. */
+  async function initPartition(partition: number, state: PartitionState): Promise<void> {
+    for (const topic of definition.inputs) await producers.fence(topic.name, partition);
+    const committed = await committedOffsets(partition);
+    for (const [topic, offset] of committed) state.nextOffsets.set(topic, offset);
+    await definition.assign?.(partitionContext(partition, committed));
+    logger.info({ partition, offsets: Object.fromEntries([...committed].map(([t, o]) => [t, o.toString()])) }, 'partition ready');
+  }
+
+  function restore(partition: number, state: PartitionState): void {
+    definition.revoke?.(partition);
+    state.ready = initPartition(partition, state);
+    // Awaited by the next batch; a failure there retries the restore.
+    state.ready.catch(() => undefined);
+  }
+
+  function onAssignment(assignment: Record<string, number[]>): void {
+    const numbers = new Set(Object.values(assignment).flat());
+    for (const [partition] of partitions) {
+      if (!numbers.has(partition)) {
+        partitions.delete(partition);
+        definition.revoke?.(partition);
+        for (const topic of definition.inputs) void producers.release(topic.name, partition);
+        logger.info({ partition }, 'partition revoked');
+      }
+    }
+    for (const partition of numbers) {
+      if (partitions.has(partition)) continue;
+      const state: PartitionState = { ready: Promise.resolve(), nextOffsets: new Map(), lock: Promise.resolve(), failures: 0 };
+      partitions.set(partition, state);
+      state.ready = initPartition(partition, state);
+      state.ready.catch(() => undefined);
+    }
+    assigned = new Map(Object.entries(assignment));
+  }
+
+  /** Runs `fn` once the partition is ready and no other batch or timer of it is running. */
+  async function withPartition(partition: number, fn: (state: PartitionState) => Promise<void>): Promise<void> {
+    const state = partitions.get(partition);
+    if (!state) return;
+    const previous = state.lock;
+    let release!: () => void;
+    state.lock = new Promise((resolve) => (release = resolve));
+    try {
+      await previous;
+      try {
+        await state.ready;
+      } catch (err) {
+        restore(partition, state);
+        throw err;
+      }
+      await fn(state);
+    } finally {
+      release();
+    }
+  }
+
+  async function encode(outputs: Output[], partition: number, traceparent: string): Promise<ProducedRecord[]> {
+    return Promise.all(
+      outputs.map(async (o): Promise<ProducedRecord> => {
+        if (isChangelogOutput(o)) return { topic: o.changelog, partition: o.partition, key: o.key, value: o.value };
+        runtimeMetrics.recordsOut.inc({ processor, topic: o.topic.id });
+        return {
+          topic: o.topic.name,
+          partition: o.partition ?? partition,
+          key: o.key,
+          value: await serde.encode(o.topic, o.value),
+          headers: { traceparent, ...o.headers },
+        };
+      }),
+    );
+  }
+
+  /** Handles one record; a permanent failure becomes a dead letter, anything else propagates. */
+  async function handle(topicName: string, partition: number, message: KafkaMessage): Promise<ProducedRecord[]> {
+    const topic = inputsByName.get(topicName)!;
+    const headers = headersOf(message);
+    const traceparent = childTraceparent(headers.traceparent);
+    const ctx: RecordContext = { processor, workerId, logger, traceparent, signal: abort.signal };
+    runtimeMetrics.recordsIn.inc({ processor, topic: topic.id });
+    runtimeMetrics.inFlight.inc({ processor });
+    const end = runtimeMetrics.recordSeconds.startTimer({ processor });
+    try {
+      if (!message.value) throw PermitflowError.permanent('PF_EMPTY_RECORD', `record on ${topicName} has no value`);
+      const value = await serde.decode(topic, message.value);
+      const record: InputRecord = { topic, partition, offset: message.offset, timestamp: Number(message.timestamp), key: message.key?.toString('utf8') ?? null, value, headers };
+      return await encode(await definition.process(record, ctx), partition, traceparent);
+    } catch (err) {
+      if (classify(err) !== 'dead-letter') throw err;
+      const letter = deadLetter({ stage: processor, consumerGroup: groupId, topic: topicName, partition, message, workerId }, err);
+      runtimeMetrics.deadLetters.inc({ processor, error_class: letter.errorClass });
+      logger.warn({ partition, offset: message.offset, errorClass: letter.errorClass, err }, 'record dead-lettered');
+      const dlq = topology.topics.dlq;
+      return [{ topic: dlq.name, partition, key: letter.submissionHash ?? '', value: await serde.encode(dlq, letter), headers: { traceparent } }];
+    } finally {
+      end();
+      runtimeMetrics.inFlight.dec({ processor });
+    }
+  }
+
+  async function processBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    await withPartition(batch.partition, async (state) => {
+      const next = state.nextOffsets.get(batch.topic) ?? 0n;
+      const messages = batch.messages.filter((m) => BigInt(m.offset) >= next);
+      for (let i = 0; i < messages.length; i += options.maxRecordsPerTransaction) {
+        if (!payload.isRunning() || payload.isStale()) return;
+        const chunk = messages.slice(i, i + options.maxRecordsPerTransaction);
+        const isLast = i + options.maxRecordsPerTransaction >= messages.length;
+        // The last chunk commits past trailing transaction markers too.
+        const lastOffset = isLast ? BigInt(batch.lastOffset()) : BigInt(chunk[chunk.length - 1]!.offset);
+        const produced = (await mapBounded(chunk, definition.concurrency ?? 1, (m) => handle(batch.topic, batch.partition, m))).flat();
+        await producers.commit(batch.topic, batch.partition, produced, { topic: batch.topic, partition: batch.partition, offset: lastOffset + 1n });
+        state.nextOffsets.set(batch.topic, lastOffset + 1n);
+        state.failures = 0;
+        payload.resolveOffset(lastOffset.toString());
+        await payload.heartbeat();
+      }
+    });
+  }
+
+  async function eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    try {
+      await processBatch(payload);
+    } catch (err) {
+      const disposition = classify(err);
+      if (disposition === 'fatal') {
+        logger.fatal({ err, partition: batch.partition }, 'programmer error: stopping the processor');
+        fail(err);
+        return;
+      }
+      const state = partitions.get(batch.partition);
+      if (!state) return;
+      state.failures += 1;
+      const delay = backoff(state.failures);
+      logger.warn({ err, partition: batch.partition, attempt: state.failures, delayMs: delay }, 'batch failed: restoring partition and retrying');
+      // The handler may have changed in-memory state for records that were never committed.
+      restore(batch.partition, state);
+      consumer.seek({ topic: batch.topic, partition: batch.partition, offset: (state.nextOffsets.get(batch.topic) ?? 0n).toString() });
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+
+  let punctuator: NodeJS.Timeout | undefined;
+  function startPunctuation(): void {
+    const punctuate = definition.punctuate;
+    if (!punctuate) return;
+    let running = false;
+    punctuator = setInterval(() => {
+      if (running) return;
+      running = true;
+      const now = Date.now();
+      const owned = [...partitions.keys()].filter((p) => (assigned.get(firstInput) ?? []).includes(p));
+      void Promise.allSettled(
+        owned.map((partition) =>
+          withPartition(partition, async (state) => {
+            const outputs = await punctuate.run(partitionContext(partition, state.nextOffsets), now);
+            if (outputs.length === 0) return;
+            const produced = await encode(outputs, partition, childTraceparent(undefined));
+            await producers.commit(firstInput, partition, produced, null);
+          }).catch((err: unknown) => {
+            const state = partitions.get(partition);
+            logger.warn({ err, partition }, 'punctuation failed: restoring partition');
+            if (classify(err) === 'fatal') fail(err);
+            else if (state) restore(partition, state);
+          }),
+        ),
+      ).finally(() => (running = false));
+    }, punctuate.intervalMs);
+    punctuator.unref();
+  }
+
+  let stopping: Promise<void> | undefined;
+  let settle!: { resolve: () => void; reject: (err: unknown) => void };
+  const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+
+  async function shutdown(): Promise<void> {
+    abort.abort();
+    if (punctuator) clearInterval(punctuator);
+    // stop() lets the batch in hand finish (and commit); disconnect() leaves the group.
+    await consumer.stop().catch(() => undefined);
+    await consumer.disconnect().catch(() => undefined);
+    await producers.close();
+    await admin?.disconnect().catch(() => undefined);
+    logger.info('stopped');
+  }
+
+  function stop(): Promise<void> {
+    stopping ??= shutdown().then(settle.resolve);
+    return stopping;
+  }
+
+  /** A fatal error stops the processor; `done` rejects so the process exits non-zero. */
+  function fail(err: unknown): void {
+    stopping ??= shutdown().then(() => settle.reject(err));
+  }
+
+  let markStarted!: () => void;
+  const started = new Promise<void>((resolve) => (markStarted = resolve));
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    onAssignment(payload.memberAssignment);
+    markStarted();
+  });
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (!payload.restart) fail(payload.error);
+  });
+
+  void (async () => {
+    await consumer.connect();
+    for (const topic of definition.inputs) await consumer.subscribe({ topic: topic.name, fromBeginning: true });
+    await consumer.run({
+      // Without transactions (the crash tests' control run only): plain at-least-once.
+      autoCommit: !transactions,
+      autoCommitInterval: 5_000,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: options.partitionsConcurrently,
+      eachBatch,
+    });
+    startPunctuation();
+  })().catch((err: unknown) => fail(err));
+
+  return {
+    started: Promise.race([started, done]),
+    done,
+    stop,
+    pauseUntil(until) {
+      const topics = definition.inputs.map((t) => ({ topic: t.name }));
+      consumer.pause(topics);
+      runtimeMetrics.pausedPartitions.set({ processor }, [...assigned.values()].flat().length);
+      logger.warn('input paused');
+      void until.finally(() => {
+        consumer.resume(topics);
+        runtimeMetrics.pausedPartitions.set({ processor }, 0);
+        logger.info('input resumed');
+      });
+    },
+  };
+}

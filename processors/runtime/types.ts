@@ -1,0 +1,104 @@
+/**
+ * The processor contract. A processor is a small handler over decoded records that returns
+ * output records; the runtime owns everything about delivery (transactions, offsets, DLQ,
+ * retries, metrics, tracing, backpressure, shutdown). A processor never sees an offset commit.
+ */
+import type { Logger } from '../../lib/logger.ts';
+import type { ProcessorId, TopicSpec, Topology } from '../../topology/topics.ts';
+
+/** A decoded input record. */
+export interface InputRecord<T = unknown> {
+  topic: TopicSpec;
+  partition: number;
+  offset: string;
+  /** Broker timestamp, epoch ms. */
+  timestamp: number;
+  key: string | null;
+  value: T;
+  headers: Record<string, string>;
+}
+
+/** An Avro record for a catalogued topic. Goes to the input partition unless `partition` says otherwise. */
+export interface TopicOutput {
+  topic: TopicSpec;
+  key: string;
+  value: unknown;
+  partition?: number;
+  headers?: Record<string, string>;
+}
+
+/** A record for a processor's own changelog topic: raw bytes, explicit partition, `null` deletes. */
+export interface ChangelogOutput {
+  changelog: string;
+  key: string;
+  value: Buffer | null;
+  partition: number;
+}
+
+export type Output = TopicOutput | ChangelogOutput;
+
+export const isChangelogOutput = (o: Output): o is ChangelogOutput => 'changelog' in o;
+
+/** What a handler may use while processing one record. */
+export interface RecordContext {
+  processor: ProcessorId;
+  workerId: string;
+  logger: Logger;
+  /** W3C traceparent for records emitted while handling this one (a child of the input's). */
+  traceparent: string;
+  /** Aborted when the runtime is shutting down: stop long work. */
+  signal: AbortSignal;
+}
+
+/** What a partition-level hook (restore on assignment, timers) may use. */
+export interface PartitionContext {
+  processor: ProcessorId;
+  partition: number;
+  workerId: string;
+  logger: Logger;
+  signal: AbortSignal;
+  /** The next input offset to process per input topic, as committed by the last transaction. */
+  committedOffsets: Map<string, bigint>;
+  /** Reads a range of one partition of a topic (read_committed), for restoring state. */
+  readPartition(topic: string, partition: number, from: bigint, onRecord: (record: RawRecord) => void, until?: bigint): Promise<void>;
+}
+
+export interface RawRecord {
+  offset: bigint;
+  timestamp: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+}
+
+export interface ProcessorDefinition<In = unknown> {
+  id: ProcessorId;
+  /** Input topics (from the catalogue). */
+  inputs: TopicSpec[];
+  /** Changelog topics the processor writes (created by `topology apply`), co-partitioned with inputs. */
+  changelogs?: string[];
+  /** Records handled concurrently within one fetched batch; 1 keeps strict order (stateful processors). */
+  concurrency?: number;
+  /** Restores the processor's state for newly assigned partitions, after zombies are fenced. */
+  assign?(ctx: PartitionContext): Promise<void>;
+  /** Forgets a partition's state (revoked, or to be restored again after an aborted transaction). */
+  revoke?(partition: number): void;
+  /** Handles one record; throw PermitflowError.permanent to dead-letter it, retriable to retry the batch. */
+  process(record: InputRecord<In>, ctx: RecordContext): Promise<Output[]> | Output[];
+  /** Called every `intervalMs` for each assigned partition; its outputs are committed in a transaction. */
+  punctuate?: { intervalMs: number; run(ctx: PartitionContext, now: number): Promise<Output[]> | Output[] };
+}
+
+export interface RuntimeOptions {
+  topology: Topology;
+  logger: Logger;
+  workerId: string;
+  /** Kafka transactions (exactly once). Off only for the control run of the crash tests. */
+  transactions: boolean;
+  /** Partitions processed concurrently. */
+  partitionsConcurrently: number;
+  /** Upper bound of bytes fetched per partition per batch: bounds memory and in-flight work. */
+  maxBytesPerPartition: number;
+  /** Records per transaction, at most; a larger fetched batch is split. */
+  maxRecordsPerTransaction: number;
+}

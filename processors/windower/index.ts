@@ -1,0 +1,210 @@
+/**
+ * Windower: consumes `submissions.raw`, drops duplicates, emits `received`, and groups the
+ * submissions of each partition into batches that close on count, bytes or age, emitting the
+ * batch manifest (`batches`) and one `chunked` record per member.
+ *
+ * Guarantees (with the runtime's transactions): each hash once in `received` and once in
+ * `chunked`, every received submission in exactly one batch, one manifest per batch.
+ *
+ * State per partition, restored on assignment:
+ * - seen hashes, from the `seen-hashes` changelog (key hash, value raw offset), within the
+ *   dedup horizon;
+ * - the open window, from the `open-window` changelog (batch id, opened at, first raw offset)
+ *   plus a replay of the raw topic from that offset to the committed one: a raw record is a
+ *   member when the seen store says it was first seen at that very offset.
+ * Both changelogs are written in the same transactions as the outputs.
+ *
+ * Closing writes the batch archive to the object store under a key derived from the batch's
+ * idempotency key (conditional put), so a close retried after a crash writes the same object.
+ */
+import { randomUUID } from 'node:crypto';
+import { Counter, Histogram } from 'prom-client';
+import type { ObjectStore } from '../../connectors/object-store.ts';
+import { PermitflowError } from '../../lib/errors.ts';
+import type { Serde } from '../../schemas/serde.ts';
+import type { SubmissionEnvelope, SubmissionReceived } from '../../schemas/types.ts';
+import type { Topology } from '../../topology/topics.ts';
+import { sha256Hex } from '../../connectors/claim-check.ts';
+import type { Output, PartitionContext, ProcessorDefinition } from '../runtime/types.ts';
+import { decodeSeen, encodeSeen, SeenHashes } from './seen-hashes.ts';
+import {
+  closeWindow,
+  decodeSnapshot,
+  encodeSnapshot,
+  isExpired,
+  isFull,
+  openWindow,
+  wouldOverflow,
+  type CloseReason,
+  type Member,
+  type OpenWindow,
+  type WindowLimits,
+} from './window.ts';
+
+export interface WindowerOptions extends WindowLimits {
+  dedupHorizonMs: number;
+  /** Archive writes for closed batches. */
+  archive: Pick<ObjectStore, 'putIfAbsent'>;
+  serde: Serde;
+  topology: Topology;
+  workerId: string;
+  clock?: () => number;
+}
+
+const metrics = {
+  collisions: new Counter({ name: 'permitflow_idempotency_collisions_total', help: 'Submissions received again within the dedup horizon (dropped)', labelNames: ['partition'] }),
+  batches: new Counter({ name: 'permitflow_batches_closed_total', help: 'Batches closed, by reason', labelNames: ['reason'] }),
+  batchSize: new Histogram({ name: 'permitflow_batch_size', help: 'Members per closed batch', buckets: [1, 10, 50, 100, 250, 500, 1000, 5000] }),
+  batchBytes: new Histogram({ name: 'permitflow_batch_bytes', help: 'Payload bytes per closed batch', buckets: [1e3, 1e4, 1e5, 1e6, 5e6, 25e6, 1e8] }),
+};
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Why an envelope cannot be windowed, or null when it is sound. */
+export function envelopeProblem(envelope: SubmissionEnvelope, key: string | null): string | null {
+  if (!HEX64.test(envelope.submissionHash)) return 'submissionHash is not a lower-case hex SHA-256';
+  if (key !== null && key !== envelope.submissionHash) return 'record key differs from submissionHash';
+  const { payload } = envelope;
+  if ((payload.inline === null) === (payload.objectKey === null)) return 'payload must be either inline or an object key';
+  if (payload.size < 0) return 'payload size is negative';
+  if (payload.inline && (payload.inline.length !== payload.size || sha256Hex(payload.inline) !== payload.sha256)) {
+    return 'inline payload does not match its size and sha256';
+  }
+  return null;
+}
+
+export function createWindower(options: WindowerOptions): ProcessorDefinition<SubmissionEnvelope> {
+  const { topology, serde, workerId } = options;
+  const clock = options.clock ?? Date.now;
+  const seenChangelog = topology.changelog('windower', 'seen-hashes');
+  const windowChangelog = topology.changelog('windower', 'open-window');
+  const seen = new Map<number, SeenHashes>();
+  const windows = new Map<number, OpenWindow | null>();
+
+  function close(partition: number, window: OpenWindow, reason: CloseReason, now: number): Promise<Output[]> {
+    const batch = closeWindow(window, { partition, workerId, closedAt: now, reason });
+    windows.set(partition, null);
+    metrics.batches.inc({ reason });
+    metrics.batchSize.observe(batch.manifest.count);
+    metrics.batchBytes.observe(batch.manifest.bytes);
+    return options.archive.putIfAbsent(batch.manifest.archiveKey!, batch.archive, { contentType: 'application/gzip' }).then(() => [
+      { topic: topology.topics.batches, key: batch.manifest.batchId, value: batch.manifest },
+      ...batch.chunked.map(({ member, value }) => ({ topic: topology.topics.chunked, key: member.hash, value, headers: { traceparent: member.traceparent } })),
+      { changelog: windowChangelog, key: String(partition), value: null, partition },
+    ]);
+  }
+
+  async function restore(ctx: PartitionContext): Promise<void> {
+    const now = clock();
+    const store = new SeenHashes(options.dedupHorizonMs, now);
+    await ctx.readPartition(seenChangelog, ctx.partition, 0n, (r) => {
+      if (r.key && r.value) store.restore(r.key.toString('utf8'), decodeSeen(r.value), r.timestamp, now);
+    });
+    let snapshot: ReturnType<typeof decodeSnapshot> | null = null;
+    await ctx.readPartition(windowChangelog, ctx.partition, 0n, (r) => {
+      snapshot = r.value ? decodeSnapshot(r.value) : null;
+    });
+    seen.set(ctx.partition, store);
+    windows.set(ctx.partition, null);
+    if (!snapshot) return;
+
+    const { batchId, openedAt, firstOffset } = snapshot as ReturnType<typeof decodeSnapshot>;
+    const window = openWindow(batchId, openedAt, firstOffset);
+    const committed = ctx.committedOffsets.get(topology.topics.raw.name) ?? 0n;
+    const raw: { offset: bigint; value: Buffer; traceparent: string }[] = [];
+    await ctx.readPartition(topology.topics.raw.name, ctx.partition, BigInt(firstOffset), (r) => {
+      if (r.value) raw.push({ offset: r.offset, value: r.value, traceparent: r.headers.traceparent ?? '' });
+    }, committed);
+    for (const r of raw) {
+      const envelope = await serde.decode<SubmissionEnvelope>(topology.topics.raw, r.value).catch(() => null);
+      if (envelope && store.get(envelope.submissionHash) === Number(r.offset)) addMember(window, envelope, Number(r.offset), r.traceparent);
+    }
+    windows.set(ctx.partition, window);
+    ctx.logger.info({ batchId, members: window.members.length, seen: store.size }, 'open window restored');
+  }
+
+  function addMember(window: OpenWindow, envelope: SubmissionEnvelope, rawOffset: number, traceparent: string): Member {
+    const member: Member = {
+      hash: envelope.submissionHash,
+      rawOffset,
+      receivedAt: envelope.receivedAt,
+      sourceReference: envelope.sourceReference,
+      payload: envelope.payload,
+      attachments: envelope.attachments,
+      traceparent,
+    };
+    window.members.push(member);
+    window.bytes += envelope.payload.size;
+    return member;
+  }
+
+  return {
+    id: 'windower',
+    inputs: [topology.topics.raw],
+    changelogs: [seenChangelog, windowChangelog],
+    // Window state is sequential: one record at a time per partition.
+    concurrency: 1,
+    assign: restore,
+    revoke(partition) {
+      seen.delete(partition);
+      windows.delete(partition);
+    },
+
+    async process(record, ctx) {
+      const { partition } = record;
+      const envelope = record.value;
+      const problem = envelopeProblem(envelope, record.key);
+      if (problem) throw PermitflowError.permanent('PF_INVALID_ENVELOPE', problem, { context: { offset: record.offset } });
+
+      const store = seen.get(partition)!;
+      const hash = envelope.submissionHash;
+      const rawOffset = Number(record.offset);
+      if (store.get(hash) !== undefined) {
+        metrics.collisions.inc({ partition: String(partition) });
+        ctx.logger.info({ submissionHash: hash, partition, offset: record.offset }, 'idempotency collision: duplicate submission dropped');
+        return [];
+      }
+
+      const now = clock();
+      store.add(hash, rawOffset, now);
+      const received: SubmissionReceived = {
+        header: { submissionHash: hash, state: 'received', batchId: null, idempotencyKey: hash, at: now, workerId, attempt: 1, traceparent: ctx.traceparent },
+        source: envelope.source,
+        sourceClient: envelope.sourceClient,
+        sourceReference: envelope.sourceReference,
+        receivedAt: envelope.receivedAt,
+        rawOffset,
+        payload: envelope.payload,
+        attachments: envelope.attachments,
+      };
+      const outputs: Output[] = [
+        { changelog: seenChangelog, key: hash, value: encodeSeen(rawOffset), partition },
+        { topic: topology.topics.received, key: hash, value: received },
+      ];
+
+      let window = windows.get(partition) ?? null;
+      if (window && wouldOverflow(window, envelope.payload.size, options)) {
+        outputs.push(...(await close(partition, window, 'BYTES', now)));
+        window = null;
+      }
+      if (!window) {
+        window = openWindow(randomUUID(), now, rawOffset);
+        windows.set(partition, window);
+        outputs.push({ changelog: windowChangelog, key: String(partition), value: encodeSnapshot(window), partition });
+      }
+      addMember(window, envelope, rawOffset, ctx.traceparent);
+      if (isFull(window, options)) outputs.push(...(await close(partition, window, 'COUNT', now)));
+      return outputs;
+    },
+
+    punctuate: {
+      // Checks often enough that an idle partition's window closes within a second of its age.
+      intervalMs: Math.max(50, Math.min(1_000, Math.floor(options.maxAgeMs / 10))),
+      async run(ctx, now) {
+        const window = windows.get(ctx.partition);
+        if (!window || !isExpired(window, options, now)) return [];
+        return close(ctx.partition, window, 'AGE', now);
+      },
+    },
+  };
+}
