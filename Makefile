@@ -7,6 +7,8 @@ SHELL := /bin/bash
 UNIT_TESTS := $(wildcard test/unit/*.test.ts)
 INTEGRATION_TESTS := $(wildcard test/integration/*.test.ts)
 NODE_TEST := node --import tsx --test --test-concurrency=1
+# Node 20 is supported with the pinned AWS SDK; its start-up notice about Node 22 is noise.
+export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED := true
 
 .PHONY: help install stack-up stack-down stack-status topology demo test test-unit test-integration check bench
 

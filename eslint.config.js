@@ -1,11 +1,13 @@
 // Lint is part of `make test`: typed rules catch floating promises, which in a
 // stream processor mean lost records.
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   { ignores: ['node_modules/**', '.stack/**', 'bench/results/**'] },
   js.configs.recommended,
+  { files: ['bin/*.js', 'eslint.config.js'], languageOptions: { globals: globals.node } },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
@@ -18,7 +20,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['lib/config.ts', 'ops/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
+    files: ['lib/config.ts', 'bin/*.js', 'ops/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },
   {

@@ -79,6 +79,7 @@ export const OPTIONS = {
   PERMITFLOW_PARTITIONS_CONCURRENTLY: { schema: positiveInt, default: '3', description: 'Input partitions a processor handles at once' },
   PERMITFLOW_MAX_BYTES_PER_PARTITION: { schema: positiveInt, default: String(1024 * 1024), description: 'Bytes fetched per partition per batch: bounds memory and in-flight work' },
   PERMITFLOW_MAX_RECORDS_PER_TRANSACTION: { schema: positiveInt, default: '1000', description: 'Records committed per transaction at most' },
+  PERMITFLOW_SESSION_TIMEOUT_MS: { schema: positiveInt, default: '30000', description: 'Consumer group session timeout: how soon a dead instance\'s partitions move' },
   // Windower.
   WINDOW_MAX_COUNT: { schema: positiveInt, default: '500', description: 'A batch closes when it has this many submissions' },
   WINDOW_MAX_BYTES: { schema: positiveInt, default: String(25 * 1024 * 1024), description: 'A batch closes before its payload bytes would pass this' },
@@ -114,6 +115,39 @@ export const OPTIONS = {
   INTAKE_PRODUCE_TIMEOUT_MS: { schema: positiveInt, default: '10000', description: 'How long a submission waits for the raw-topic produce (acks=all) before answering 503' },
   INTAKE_SHUTDOWN_TIMEOUT_MS: { schema: positiveInt, default: '30000', description: 'How long a graceful shutdown waits for in-flight requests' },
 
+  // Enricher lookups (connectors/lookups). Endpoint defaults are the fixture servers
+  // (`node --import tsx test/fixtures/lookups/serve.ts`); point them at a jurisdiction's real ones.
+  LOOKUPS_JURISDICTION: { schema: z.string().min(1), default: 'us-or-cedar-county', description: 'Jurisdiction the lookup endpoints serve; a submission filed with another is outside_jurisdiction' },
+  LOOKUPS_PARCELS_URL: { schema: url, default: 'http://127.0.0.1:18480/arcgis/rest/services/CedarCounty/Parcels/FeatureServer/0', description: 'ArcGIS REST parcels layer (parcel by APN, address or point)' },
+  LOOKUPS_BOUNDARY_URL: { schema: url, default: 'http://127.0.0.1:18480/arcgis/rest/services/CedarCounty/Boundary/FeatureServer/0', description: 'ArcGIS REST jurisdiction boundary layer (is an unmatched site outside the jurisdiction?)' },
+  LOOKUPS_ZONING_URL: { schema: url, default: 'http://127.0.0.1:18480/arcgis/rest/services/CedarCounty/Zoning/FeatureServer/0', description: 'ArcGIS REST zoning districts layer' },
+  LOOKUPS_FLOOD_URL: { schema: url, default: 'http://127.0.0.1:18480/arcgis/rest/services/CedarCounty/Overlays/MapServer/0', description: 'ArcGIS REST flood hazard overlay layer (FEMA NFHL fields)' },
+  LOOKUPS_HISTORIC_URL: { schema: url, default: 'http://127.0.0.1:18480/arcgis/rest/services/CedarCounty/Overlays/MapServer/1', description: 'ArcGIS REST historic districts overlay layer' },
+  LOOKUPS_ENVIRONMENTAL_URL: { schema: url, default: 'http://127.0.0.1:18480/arcgis/rest/services/CedarCounty/Overlays/MapServer/2', description: 'ArcGIS REST environmental overlay layer (wetlands, riparian, greenway)' },
+  LOOKUPS_PERMITS_URL: { schema: url, default: 'http://127.0.0.1:18481/resource/cfpm-7x2q.json', description: 'SODA dataset of past permits' },
+  LOOKUPS_INSPECTIONS_URL: { schema: url, default: 'http://127.0.0.1:18481/resource/cfin-3k9w.json', description: 'SODA dataset of past inspections' },
+  LOOKUPS_SODA_APP_TOKEN: { schema: optionalSecret, description: 'Socrata app token, sent as X-App-Token' },
+  LOOKUPS_FEE_SCHEDULE_PATH: { schema: z.string().min(1), default: 'test/fixtures/lookups/fee-schedule.yaml', description: 'Versioned fee schedule (YAML); relative to the repository root' },
+  LOOKUPS_CONNECT_TIMEOUT_MS: { schema: positiveInt, default: '2000', description: 'Lookup API connect timeout' },
+  LOOKUPS_HEADERS_TIMEOUT_MS: { schema: positiveInt, default: '5000', description: 'Lookup API time to response headers (a hung server hits this)' },
+  LOOKUPS_BODY_TIMEOUT_MS: { schema: positiveInt, default: '5000', description: 'Lookup API longest pause within a response body' },
+  LOOKUPS_DEADLINE_MS: { schema: positiveInt, default: '15000', description: 'Budget of one lookup request: every attempt, backoff and rate-limit wait' },
+  LOOKUPS_RETRIES: { schema: wholeNumber('a whole number, 0 or more').min(0, { message: 'expected a whole number, 0 or more' }), default: '3', description: 'In-process retries of a transient lookup failure before it goes to the retry topics' },
+  LOOKUPS_RETRY_BASE_MS: { schema: positiveInt, default: '200', description: 'First backoff cap; doubles per retry, full jitter' },
+  LOOKUPS_RETRY_MAX_MS: { schema: positiveInt, default: '5000', description: 'Largest backoff between two attempts' },
+  LOOKUPS_PARCELS_RATE_LIMIT: { schema: positiveInt, default: '20', description: 'Requests per second to the parcels API, across all enricher instances' },
+  LOOKUPS_ZONING_RATE_LIMIT: { schema: positiveInt, default: '20', description: 'Requests per second to the zoning API, across all enricher instances' },
+  LOOKUPS_OVERLAYS_RATE_LIMIT: { schema: positiveInt, default: '20', description: 'Requests per second to the overlay APIs, across all enricher instances' },
+  LOOKUPS_HISTORY_RATE_LIMIT: { schema: positiveInt, default: '20', description: 'Requests per second to the permit-history API, across all enricher instances' },
+  LOOKUPS_CACHE_TTL_S: { schema: positiveInt, default: '3600', description: 'Freshness of a lookup answer whose headers state none (no Cache-Control max-age)' },
+  LOOKUPS_CACHE_STALE_S: { schema: wholeNumber('seconds, 0 or more').min(0, { message: 'expected seconds, 0 or more' }), default: '86400', description: 'How long an answer with an ETag is kept past freshness, for revalidation' },
+  LOOKUPS_BREAKER_ERROR_PERCENT: { schema: wholeNumber('a percentage 1-100').min(1, { message: 'expected a percentage 1-100' }).max(100, { message: 'expected a percentage 1-100' }), default: '50', description: 'Failure percentage above which an API\'s circuit breaker opens' },
+  LOOKUPS_BREAKER_MIN_REQUESTS: { schema: positiveInt, default: '10', description: 'Requests within the window before a breaker may open' },
+  LOOKUPS_BREAKER_WINDOW_MS: { schema: positiveInt, default: '10000', description: 'Rolling window of the breaker statistics' },
+  LOOKUPS_BREAKER_RESET_MS: { schema: positiveInt, default: '15000', description: 'Time a breaker stays open before its half-open probe' },
+  LOOKUPS_MAX_CONNECTIONS: { schema: positiveInt, default: '16', description: 'Keep-alive connections per lookup API origin' },
+  LOOKUPS_REDIS_PREFIX: { schema: z.string().min(1), default: 'permitflow:lookups:', description: 'Prefix of the lookup rate-limit and cache keys in Redis' },
+
   PERMITFLOW_STACK_DIR: { schema: z.string().min(1), default: '.stack', description: 'State folder of the local stack (data, logs, pids, env file)', stackOnly: true },
   PERMITFLOW_CACHE_DIR: { schema: z.string().min(1), default: join(homedir(), '.cache', 'permitflow'), description: 'Cache of downloaded jars and built binaries', stackOnly: true },
   PERMITFLOW_KAFKA_PORT: { schema: port, default: '19092', description: 'Local Kafka broker port', stackOnly: true },
@@ -146,7 +180,7 @@ export interface Config {
   s3: { endpoint?: string; region: string; bucket: string; forcePathStyle: boolean; accessKeyId?: string; secretAccessKey?: string };
   redis: { url: string };
   database: { url: string };
-  runtime: { transactions: boolean; partitionsConcurrently: number; maxBytesPerPartition: number; maxRecordsPerTransaction: number };
+  runtime: { transactions: boolean; partitionsConcurrently: number; maxBytesPerPartition: number; maxRecordsPerTransaction: number; sessionTimeoutMs: number };
   windower: { maxCount: number; maxBytes: number; maxAgeMs: number; dedupHorizonMs: number };
   intake: {
     host: string;
@@ -167,6 +201,20 @@ export interface Config {
     retryAfterMaxS: number;
     produceTimeoutMs: number;
     shutdownTimeoutMs: number;
+  };
+  lookups: {
+    jurisdiction: string;
+    endpoints: { parcels: string; boundary: string; zoning: string; flood: string; historic: string; environmental: string; permits: string; inspections: string };
+    sodaAppToken?: string;
+    feeSchedulePath: string;
+    timeouts: { connectMs: number; headersMs: number; bodyMs: number; deadlineMs: number };
+    retry: { retries: number; baseDelayMs: number; maxDelayMs: number };
+    /** Requests per second per API, shared by all instances. */
+    rateLimits: { parcels: number; zoning: number; overlays: number; history: number };
+    cache: { defaultTtlMs: number; staleRetentionMs: number };
+    breaker: { errorThresholdPercent: number; volumeThreshold: number; windowMs: number; resetMs: number };
+    maxConnections: number;
+    redisKeyPrefix: string;
   };
   stack: {
     dir: string;
@@ -267,6 +315,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       partitionsConcurrently: r.PERMITFLOW_PARTITIONS_CONCURRENTLY,
       maxBytesPerPartition: r.PERMITFLOW_MAX_BYTES_PER_PARTITION,
       maxRecordsPerTransaction: r.PERMITFLOW_MAX_RECORDS_PER_TRANSACTION,
+      sessionTimeoutMs: r.PERMITFLOW_SESSION_TIMEOUT_MS,
     },
     windower: {
       maxCount: r.WINDOW_MAX_COUNT,
@@ -293,6 +342,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retryAfterMaxS: r.INTAKE_RETRY_AFTER_MAX_S,
       produceTimeoutMs: r.INTAKE_PRODUCE_TIMEOUT_MS,
       shutdownTimeoutMs: r.INTAKE_SHUTDOWN_TIMEOUT_MS,
+    },
+    lookups: {
+      jurisdiction: r.LOOKUPS_JURISDICTION,
+      endpoints: {
+        parcels: r.LOOKUPS_PARCELS_URL,
+        boundary: r.LOOKUPS_BOUNDARY_URL,
+        zoning: r.LOOKUPS_ZONING_URL,
+        flood: r.LOOKUPS_FLOOD_URL,
+        historic: r.LOOKUPS_HISTORIC_URL,
+        environmental: r.LOOKUPS_ENVIRONMENTAL_URL,
+        permits: r.LOOKUPS_PERMITS_URL,
+        inspections: r.LOOKUPS_INSPECTIONS_URL,
+      },
+      ...(r.LOOKUPS_SODA_APP_TOKEN && { sodaAppToken: r.LOOKUPS_SODA_APP_TOKEN }),
+      feeSchedulePath: isAbsolute(r.LOOKUPS_FEE_SCHEDULE_PATH) ? r.LOOKUPS_FEE_SCHEDULE_PATH : join(REPO_ROOT, r.LOOKUPS_FEE_SCHEDULE_PATH),
+      timeouts: { connectMs: r.LOOKUPS_CONNECT_TIMEOUT_MS, headersMs: r.LOOKUPS_HEADERS_TIMEOUT_MS, bodyMs: r.LOOKUPS_BODY_TIMEOUT_MS, deadlineMs: r.LOOKUPS_DEADLINE_MS },
+      retry: { retries: r.LOOKUPS_RETRIES, baseDelayMs: r.LOOKUPS_RETRY_BASE_MS, maxDelayMs: r.LOOKUPS_RETRY_MAX_MS },
+      rateLimits: { parcels: r.LOOKUPS_PARCELS_RATE_LIMIT, zoning: r.LOOKUPS_ZONING_RATE_LIMIT, overlays: r.LOOKUPS_OVERLAYS_RATE_LIMIT, history: r.LOOKUPS_HISTORY_RATE_LIMIT },
+      cache: { defaultTtlMs: r.LOOKUPS_CACHE_TTL_S * 1000, staleRetentionMs: r.LOOKUPS_CACHE_STALE_S * 1000 },
+      breaker: { errorThresholdPercent: r.LOOKUPS_BREAKER_ERROR_PERCENT, volumeThreshold: r.LOOKUPS_BREAKER_MIN_REQUESTS, windowMs: r.LOOKUPS_BREAKER_WINDOW_MS, resetMs: r.LOOKUPS_BREAKER_RESET_MS },
+      maxConnections: r.LOOKUPS_MAX_CONNECTIONS,
+      redisKeyPrefix: r.LOOKUPS_REDIS_PREFIX,
     },
     stack: {
       dir: stackDir,

@@ -58,12 +58,17 @@ interface PartitionState {
 }
 
 const RETRY_BASE_MS = 200;
-// Kept under the session timeout: a partition waits in its batch handler.
 const RETRY_MAX_MS = 10_000;
 
 function backoff(attempt: number): number {
   // Full jitter: spreads retries of many partitions hitting one broken dependency.
   return randomInt(0, Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt, 10)) + 1);
+}
+
+const REBALANCE_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'NOT_COORDINATOR']);
+
+function isRebalance(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && REBALANCE_ERRORS.has((err as { type?: string }).type ?? '');
 }
 
 function headersOf(message: KafkaMessage): Record<string, string> {
@@ -102,9 +107,9 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     readUncommitted: false,
     maxBytesPerPartition: options.maxBytesPerPartition,
     maxBytes: options.maxBytesPerPartition * Math.max(options.partitionsConcurrently, 1) * 2,
-    sessionTimeout: 30_000,
+    sessionTimeout: options.sessionTimeoutMs,
     rebalanceTimeout: 60_000,
-    heartbeatInterval: 3_000,
+    heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 10)),
     allowAutoTopicCreation: false,
     retry: { retries: 10 },
   });
@@ -259,6 +264,8 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     try {
       await processBatch(payload);
     } catch (err) {
+      // The group is rebalancing: what was committed stays committed; kafkajs must rejoin.
+      if (isRebalance(err)) throw err;
       const disposition = classify(err);
       if (disposition === 'fatal') {
         logger.fatal({ err, partition: batch.partition }, 'programmer error: stopping the processor');
@@ -268,12 +275,14 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
       const state = partitions.get(batch.partition);
       if (!state) return;
       state.failures += 1;
-      const delay = backoff(state.failures);
+      // Capped below the session timeout: this partition waits inside its batch handler.
+      const delay = Math.min(backoff(state.failures), Math.floor(options.sessionTimeoutMs / 3));
       logger.warn({ err, partition: batch.partition, attempt: state.failures, delayMs: delay }, 'batch failed: restoring partition and retrying');
       // The handler may have changed in-memory state for records that were never committed.
       restore(batch.partition, state);
       consumer.seek({ topic: batch.topic, partition: batch.partition, offset: (state.nextOffsets.get(batch.topic) ?? 0n).toString() });
       await new Promise((resolve) => setTimeout(resolve, delay));
+      await payload.heartbeat().catch(() => undefined);
     }
   }
 

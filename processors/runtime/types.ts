@@ -101,4 +101,6 @@ export interface RuntimeOptions {
   maxBytesPerPartition: number;
   /** Records per transaction, at most; a larger fetched batch is split. */
   maxRecordsPerTransaction: number;
+  /** Consumer group session timeout. */
+  sessionTimeoutMs: number;
 }

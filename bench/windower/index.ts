@@ -1,0 +1,173 @@
+/**
+ * Windower benchmarks, on the running local stack, each reported as a ratio in one run:
+ *
+ *   throughput  the windower (transactions, dedup, changelogs, batch archives) vs a plain
+ *               kafkajs consume-produce passthrough without transactions, over the same topic
+ *               and records (goal: windower at least 50% of passthrough);
+ *   memory      RSS of a windower process that restored one million hashes into its dedup
+ *               horizon, vs the same process with an empty horizon (goal: under 300 MB).
+ *
+ * Usage: node --import tsx bench/windower/index.ts [throughput|memory|all] [--records N] [--hashes N]
+ * Results are printed and written to bench/results/windower-<timestamp>.json.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Partitioners, type Kafka } from 'kafkajs';
+import { createObjectStore } from '../../connectors/object-store.ts';
+import { loadConfig, REPO_ROOT, type Config } from '../../lib/config.ts';
+import { createKafka } from '../../lib/kafka.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { PROCESSOR_FACTORIES } from '../../processors/index.ts';
+import { runtimeMetrics } from '../../processors/runtime/metrics.ts';
+import { runProcessor } from '../../processors/runtime/runner.ts';
+import { encodeSeen } from '../../processors/windower/seen-hashes.ts';
+import { createRegistry, createSerde } from '../../schemas/serde.ts';
+import { applyTopology } from '../../topology/apply.ts';
+import { buildTopology, type Topology } from '../../topology/topics.ts';
+import { produceSubmissions } from '../../test/support/pipeline.ts';
+
+const logger = createLogger({ level: 'warn' });
+
+async function setup(extra: Record<string, string> = {}): Promise<{ config: Config; topology: Topology; kafka: Kafka; env: Record<string, string> }> {
+  const env = { PERMITFLOW_TOPIC_NAMESPACE: `bench${randomBytes(4).toString('hex')}`, PERMITFLOW_PARTITIONS: '6', LOG_LEVEL: 'warn', ...extra };
+  const config = loadConfig({ ...process.env, ...env });
+  const topology = buildTopology(config.topology);
+  const kafka = createKafka(config, logger);
+  const admin = kafka.admin();
+  await admin.connect();
+  await applyTopology(topology, admin, createSerde(createRegistry(config)));
+  await admin.disconnect();
+  return { config, topology, kafka, env };
+}
+
+async function cleanup(kafka: Kafka, topology: Topology, extra: string[] = []): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.deleteTopics({ topics: [...Object.values(topology.topics).map((t) => t.name), ...topology.changelogs.map((c) => c.name), ...extra] }).catch(() => undefined);
+  await admin.disconnect();
+}
+
+/** Plain kafkajs: consume the raw topic and produce every record to another topic, no transactions. */
+async function passthrough(kafka: Kafka, topology: Topology, records: number): Promise<number> {
+  const output = `${topology.options.namespace}.bench.passthrough`;
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: output, numPartitions: topology.options.partitions, replicationFactor: 1 }], waitForLeaders: true });
+  await admin.disconnect();
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const consumer = kafka.consumer({ groupId: `${topology.options.namespace}.bench.passthrough` });
+  await consumer.connect();
+  await consumer.subscribe({ topic: topology.topics.raw.name, fromBeginning: true });
+  let produced = 0;
+  const started = Date.now();
+  await new Promise<void>((resolve, reject) => {
+    consumer
+      .run({
+        partitionsConsumedConcurrently: 3,
+        eachBatch: async ({ batch }) => {
+          await producer.send({ topic: output, acks: -1, messages: batch.messages.map((m) => ({ key: m.key, value: m.value, partition: batch.partition })) });
+          produced += batch.messages.length;
+          if (produced >= records) resolve();
+        },
+      })
+      .catch(reject);
+  });
+  const seconds = (Date.now() - started) / 1000;
+  await consumer.disconnect();
+  await producer.disconnect();
+  return records / seconds;
+}
+
+/** The windower in this process, from the start of the raw topic until every record is handled and committed. */
+async function windower(config: Config, topology: Topology, kafka: Kafka, records: number): Promise<number> {
+  const serde = createSerde(createRegistry(config));
+  const objectStore = createObjectStore(config);
+  const before = (await runtimeMetrics.recordsIn.get()).values.reduce((n, v) => n + v.value, 0);
+  const started = Date.now();
+  const running = runProcessor(kafka, serde, PROCESSOR_FACTORIES.windower!({ config, topology, serde, objectStore }), {
+    topology,
+    logger,
+    workerId: 'bench',
+    ...config.runtime,
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  for (;;) {
+    const handled = (await runtimeMetrics.recordsIn.get()).values.reduce((n, v) => n + v.value, 0) - before;
+    if (handled >= records) {
+      const [committed] = await admin.fetchOffsets({ groupId: topology.group('windower'), topics: [topology.topics.raw.name] });
+      const ends = await admin.fetchTopicOffsets(topology.topics.raw.name);
+      const lag = ends.reduce((n, e) => n + Number(e.high) - Number(committed?.partitions.find((p) => p.partition === e.partition)?.offset ?? 0), 0);
+      if (lag <= 0) break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const seconds = (Date.now() - started) / 1000;
+  await admin.disconnect();
+  await running.stop();
+  objectStore.close();
+  return records / seconds;
+}
+
+async function throughput(records: number): Promise<Record<string, number>> {
+  const { config, topology, kafka } = await setup({ WINDOW_MAX_COUNT: '500', WINDOW_MAX_AGE_MS: '60000' });
+  try {
+    await produceSubmissions(config, topology, records, 0, 1000);
+    const plain = await passthrough(kafka, topology, records);
+    const windowed = await windower(config, topology, kafka, records);
+    return { records, passthroughPerSecond: Math.round(plain), windowerPerSecond: Math.round(windowed), ratio: Number((windowed / plain).toFixed(2)) };
+  } finally {
+    await cleanup(kafka, topology, [`${topology.options.namespace}.bench.passthrough`]);
+  }
+}
+
+/** Peak RSS (VmHWM, MB) of `permitflow run windower` once every partition has restored its state. */
+async function windowerProcessRss(env: Record<string, string>, partitions: number): Promise<number> {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/permitflow.js'), 'run', 'windower'], { env: { ...process.env, ...env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let ready = 0;
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      ready += d.toString().split('\n').filter((line) => line.includes('"partition ready"')).length;
+      if (ready >= partitions) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`windower exited with ${code} before restoring`)));
+  });
+  const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+  const peakKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  child.kill('SIGTERM');
+  return Math.round(peakKb / 1024);
+}
+
+async function memory(hashes: number): Promise<Record<string, number>> {
+  const { config, topology, kafka, env } = await setup();
+  try {
+    const empty = await windowerProcessRss(env, config.topology.partitions);
+    // Fill the seen-hashes changelog directly: what a windower would have written for `hashes` submissions.
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    const changelog = topology.changelog('windower', 'seen-hashes');
+    for (let i = 0; i < hashes; i += 10_000) {
+      const messages = Array.from({ length: Math.min(10_000, hashes - i) }, (_, j) => ({ key: randomBytes(32).toString('hex'), value: encodeSeen(i + j) }));
+      await producer.send({ topic: changelog, messages });
+    }
+    await producer.disconnect();
+    const full = await windowerProcessRss(env, config.topology.partitions);
+    return { hashes, rssEmptyMb: empty, rssWithHashesMb: full, bytesPerHash: Math.round(((full - empty) * 1024 * 1024) / hashes) };
+  } finally {
+    await cleanup(kafka, topology);
+  }
+}
+
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { records: { type: 'string', default: '30000' }, hashes: { type: 'string', default: '1000000' } } });
+const which = positionals[0] ?? 'all';
+const results: Record<string, unknown> = { at: new Date().toISOString() };
+if (which === 'throughput' || which === 'all') results.throughput = await throughput(Number(values.records));
+if (which === 'memory' || which === 'all') results.memory = await memory(Number(values.hashes));
+console.log(JSON.stringify(results, null, 2));
+mkdirSync(join(REPO_ROOT, 'bench/results'), { recursive: true });
+writeFileSync(join(REPO_ROOT, `bench/results/windower-${Date.now()}.json`), JSON.stringify(results, null, 2));
+process.exit(0);

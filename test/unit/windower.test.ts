@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { gunzipSync } from 'node:zlib';
+import { test } from 'node:test';
+import { canonicalPayload } from '../../connectors/claim-check.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { PermitflowError } from '../../lib/errors.ts';
+import { createWindower, envelopeProblem } from '../../processors/windower/index.ts';
+import { decodeSeen, encodeSeen, SeenHashes } from '../../processors/windower/seen-hashes.ts';
+import { closeWindow, idempotencyKey, openWindow } from '../../processors/windower/window.ts';
+import type { Output, PartitionContext, RecordContext, TopicOutput } from '../../processors/runtime/types.ts';
+import type { Serde } from '../../schemas/serde.ts';
+import type { BatchManifest, SubmissionEnvelope } from '../../schemas/types.ts';
+import { buildTopology } from '../../topology/topics.ts';
+
+const topology = buildTopology({ namespace: 'permits', partitions: 6, replicationFactor: 1, minCompactionLagMs: 0 });
+const logger = createLogger({ level: 'silent' });
+
+function envelope(n: number, size = 0): SubmissionEnvelope {
+  const payload = canonicalPayload({ n, filler: 'x'.repeat(size) });
+  return {
+    submissionHash: payload.hash,
+    source: 'http',
+    sourceClient: null,
+    sourceReference: `ref-${n}`,
+    receivedAt: 1_000 + n,
+    payload: { contentType: 'application/json', size: payload.bytes.length, sha256: payload.hash, inline: payload.bytes, objectKey: null },
+    attachments: [],
+    traceparent: null,
+  };
+}
+
+/** The windower on one partition, with an in-memory archive and a fixed clock. */
+async function harness(limits: { maxCount?: number; maxBytes?: number; maxAgeMs?: number } = {}) {
+  const archive = new Map<string, Buffer>();
+  let now = 10_000;
+  const windower = createWindower({
+    maxCount: limits.maxCount ?? 3,
+    maxBytes: limits.maxBytes ?? 1_000_000,
+    maxAgeMs: limits.maxAgeMs ?? 60_000,
+    dedupHorizonMs: 30 * 86_400_000,
+    archive: {
+      putIfAbsent: (key, body) => {
+        if (archive.has(key)) return Promise.resolve('exists' as const);
+        archive.set(key, body as Buffer);
+        return Promise.resolve('created' as const);
+      },
+    },
+    serde: {} as Serde,
+    topology,
+    workerId: 'w1',
+    clock: () => now,
+  });
+  const partitionCtx: PartitionContext = {
+    processor: 'windower',
+    partition: 0,
+    workerId: 'w1',
+    logger,
+    signal: new AbortController().signal,
+    committedOffsets: new Map(),
+    readPartition: () => Promise.resolve(),
+  };
+  await windower.assign!(partitionCtx);
+  const ctx: RecordContext = { processor: 'windower', workerId: 'w1', logger, traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', signal: new AbortController().signal };
+  let offset = 0;
+  return {
+    archive,
+    advance: (ms: number) => (now += ms),
+    process: async (e: SubmissionEnvelope) =>
+      windower.process({ topic: topology.topics.raw, partition: 0, offset: String(offset++), timestamp: now, key: e.submissionHash, value: e, headers: {} }, ctx),
+    punctuate: async () => windower.punctuate!.run(partitionCtx, now),
+  };
+}
+
+const on = (outputs: Output[], id: string) => outputs.filter((o): o is TopicOutput => 'topic' in o && o.topic.id === id);
+
+test('a new submission is received and joins the open window; a duplicate is dropped', async () => {
+  const w = await harness();
+  const first = await w.process(envelope(1));
+  assert.equal(on(first, 'received').length, 1);
+  assert.equal(on(first, 'chunked').length, 0);
+  assert.deepEqual(await w.process(envelope(1)), [], 'a duplicate emits nothing');
+});
+
+test('the window closes on count with a manifest, one chunked per member and an archive', async () => {
+  const w = await harness({ maxCount: 3 });
+  await w.process(envelope(1));
+  await w.process(envelope(2));
+  const outputs = await w.process(envelope(3));
+  const [manifest] = on(outputs, 'batches').map((o) => o.value as BatchManifest);
+  assert.ok(manifest);
+  assert.equal(manifest.count, 3);
+  assert.equal(manifest.closeReason, 'COUNT');
+  assert.equal(manifest.idempotencyKey, idempotencyKey([1, 2, 3].map((n) => envelope(n).submissionHash)));
+  assert.match(manifest.batchId, /^[0-9a-f-]{36}$/);
+  assert.deepEqual(on(outputs, 'chunked').map((o) => o.key), [1, 2, 3].map((n) => envelope(n).submissionHash));
+  const lines = gunzipSync(w.archive.get(manifest.archiveKey!)!).toString().trim().split('\n');
+  assert.equal(lines.length, 4, 'manifest line and one line per member');
+  // The next record opens a new batch with a new id.
+  const next = await w.process(envelope(4));
+  assert.equal(on(next, 'batches').length, 0);
+});
+
+test('the window closes before it would pass its byte limit', async () => {
+  const w = await harness({ maxCount: 100, maxBytes: 2_500 });
+  await w.process(envelope(1, 1_000));
+  await w.process(envelope(2, 1_000));
+  const outputs = await w.process(envelope(3, 1_000));
+  const [manifest] = on(outputs, 'batches').map((o) => o.value as BatchManifest);
+  assert.equal(manifest?.closeReason, 'BYTES');
+  assert.equal(manifest?.count, 2, 'the third member starts the next batch');
+  assert.ok(manifest.bytes <= 2_500);
+});
+
+test('an idle window closes on age at the next punctuation, not before', async () => {
+  const w = await harness({ maxAgeMs: 60_000 });
+  await w.process(envelope(1));
+  w.advance(59_000);
+  assert.deepEqual(await w.punctuate(), []);
+  w.advance(1_000);
+  const outputs = await w.punctuate();
+  assert.equal(on(outputs, 'batches')[0]?.value && (on(outputs, 'batches')[0]!.value as BatchManifest).closeReason, 'AGE');
+  assert.deepEqual(await w.punctuate(), [], 'nothing left to close');
+});
+
+test('an invalid envelope is a permanent error (dead letter), with the reason', async () => {
+  const w = await harness();
+  const bad = { ...envelope(1), submissionHash: 'not-a-hash' };
+  await assert.rejects(w.process(bad), (err: unknown) => err instanceof PermitflowError && !err.retriable && /hex SHA-256/.test(err.message));
+  const tampered = envelope(2);
+  tampered.payload = { ...tampered.payload, inline: Buffer.from('{"n":999}') };
+  assert.match(envelopeProblem(tampered, tampered.submissionHash) ?? '', /does not match/);
+});
+
+test('closing the same window twice gives the same archive bytes and key', () => {
+  const window = openWindow('batch-1', 1, 0);
+  for (const n of [1, 2]) {
+    const e = envelope(n);
+    window.members.push({ hash: e.submissionHash, rawOffset: n, receivedAt: 1, sourceReference: null, payload: e.payload, attachments: [], traceparent: '' });
+  }
+  const a = closeWindow(window, { partition: 0, workerId: 'w1', closedAt: 5, reason: 'AGE' });
+  const b = closeWindow(window, { partition: 0, workerId: 'w2', closedAt: 9, reason: 'COUNT' });
+  assert.equal(a.manifest.archiveKey, b.manifest.archiveKey);
+  assert.deepEqual(a.archive, b.archive);
+});
+
+test('seen hashes expire after the horizon, and restore skips old entries', () => {
+  const day = 86_400_000;
+  const seen = new SeenHashes(30 * day, 0);
+  seen.add('a', 1, 0);
+  seen.add('b', 2, 16 * day); // turns the generation: a is now in the previous one
+  assert.equal(seen.get('a'), 1);
+  seen.add('c', 3, 32 * day); // turns again: a is forgotten
+  assert.equal(seen.get('a'), undefined);
+  assert.equal(seen.get('b'), 2);
+  seen.restore('old', 9, 0, 31 * day);
+  assert.equal(seen.get('old'), undefined);
+  assert.equal(decodeSeen(encodeSeen(123456789012)), 123456789012);
+});
