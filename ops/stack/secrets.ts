@@ -1,0 +1,60 @@
+/**
+ * Credentials of the local stack, generated on the first `up` and kept in <stack dir>/secrets.json
+ * (mode 0600, never in the repository). They must stay stable: MinIO encrypts its IAM data with
+ * the root credentials, and PostgreSQL keeps the role passwords set at first start.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { StackError } from './service.ts';
+
+const secretsSchema = z.object({
+  minioRootUser: z.string().min(3),
+  minioRootPassword: z.string().min(8),
+  s3AccessKeyId: z.string().min(3),
+  s3SecretAccessKey: z.string().min(8),
+  redisPassword: z.string().min(16),
+  postgresSuperPassword: z.string().min(16),
+  postgresPassword: z.string().min(16),
+  kafkaClusterId: z.string().length(22),
+});
+
+export type Secrets = z.infer<typeof secretsSchema>;
+
+/** URL-safe random text, so secrets go into URLs unescaped. */
+const token = (bytes = 24): string => randomBytes(bytes).toString('base64url');
+
+function generate(): Secrets {
+  return {
+    minioRootUser: `root-${randomBytes(4).toString('hex')}`,
+    minioRootPassword: token(),
+    s3AccessKeyId: 'permitflow-app',
+    s3SecretAccessKey: token(),
+    redisPassword: token(),
+    postgresSuperPassword: token(),
+    postgresPassword: token(),
+    // A Kafka cluster id is 16 random bytes in unpadded base64url.
+    kafkaClusterId: token(16),
+  };
+}
+
+export const secretsFile = (stackDir: string): string => join(stackDir, 'secrets.json');
+
+/** Reads the stack's secrets; with `create`, generates and stores them on first use. */
+export function loadSecrets(stackDir: string, create: boolean): Secrets | undefined {
+  const file = secretsFile(stackDir);
+  if (existsSync(file)) {
+    const parsed = secretsSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+    if (!parsed.success) throw new StackError(`${file} is not a valid secrets file (${parsed.error.issues[0]?.message}); remove the stack folder with \`stack down --purge\` to start afresh`);
+    return parsed.data;
+  }
+  if (!create) return undefined;
+  mkdirSync(stackDir, { recursive: true });
+  const secrets = generate();
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, file);
+  return secrets;
+}
