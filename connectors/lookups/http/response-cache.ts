@@ -1,0 +1,131 @@
+/**
+ * A Redis response cache shared by every enricher instance, with HTTP semantics from
+ * http-cache-semantics (a shared cache: `private` and `no-store` answers are not kept,
+ * `s-maxage` wins over `max-age`, `no-cache` means revalidate every time).
+ *
+ * A response that states no freshness of its own (no `max-age`, `s-maxage`, `Expires`,
+ * `no-cache` or `no-store`) is fresh for the configured default TTL. An answer with a validator
+ * (`ETag`, `Last-Modified`) is kept past its freshness for `staleRetentionMs`, so it can be
+ * revalidated with a conditional request (`If-None-Match` → 304) instead of fetched again.
+ *
+ * The cache is an optimisation: when Redis fails, lookups go to the API and a warning is logged.
+ */
+import { createHash } from 'node:crypto';
+import CachePolicy from 'http-cache-semantics';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../../../lib/logger.ts';
+import type { RequestTarget } from './errors.ts';
+
+export type Headers = CachePolicy.Headers;
+
+export interface CachedEntry {
+  policy: CachePolicy;
+  /** The response body as received. */
+  body: string;
+  /** When the origin last sent or confirmed this body. */
+  fetchedAt: number;
+}
+
+export type CacheLookup =
+  | { kind: 'fresh'; entry: CachedEntry }
+  | { kind: 'stale'; entry: CachedEntry; revalidationHeaders: Headers }
+  | { kind: 'miss' };
+
+export interface ResponseCacheOptions {
+  redis: Redis;
+  keyPrefix: string;
+  defaultTtlMs: number;
+  staleRetentionMs: number;
+  logger: Logger;
+}
+
+export interface ResponseCache {
+  lookup(target: RequestTarget, requestHeaders: Headers): Promise<CacheLookup>;
+  /** Keeps a 2xx answer if its headers allow; returns the entry either way. */
+  store(target: RequestTarget, requestHeaders: Headers, response: { status: number; headers: Headers }, body: string): Promise<CachedEntry>;
+  /** Applies a 304; returns the refreshed entry, or undefined if the cached body cannot be reused. */
+  revalidated(target: RequestTarget, requestHeaders: Headers, entry: CachedEntry, response: { status: number; headers: Headers }): Promise<CachedEntry | undefined>;
+}
+
+interface StoredEntry {
+  policy: CachePolicy.CachePolicyObject;
+  body: string;
+  fetchedAt: number;
+}
+
+const EXPLICIT_FRESHNESS = /(^|[\s,])(max-age|s-maxage|no-cache|no-store)\b/i;
+
+/** The response headers as the cache should read them: with the default TTL if they state none. */
+export function withDefaultFreshness(headers: Headers, defaultTtlMs: number): Headers {
+  const cacheControl = [headers['cache-control'] ?? []].flat().join(', ');
+  if (headers.expires !== undefined || EXPLICIT_FRESHNESS.test(cacheControl)) return headers;
+  const maxAge = `max-age=${Math.floor(defaultTtlMs / 1000)}`;
+  return { ...headers, 'cache-control': cacheControl ? `${cacheControl}, ${maxAge}` : maxAge };
+}
+
+const requestOf = (target: RequestTarget, headers: Headers): CachePolicy.HttpRequest => ({
+  url: target.url.pathname + target.url.search,
+  method: 'GET',
+  headers: { ...headers, host: target.url.host },
+});
+
+export function createResponseCache(options: ResponseCacheOptions): ResponseCache {
+  const { redis, logger } = options;
+  // Hashed, so keys never hold the query (site addresses) in clear.
+  const keyOf = (target: RequestTarget): string => `${options.keyPrefix}cache:${target.api}:${createHash('sha256').update(target.url.href).digest('hex')}`;
+
+  async function save(target: RequestTarget, entry: CachedEntry): Promise<void> {
+    const { resh: responseHeaders } = entry.policy.toObject();
+    const hasValidator = responseHeaders.etag !== undefined || responseHeaders['last-modified'] !== undefined;
+    const keepMs = Math.max(0, entry.policy.timeToLive()) + (hasValidator ? options.staleRetentionMs : 0);
+    if (!entry.policy.storable() || keepMs <= 0) return;
+    const stored: StoredEntry = { policy: entry.policy.toObject(), body: entry.body, fetchedAt: entry.fetchedAt };
+    try {
+      await redis.set(keyOf(target), JSON.stringify(stored), 'PX', keepMs);
+    } catch (err) {
+      logger.warn({ err, api: target.api }, 'lookup cache write failed; continuing uncached');
+    }
+  }
+
+  return {
+    async lookup(target, requestHeaders) {
+      let text: string | null;
+      try {
+        text = await redis.get(keyOf(target));
+      } catch (err) {
+        logger.warn({ err, api: target.api }, 'lookup cache read failed; asking the API');
+        return { kind: 'miss' };
+      }
+      if (text === null) return { kind: 'miss' };
+      let entry: CachedEntry;
+      try {
+        const stored = JSON.parse(text) as StoredEntry;
+        entry = { policy: CachePolicy.fromObject(stored.policy), body: stored.body, fetchedAt: stored.fetchedAt };
+      } catch (err) {
+        logger.warn({ err, api: target.api }, 'unreadable lookup cache entry; asking the API');
+        return { kind: 'miss' };
+      }
+      const request = requestOf(target, requestHeaders);
+      if (entry.policy.satisfiesWithoutRevalidation(request)) return { kind: 'fresh', entry };
+      return { kind: 'stale', entry, revalidationHeaders: entry.policy.revalidationHeaders(request) };
+    },
+
+    async store(target, requestHeaders, response, body) {
+      const policy = new CachePolicy(requestOf(target, requestHeaders), { status: response.status, headers: withDefaultFreshness(response.headers, options.defaultTtlMs) });
+      const entry: CachedEntry = { policy, body, fetchedAt: Date.now() };
+      await save(target, entry);
+      return entry;
+    },
+
+    async revalidated(target, requestHeaders, entry, response) {
+      const revalidation = entry.policy.revalidatedPolicy(requestOf(target, requestHeaders), {
+        status: response.status,
+        headers: withDefaultFreshness(response.headers, options.defaultTtlMs),
+      });
+      if (revalidation.modified) return undefined;
+      const refreshed: CachedEntry = { policy: revalidation.policy, body: entry.body, fetchedAt: Date.now() };
+      await save(target, refreshed);
+      return refreshed;
+    },
+  };
+}
