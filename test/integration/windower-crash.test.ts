@@ -31,7 +31,7 @@ interface Violations {
   chunkedWithoutManifest: number;
 }
 
-const total = (v: Violations) => Object.values(v).reduce((a, b) => a + b, 0);
+const total = (v: Violations): number => (Object.values(v) as number[]).reduce((a, b) => a + b, 0);
 
 function childEnv(config: Config, extra: Record<string, string> = {}): Record<string, string> {
   return { ...SETTINGS, PERMITFLOW_TOPIC_NAMESPACE: config.topology.namespace, LOG_LEVEL: 'warn', ...extra };
