@@ -51,6 +51,11 @@ export const OPTIONS = {
   PERMITFLOW_TOPIC_NAMESPACE: { schema: z.string().regex(/^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/, { message: 'expected a dotted lower-case name' }), default: 'permits', description: 'Prefix of every topic name (tests use a unique one each)' },
   PERMITFLOW_PARTITIONS: { schema: positiveInt, default: '6', description: 'Partitions of every submission-keyed topic (must be equal for co-partitioning)' },
   PERMITFLOW_REPLICATION_FACTOR: { schema: positiveInt, default: '1', description: 'Replication factor of created topics (3 in production)' },
+  PERMITFLOW_RETRY_DELAYS_MS: {
+    schema: z.string().regex(/^\d+,\d+,\d+$/, { message: 'expected three comma-separated millisecond delays' }).transform((v) => v.split(',').map(Number)),
+    default: '10000,60000,600000',
+    description: 'Delays of the retry topics (retry.<stage>.1..3)',
+  },
   PERMITFLOW_MIN_COMPACTION_LAG_MS: { schema: wholeNumber('milliseconds, 0 or more').min(0, { message: 'expected milliseconds, 0 or more' }), default: String(7 * 24 * 3600 * 1000), description: 'min.compaction.lag.ms of state topics: how long the full log stays readable for audit' },
 
   KAFKA_BROKERS: { schema: hostPortList, default: '127.0.0.1:19092', description: 'Kafka bootstrap servers' },
@@ -84,6 +89,7 @@ export const OPTIONS = {
   WINDOW_MAX_COUNT: { schema: positiveInt, default: '500', description: 'A batch closes when it has this many submissions' },
   WINDOW_MAX_BYTES: { schema: positiveInt, default: String(25 * 1024 * 1024), description: 'A batch closes before its payload bytes would pass this' },
   WINDOW_MAX_AGE_MS: { schema: positiveInt, default: String(15 * 60 * 1000), description: 'A batch closes this long after it opened, even on an idle partition' },
+  ENRICHER_CONCURRENCY: { schema: positiveInt, default: '32', description: 'Submissions the enricher looks up at once per fetched batch' },
   DEDUP_HORIZON_DAYS: { schema: positiveInt, default: '30', description: 'How long a submission hash is remembered for duplicate detection' },
 
   // HTTP intake gateway (`permitflow intake`).
@@ -148,6 +154,12 @@ export const OPTIONS = {
   LOOKUPS_MAX_CONNECTIONS: { schema: positiveInt, default: '16', description: 'Keep-alive connections per lookup API origin' },
   LOOKUPS_REDIS_PREFIX: { schema: z.string().min(1), default: 'permitflow:lookups:', description: 'Prefix of the lookup rate-limit and cache keys in Redis' },
 
+  // Validator and decider rule sets; the PostgreSQL read model (`run read-model`, `trace`).
+  RULES_DIR: { schema: z.string().min(1), default: 'rules', description: 'Directory of the versioned jurisdiction rule sets (<jurisdiction>/<version>.yaml); relative to the repository root' },
+  READ_MODEL_SCHEMA: { schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { message: 'expected a lower-case PostgreSQL identifier' }), default: 'read_model', description: 'PostgreSQL schema of the read-model tables (tests use a unique one each)' },
+  READ_MODEL_POOL_SIZE: { schema: positiveInt, default: '6', description: 'PostgreSQL connections of one read-model (or trace) process' },
+  READ_MODEL_MIGRATE: { schema: bool, default: 'true', description: 'Apply pending read-model migrations when `run read-model` starts' },
+
   PERMITFLOW_STACK_DIR: { schema: z.string().min(1), default: '.stack', description: 'State folder of the local stack (data, logs, pids, env file)', stackOnly: true },
   PERMITFLOW_CACHE_DIR: { schema: z.string().min(1), default: join(homedir(), '.cache', 'permitflow'), description: 'Cache of downloaded jars and built binaries', stackOnly: true },
   PERMITFLOW_KAFKA_PORT: { schema: port, default: '19092', description: 'Local Kafka broker port', stackOnly: true },
@@ -169,7 +181,7 @@ export interface Config {
   logLevel: Raw['LOG_LEVEL'];
   /** Stamped on state records: PERMITFLOW_WORKER_ID or hostname-pid. */
   workerId: string;
-  topology: { namespace: string; partitions: number; replicationFactor: number; minCompactionLagMs: number };
+  topology: { namespace: string; partitions: number; replicationFactor: number; minCompactionLagMs: number; retryDelaysMs: number[] };
   kafka: {
     brokers: string[];
     clientId: string;
@@ -182,6 +194,7 @@ export interface Config {
   database: { url: string };
   runtime: { transactions: boolean; partitionsConcurrently: number; maxBytesPerPartition: number; maxRecordsPerTransaction: number; sessionTimeoutMs: number };
   windower: { maxCount: number; maxBytes: number; maxAgeMs: number; dedupHorizonMs: number };
+  enricher: { concurrency: number };
   intake: {
     host: string;
     port: number;
@@ -216,6 +229,10 @@ export interface Config {
     maxConnections: number;
     redisKeyPrefix: string;
   };
+  /** Validator and decider rule sets. */
+  rules: { dir: string };
+  /** PostgreSQL read model: schema of its tables, pool size, migrate on start. */
+  readModel: { schema: string; poolSize: number; migrate: boolean };
   stack: {
     dir: string;
     cacheDir: string;
@@ -287,6 +304,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       partitions: r.PERMITFLOW_PARTITIONS,
       replicationFactor: r.PERMITFLOW_REPLICATION_FACTOR,
       minCompactionLagMs: r.PERMITFLOW_MIN_COMPACTION_LAG_MS,
+      retryDelaysMs: r.PERMITFLOW_RETRY_DELAYS_MS,
     },
     kafka: {
       brokers: r.KAFKA_BROKERS,
@@ -323,6 +341,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxAgeMs: r.WINDOW_MAX_AGE_MS,
       dedupHorizonMs: r.DEDUP_HORIZON_DAYS * 24 * 3600 * 1000,
     },
+    enricher: { concurrency: r.ENRICHER_CONCURRENCY },
     intake: {
       host: r.INTAKE_HOST,
       port: r.INTAKE_PORT,
@@ -365,6 +384,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxConnections: r.LOOKUPS_MAX_CONNECTIONS,
       redisKeyPrefix: r.LOOKUPS_REDIS_PREFIX,
     },
+    rules: { dir: isAbsolute(r.RULES_DIR) ? r.RULES_DIR : join(REPO_ROOT, r.RULES_DIR) },
+    readModel: { schema: r.READ_MODEL_SCHEMA, poolSize: r.READ_MODEL_POOL_SIZE, migrate: r.READ_MODEL_MIGRATE },
     stack: {
       dir: stackDir,
       cacheDir: r.PERMITFLOW_CACHE_DIR,

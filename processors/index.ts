@@ -2,10 +2,15 @@
  * The processors of the topology and how each is built from its dependencies. `permitflow run`
  * starts them through here; tests build them the same way.
  */
-import type { ObjectStore } from '../connectors/object-store.ts';
+import { createEnrichmentLookups } from '../connectors/lookups/index.ts';
+import { createObjectStore, type ObjectStore } from '../connectors/object-store.ts';
 import type { Config } from '../lib/config.ts';
-import type { Serde } from '../schemas/serde.ts';
-import type { ProcessorId, Topology } from '../topology/topics.ts';
+import { createKafka } from '../lib/kafka.ts';
+import type { Logger } from '../lib/logger.ts';
+import { createRegistry, createSerde, type Serde } from '../schemas/serde.ts';
+import { buildTopology, type ProcessorId, type Topology } from '../topology/topics.ts';
+import { createEnricher } from './enricher/index.ts';
+import { runProcessor, type RunningProcessor } from './runtime/runner.ts';
 import type { ProcessorDefinition } from './runtime/types.ts';
 import { createWindower } from './windower/index.ts';
 
@@ -14,13 +19,54 @@ export interface ProcessorDeps {
   topology: Topology;
   serde: Serde;
   objectStore: ObjectStore;
+  logger: Logger;
 }
 
-type Factory = (deps: ProcessorDeps) => ProcessorDefinition<never>;
+type Factory = (deps: ProcessorDeps) => Promise<ProcessorDefinition<never>>;
 
 export const PROCESSOR_FACTORIES: Partial<Record<ProcessorId, Factory>> = {
   windower: ({ config, topology, serde, objectStore }) =>
-    createWindower({ ...config.windower, archive: objectStore, serde, topology, workerId: config.workerId }),
+    Promise.resolve(createWindower({ ...config.windower, archive: objectStore, serde, topology, workerId: config.workerId })),
+  enricher: async ({ config, topology, objectStore, logger }) =>
+    createEnricher({
+      topology,
+      lookups: await createEnrichmentLookups(config, { logger }),
+      payloads: objectStore,
+      workerId: config.workerId,
+      concurrency: config.enricher.concurrency,
+    }),
 };
 
 export const availableProcessors = (): ProcessorId[] => Object.keys(PROCESSOR_FACTORIES) as ProcessorId[];
+
+export interface StartedProcessors {
+  running: RunningProcessor[];
+  /** Resolves when all have started (joined their groups). */
+  started: Promise<void>;
+  /** Stops every processor gracefully and closes the shared clients. */
+  stop(): Promise<void>;
+}
+
+/** Builds and starts processors in this process, sharing one Kafka client, serde and object store. */
+export async function startProcessors(config: Config, ids: ProcessorId[], logger: Logger): Promise<StartedProcessors> {
+  const topology = buildTopology(config.topology);
+  const kafka = createKafka(config, logger);
+  const serde = createSerde(createRegistry(config));
+  const objectStore = createObjectStore(config);
+  const definitions = await Promise.all(
+    ids.map((id) => {
+      const factory = PROCESSOR_FACTORIES[id];
+      if (!factory) throw new Error(`unknown processor ${id}: choose one of ${availableProcessors().join(', ')}`);
+      return factory({ config, topology, serde, objectStore, logger });
+    }),
+  );
+  const running = definitions.map((definition) => runProcessor(kafka, serde, definition, { topology, logger, workerId: config.workerId, ...config.runtime }));
+  return {
+    running,
+    started: Promise.all(running.map((r) => r.started)).then(() => undefined),
+    async stop() {
+      await Promise.all(running.map((r) => r.stop()));
+      objectStore.close();
+    },
+  };
+}

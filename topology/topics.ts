@@ -33,8 +33,8 @@ interface TopicDef {
   cleanup: 'compact' | 'delete';
   /** retention.ms for delete topics; compacted topics keep the latest record per key forever. */
   retentionMs?: number;
-  /** Delay before a retry topic's records are due (retry topics only). */
-  retryDelayMs?: number;
+  /** Which retry this topic holds (1, 2, 3): its records are due after the n-th configured delay. */
+  retry?: number;
   description: string;
 }
 
@@ -48,9 +48,9 @@ export const TOPICS = {
   validated: { suffix: 'state.validated', schema: 'SubmissionValidated', key: 'submission hash', cleanup: 'compact', description: 'Submission with rule findings' },
   accepted: { suffix: 'state.accepted', schema: 'SubmissionAccepted', key: 'submission hash', cleanup: 'compact', description: 'Accepted: a permit for review' },
   rejected: { suffix: 'state.rejected', schema: 'SubmissionRejected', key: 'submission hash', cleanup: 'compact', description: 'Rejected with actionable reasons' },
-  retryEnrich1: { suffix: 'retry.enrich.1', schema: 'SubmissionChunked', key: 'submission hash', cleanup: 'delete', retentionMs: 7 * DAY_MS, retryDelayMs: 10_000, description: 'Enrichment retry, first delay' },
-  retryEnrich2: { suffix: 'retry.enrich.2', schema: 'SubmissionChunked', key: 'submission hash', cleanup: 'delete', retentionMs: 7 * DAY_MS, retryDelayMs: 60_000, description: 'Enrichment retry, second delay' },
-  retryEnrich3: { suffix: 'retry.enrich.3', schema: 'SubmissionChunked', key: 'submission hash', cleanup: 'delete', retentionMs: 7 * DAY_MS, retryDelayMs: 600_000, description: 'Enrichment retry, last delay' },
+  retryEnrich1: { suffix: 'retry.enrich.1', schema: 'SubmissionChunked', key: 'submission hash', cleanup: 'delete', retentionMs: 7 * DAY_MS, retry: 1, description: 'Enrichment retry, first delay' },
+  retryEnrich2: { suffix: 'retry.enrich.2', schema: 'SubmissionChunked', key: 'submission hash', cleanup: 'delete', retentionMs: 7 * DAY_MS, retry: 2, description: 'Enrichment retry, second delay' },
+  retryEnrich3: { suffix: 'retry.enrich.3', schema: 'SubmissionChunked', key: 'submission hash', cleanup: 'delete', retentionMs: 7 * DAY_MS, retry: 3, description: 'Enrichment retry, last delay' },
   dlq: { suffix: 'dlq', schema: 'DeadLetter', key: 'submission hash', cleanup: 'delete', retentionMs: 365 * DAY_MS, description: 'Records a stage gave up on, with cause and original bytes' },
 } as const satisfies Record<TopicId, TopicDef>;
 
@@ -95,7 +95,11 @@ export interface TopologyOptions {
   partitions: number;
   replicationFactor: number;
   minCompactionLagMs: number;
+  /** Delays of the retry topics, first to last (default 10 s, 1 min, 10 min). */
+  retryDelaysMs?: readonly number[];
 }
+
+export const DEFAULT_RETRY_DELAYS_MS = [10_000, 60_000, 600_000] as const;
 
 export interface TopicSpec {
   id: TopicId;
@@ -106,6 +110,8 @@ export interface TopicSpec {
   replicationFactor: number;
   config: Record<string, string>;
   def: TopicDef;
+  /** Records of a retry topic are due this long after they were written; the runtime waits for them. */
+  delayMs?: number;
 }
 
 /** A processor's state-store changelog: compacted, co-partitioned with its inputs, raw bytes. */
@@ -157,6 +163,7 @@ export function buildTopology(options: TopologyOptions): Topology {
       replicationFactor: options.replicationFactor,
       config: topicConfig(def, options),
       def,
+      ...(def.retry !== undefined && { delayMs: (options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS)[def.retry - 1] ?? DEFAULT_RETRY_DELAYS_MS[def.retry - 1] }),
     };
   }
   const groupPrefix = options.namespace === DEFAULT_NAMESPACE ? 'permitflow' : `permitflow.${options.namespace}`;

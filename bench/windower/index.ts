@@ -16,13 +16,11 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Partitioners, type Kafka } from 'kafkajs';
-import { createObjectStore } from '../../connectors/object-store.ts';
 import { loadConfig, REPO_ROOT, type Config } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
-import { PROCESSOR_FACTORIES } from '../../processors/index.ts';
+import { startProcessors } from '../../processors/index.ts';
 import { runtimeMetrics } from '../../processors/runtime/metrics.ts';
-import { runProcessor } from '../../processors/runtime/runner.ts';
 import { encodeSeen } from '../../processors/windower/seen-hashes.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import { applyTopology } from '../../topology/apply.ts';
@@ -84,16 +82,9 @@ async function passthrough(kafka: Kafka, topology: Topology, records: number): P
 
 /** The windower in this process, from the start of the raw topic until every record is handled and committed. */
 async function windower(config: Config, topology: Topology, kafka: Kafka, records: number): Promise<number> {
-  const serde = createSerde(createRegistry(config));
-  const objectStore = createObjectStore(config);
   const before = (await runtimeMetrics.recordsIn.get()).values.reduce((n, v) => n + v.value, 0);
   const started = Date.now();
-  const running = runProcessor(kafka, serde, PROCESSOR_FACTORIES.windower!({ config, topology, serde, objectStore }), {
-    topology,
-    logger,
-    workerId: 'bench',
-    ...config.runtime,
-  });
+  const processors = await startProcessors({ ...config, workerId: 'bench' }, ['windower'], logger);
   const admin = kafka.admin();
   await admin.connect();
   for (;;) {
@@ -108,8 +99,7 @@ async function windower(config: Config, topology: Topology, kafka: Kafka, record
   }
   const seconds = (Date.now() - started) / 1000;
   await admin.disconnect();
-  await running.stop();
-  objectStore.close();
+  await processors.stop();
   return records / seconds;
 }
 

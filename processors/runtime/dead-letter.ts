@@ -18,7 +18,18 @@ export interface DeadLetterSource {
   firstFailureAt?: number;
 }
 
+/**
+ * Retry history a stage can attach to a permanent error's context, so the dead letter tells
+ * the whole story: `attempt`, `firstFailureAt` (epoch ms) and `priorErrors` (outermost first).
+ */
+export interface RetryHistory {
+  attempt?: number;
+  firstFailureAt?: number;
+  priorErrors?: string[];
+}
+
 export function deadLetter(source: DeadLetterSource, err: unknown, now = Date.now()): DeadLetter {
+  const history: RetryHistory = err instanceof PermitflowError ? (err.context) : {};
   const headers = Object.fromEntries(Object.entries(source.message.headers ?? {}).map(([k, v]) => [k, String(v)]));
   const key = source.message.key ?? null;
   return {
@@ -28,9 +39,9 @@ export function deadLetter(source: DeadLetterSource, err: unknown, now = Date.no
     consumerGroup: source.consumerGroup,
     errorClass: err instanceof PermitflowError ? err.code : err instanceof Error ? err.name : 'UNKNOWN',
     errorMessage: err instanceof Error ? err.message : String(err),
-    errorChain: errorChain(err),
-    attempt: source.attempt ?? 1,
-    firstFailureAt: source.firstFailureAt ?? now,
+    errorChain: [...errorChain(err), ...(history.priorErrors ?? [])],
+    attempt: history.attempt ?? source.attempt ?? 1,
+    firstFailureAt: history.firstFailureAt ?? source.firstFailureAt ?? now,
     lastFailureAt: now,
     originalTopic: source.topic,
     originalPartition: source.partition,

@@ -216,7 +216,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     const topic = inputsByName.get(topicName)!;
     const headers = headersOf(message);
     const traceparent = childTraceparent(headers.traceparent);
-    const ctx: RecordContext = { processor, workerId, logger, traceparent, signal: abort.signal };
+    const ctx: RecordContext = { processor, workerId, logger, traceparent, signal: abort.signal, pauseUntil };
     runtimeMetrics.recordsIn.inc({ processor, topic: topic.id });
     runtimeMetrics.inFlight.inc({ processor });
     const end = runtimeMetrics.recordSeconds.startTimer({ processor });
@@ -238,15 +238,41 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     }
   }
 
+  const delayTimers = new Set<NodeJS.Timeout>();
+
+  /** Holds a delayed (retry) topic's partition until its next record is due; other partitions go on. */
+  function holdUntilDue(topic: string, partition: number, offset: bigint, dueAt: number): void {
+    consumer.seek({ topic, partition, offset: offset.toString() });
+    consumer.pause([{ topic, partitions: [partition] }]);
+    const timer = setTimeout(() => {
+      delayTimers.delete(timer);
+      consumer.resume([{ topic, partitions: [partition] }]);
+    }, Math.max(0, dueAt - Date.now()));
+    timer.unref();
+    delayTimers.add(timer);
+  }
+
   async function processBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
+    const delayMs = inputsByName.get(batch.topic)?.delayMs;
     await withPartition(batch.partition, async (state) => {
       const next = state.nextOffsets.get(batch.topic) ?? 0n;
-      const messages = batch.messages.filter((m) => BigInt(m.offset) >= next);
+      let messages = batch.messages.filter((m) => BigInt(m.offset) >= next);
+      // Records of a retry topic wait until their delay has passed; they are in time order,
+      // so the first one not yet due holds back the rest of the partition.
+      let notDue: { offset: bigint; dueAt: number } | undefined;
+      if (delayMs !== undefined) {
+        const now = Date.now();
+        const index = messages.findIndex((m) => Number(m.timestamp) + delayMs > now);
+        if (index >= 0) {
+          notDue = { offset: BigInt(messages[index]!.offset), dueAt: Number(messages[index]!.timestamp) + delayMs };
+          messages = messages.slice(0, index);
+        }
+      }
       for (let i = 0; i < messages.length; i += options.maxRecordsPerTransaction) {
         if (!payload.isRunning() || payload.isStale()) return;
         const chunk = messages.slice(i, i + options.maxRecordsPerTransaction);
-        const isLast = i + options.maxRecordsPerTransaction >= messages.length;
+        const isLast = i + options.maxRecordsPerTransaction >= messages.length && !notDue;
         // The last chunk commits past trailing transaction markers too.
         const lastOffset = isLast ? BigInt(batch.lastOffset()) : BigInt(chunk[chunk.length - 1]!.offset);
         const produced = (await mapBounded(chunk, definition.concurrency ?? 1, (m) => handle(batch.topic, batch.partition, m))).flat();
@@ -256,6 +282,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
         payload.resolveOffset(lastOffset.toString());
         await payload.heartbeat();
       }
+      if (notDue) holdUntilDue(batch.topic, batch.partition, notDue.offset, notDue.dueAt);
     });
   }
 
@@ -284,6 +311,23 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
       await new Promise((resolve) => setTimeout(resolve, delay));
       await payload.heartbeat().catch(() => undefined);
     }
+  }
+
+  let paused: Promise<unknown> | undefined;
+
+  /** Pauses every input until `until` settles (an open circuit breaker, say); one pause at a time. */
+  function pauseUntil(until: Promise<unknown>): void {
+    if (paused) return;
+    const topics = definition.inputs.map((t) => ({ topic: t.name }));
+    consumer.pause(topics);
+    runtimeMetrics.pausedPartitions.set({ processor }, [...assigned.values()].flat().length);
+    logger.warn('input paused');
+    paused = until.finally(() => {
+      paused = undefined;
+      consumer.resume(topics);
+      runtimeMetrics.pausedPartitions.set({ processor }, 0);
+      logger.info('input resumed');
+    });
   }
 
   let punctuator: NodeJS.Timeout | undefined;
@@ -322,10 +366,12 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
   async function shutdown(): Promise<void> {
     abort.abort();
     if (punctuator) clearInterval(punctuator);
+    for (const timer of delayTimers) clearTimeout(timer);
     // stop() lets the batch in hand finish (and commit); disconnect() leaves the group.
     await consumer.stop().catch(() => undefined);
     await consumer.disconnect().catch(() => undefined);
     await producers.close();
+    await definition.close?.().catch((err: unknown) => logger.warn({ err }, 'processor close failed'));
     await admin?.disconnect().catch(() => undefined);
     logger.info('stopped');
   }
@@ -368,16 +414,6 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     started: Promise.race([started, done]),
     done,
     stop,
-    pauseUntil(until) {
-      const topics = definition.inputs.map((t) => ({ topic: t.name }));
-      consumer.pause(topics);
-      runtimeMetrics.pausedPartitions.set({ processor }, [...assigned.values()].flat().length);
-      logger.warn('input paused');
-      void until.finally(() => {
-        consumer.resume(topics);
-        runtimeMetrics.pausedPartitions.set({ processor }, 0);
-        logger.info('input resumed');
-      });
-    },
+    pauseUntil,
   };
 }

@@ -48,6 +48,8 @@ export interface RecordContext {
   traceparent: string;
   /** Aborted when the runtime is shutting down: stop long work. */
   signal: AbortSignal;
+  /** Pauses every input partition of the processor until `until` settles (backpressure). */
+  pauseUntil(until: Promise<unknown>): void;
 }
 
 /** What a partition-level hook (restore on assignment, timers) may use. */
@@ -85,6 +87,8 @@ export interface ProcessorDefinition<In = unknown> {
   revoke?(partition: number): void;
   /** Handles one record; throw PermitflowError.permanent to dead-letter it, retriable to retry the batch. */
   process(record: InputRecord<In>, ctx: RecordContext): Promise<Output[]> | Output[];
+  /** Releases the processor's own resources (connections, timers) when the runtime stops. */
+  close?(): Promise<void>;
   /** Called every `intervalMs` for each assigned partition; its outputs are committed in a transaction. */
   punctuate?: { intervalMs: number; run(ctx: PartitionContext, now: number): Promise<Output[]> | Output[] };
 }

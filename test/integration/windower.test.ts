@@ -5,12 +5,10 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { Partitioners } from 'kafkajs';
-import { createObjectStore } from '../../connectors/object-store.ts';
 import type { Config } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
-import { PROCESSOR_FACTORIES } from '../../processors/index.ts';
-import { runProcessor } from '../../processors/runtime/runner.ts';
+import { startProcessors } from '../../processors/index.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import type { BatchManifest, DeadLetter, SubmissionChunked, SubmissionReceived } from '../../schemas/types.ts';
 import type { Topology } from '../../topology/topics.ts';
@@ -20,21 +18,10 @@ import { testConfig, testTopology } from '../support/stack.ts';
 const logger = createLogger({ level: 'warn' });
 
 /** Runs the windower in this process until the test ends. */
-async function startWindower(t: TestContext, config: Config, topology: Topology): Promise<void> {
-  const kafka = createKafka(config, logger);
-  const serde = createSerde(createRegistry(config));
-  const objectStore = createObjectStore(config);
-  const running = runProcessor(kafka, serde, PROCESSOR_FACTORIES.windower!({ config, topology, serde, objectStore }), {
-    topology,
-    logger,
-    workerId: 'test-windower',
-    ...config.runtime,
-  });
-  t.after(async () => {
-    await running.stop();
-    objectStore.close();
-  });
-  await running.started;
+async function startWindower(t: TestContext, config: Config): Promise<void> {
+  const processors = await startProcessors(config, ['windower'], logger);
+  t.after(() => processors.stop());
+  await processors.started;
 }
 
 async function waitForCount(config: Config, topology: Topology, id: 'received' | 'chunked' | 'dlq', count: number): Promise<void> {
@@ -45,7 +32,7 @@ test('batches close on count, and an idle partition closes on age', async (t) =>
   const config = await testConfig({ WINDOW_MAX_COUNT: '40', WINDOW_MAX_AGE_MS: '2000' });
   const topology = await testTopology(t, config);
   await produceSubmissions(config, topology, 250);
-  await startWindower(t, config, topology);
+  await startWindower(t, config);
   await waitForCount(config, topology, 'chunked', 250);
 
   const batches = (await readAll<BatchManifest>(config, topology, 'batches')).map((r) => r.value);
@@ -64,7 +51,7 @@ test('batches close before passing the byte limit', async (t) => {
   const config = await testConfig({ WINDOW_MAX_COUNT: '500', WINDOW_MAX_BYTES: '6000', WINDOW_MAX_AGE_MS: '1500' });
   const topology = await testTopology(t, config);
   await produceSubmissions(config, topology, 120, 0, 400);
-  await startWindower(t, config, topology);
+  await startWindower(t, config);
   await waitForCount(config, topology, 'chunked', 120);
 
   const batches = (await readAll<BatchManifest>(config, topology, 'batches')).map((r) => r.value);
@@ -76,7 +63,7 @@ test('10,000 submissions with 10% duplicates: 9,000 received, each in exactly on
   const config = await testConfig({ WINDOW_MAX_COUNT: '500', WINDOW_MAX_AGE_MS: '2000' });
   const topology = await testTopology(t, config);
   const hashes = await produceSubmissions(config, topology, 9_000, 1_000);
-  await startWindower(t, config, topology);
+  await startWindower(t, config);
   await waitForCount(config, topology, 'chunked', 9_000);
 
   const received = await readAll<SubmissionReceived>(config, topology, 'received');
@@ -118,7 +105,7 @@ test('a record that is not valid Avro, or an invalid envelope, goes to the DLQ w
     ],
   });
   await producer.disconnect();
-  await startWindower(t, config, topology);
+  await startWindower(t, config);
   await waitForCount(config, topology, 'chunked', 3);
 
   const letters = (await readAll<DeadLetter>(config, topology, 'dlq')).map((r) => r.value);

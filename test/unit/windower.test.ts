@@ -60,7 +60,7 @@ async function harness(limits: { maxCount?: number; maxBytes?: number; maxAgeMs?
     readPartition: () => Promise.resolve(),
   };
   await windower.assign!(partitionCtx);
-  const ctx: RecordContext = { processor: 'windower', workerId: 'w1', logger, traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', signal: new AbortController().signal };
+  const ctx: RecordContext = { processor: 'windower', workerId: 'w1', logger, traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', signal: new AbortController().signal, pauseUntil: () => undefined };
   let offset = 0;
   return {
     archive,

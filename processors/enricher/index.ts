@@ -1,0 +1,126 @@
+/**
+ * Enricher: consumes `chunked` (and its own retry topics), reads each submission's payload
+ * (inline, or from the object store when it was claim-checked), runs the parcel, zoning,
+ * overlay, fee and history lookups, and emits `enriched` with every result and its provenance.
+ *
+ * Failures are sorted, never dropped:
+ * - an answer such as "parcel not found" is a lookup outcome (a finding for the validator);
+ * - an open circuit breaker pauses every input partition until the breaker closes again,
+ *   without spending a retry (the batch is retried when input resumes);
+ * - a transient failure that outlasted the in-process retries goes to `retry.enrich.<n>`, which
+ *   this stage consumes again when its delay has passed (the runtime holds a retry partition
+ *   until its head is due, without blocking any other partition); after the last retry topic,
+ *   the DLQ with the whole error chain, attempt count and first failure time;
+ * - an unreadable payload, or a lookup that can never succeed, goes to the DLQ.
+ */
+import type { EnrichmentLookups } from '../../connectors/lookups/index.ts';
+import { loadPayload } from '../../connectors/claim-check.ts';
+import type { ObjectStore } from '../../connectors/object-store.ts';
+import { errorChain, PermitflowError } from '../../lib/errors.ts';
+import type { PermitApplication, SubmissionChunked, SubmissionEnriched } from '../../schemas/types.ts';
+import type { TopicSpec, Topology } from '../../topology/topics.ts';
+import type { RetryHistory } from '../runtime/dead-letter.ts';
+import type { Output, ProcessorDefinition } from '../runtime/types.ts';
+
+export interface EnricherOptions {
+  topology: Topology;
+  lookups: Pick<EnrichmentLookups, 'lookupAll' | 'breakerStates' | 'onBreakerChange' | 'close'>;
+  payloads: Pick<ObjectStore, 'get'>;
+  workerId: string;
+  /** Submissions enriched at once within a fetched batch. */
+  concurrency: number;
+}
+
+/** Kafka headers carrying a submission's retry history across the retry topics. */
+export const RETRY_HEADERS = { firstFailureAt: 'permitflow-first-failure-at', errors: 'permitflow-errors' } as const;
+
+function history(headers: Record<string, string>, attempt: number): RetryHistory {
+  const errors = headers[RETRY_HEADERS.errors];
+  const priorErrors = errors ? (JSON.parse(errors) as string[]) : [];
+  const firstFailureAt = headers[RETRY_HEADERS.firstFailureAt] ? Number(headers[RETRY_HEADERS.firstFailureAt]) : undefined;
+  return { attempt, priorErrors, ...(firstFailureAt !== undefined && { firstFailureAt }) };
+}
+
+async function readApplication(options: EnricherOptions, chunked: SubmissionChunked): Promise<PermitApplication> {
+  const bytes = await loadPayload(options.payloads as ObjectStore, chunked.payload);
+  let application: unknown;
+  try {
+    application = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw PermitflowError.permanent('PF_PAYLOAD_UNREADABLE', 'payload is not JSON', { cause: err });
+  }
+  if (typeof application !== 'object' || application === null || typeof (application as { site?: unknown }).site !== 'object') {
+    throw PermitflowError.permanent('PF_PAYLOAD_UNREADABLE', 'payload is not a permit application (no site)');
+  }
+  return application as PermitApplication;
+}
+
+export function createEnricher(options: EnricherOptions): ProcessorDefinition<SubmissionChunked> {
+  const { topology, lookups, workerId } = options;
+  const retryTopics: TopicSpec[] = [topology.topics.retryEnrich1, topology.topics.retryEnrich2, topology.topics.retryEnrich3];
+
+  /** Resolves once every breaker is closed again (after a good half-open probe). */
+  function breakersClosed(): Promise<void> {
+    return new Promise((resolve) => {
+      const allClosed = () => Object.values(lookups.breakerStates()).every((s) => s === 'closed');
+      if (allClosed()) return resolve();
+      const unsubscribe = lookups.onBreakerChange(() => {
+        if (allClosed()) {
+          unsubscribe();
+          resolve();
+        }
+      });
+    });
+  }
+
+  return {
+    id: 'enricher',
+    inputs: [topology.topics.chunked, ...retryTopics],
+    concurrency: options.concurrency,
+    close: () => lookups.close(),
+
+    async process(record, ctx): Promise<Output[]> {
+      const chunked = record.value;
+      const hash = chunked.header.submissionHash;
+      // chunked is the first attempt; retry.enrich.<n> holds attempt n + 1.
+      const attempt = (record.topic.def.retry ?? 0) + 1;
+      const application = await readApplication(options, chunked);
+
+      try {
+        const results = await lookups.lookupAll(application, { signal: ctx.signal });
+        const enriched: SubmissionEnriched = {
+          header: { ...chunked.header, state: 'enriched', at: Date.now(), workerId, attempt, traceparent: ctx.traceparent },
+          payload: chunked.payload,
+          attachments: chunked.attachments,
+          lookups: results,
+        };
+        return [{ topic: topology.topics.enriched, key: hash, value: enriched }];
+      } catch (err) {
+        if (!(err instanceof PermitflowError) || !err.retriable) throw err;
+        if (err.code === 'PF_BREAKER_OPEN') {
+          ctx.pauseUntil(breakersClosed());
+          throw err;
+        }
+        const past = history(record.headers, attempt);
+        const errors = [...errorChain(err), ...(past.priorErrors ?? [])];
+        const firstFailureAt = past.firstFailureAt ?? Date.now();
+        const next = retryTopics[attempt - 1];
+        if (!next) {
+          throw PermitflowError.permanent('PF_LOOKUP_EXHAUSTED', `lookups still failing after ${attempt} attempts`, {
+            cause: err,
+            context: { attempt, firstFailureAt, priorErrors: past.priorErrors ?? [] } satisfies RetryHistory,
+          });
+        }
+        ctx.logger.warn({ submissionHash: hash, attempt, retryTopic: next.name, errorClass: err.code }, 'lookups failed: scheduled for retry');
+        return [
+          {
+            topic: next,
+            key: hash,
+            value: { ...chunked, header: { ...chunked.header, attempt: attempt + 1 } },
+            headers: { [RETRY_HEADERS.firstFailureAt]: String(firstFailureAt), [RETRY_HEADERS.errors]: JSON.stringify(errors.slice(0, 20)) },
+          },
+        ];
+      }
+    },
+  };
+}
