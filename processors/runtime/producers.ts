@@ -49,6 +49,29 @@ export interface ProducerOptions {
   transactions: boolean;
 }
 
+/**
+ * Bytes per produce request within a transaction. A transaction may carry more than the
+ * broker's max message size (1 MB by default) in total, but one request's record batch for a
+ * partition may not, so the records are sent in slices under this budget.
+ */
+const MAX_REQUEST_BYTES = 512 * 1024;
+
+function* slicesBySize(records: ProducedRecord[]): Generator<ProducedRecord[]> {
+  let slice: ProducedRecord[] = [];
+  let bytes = 0;
+  for (const r of records) {
+    const size = r.key.length + (r.value?.length ?? 0) + 64;
+    if (slice.length > 0 && bytes + size > MAX_REQUEST_BYTES) {
+      yield slice;
+      slice = [];
+      bytes = 0;
+    }
+    slice.push(r);
+    bytes += size;
+  }
+  if (slice.length > 0) yield slice;
+}
+
 function toTopicMessages(records: ProducedRecord[]): { topic: string; messages: Message[] }[] {
   const byTopic = new Map<string, Message[]>();
   for (const r of records) {
@@ -104,12 +127,12 @@ export function createPartitionProducers(options: ProducerOptions): PartitionPro
     async commit(topic, partition, records, offsets) {
       const producer = await producerFor(topic, partition);
       if (!transactions) {
-        if (records.length > 0) await producer.sendBatch({ acks: -1, topicMessages: toTopicMessages(records) });
+        for (const slice of slicesBySize(records)) await producer.sendBatch({ acks: -1, topicMessages: toTopicMessages(slice) });
         return;
       }
       const txn = await producer.transaction();
       try {
-        if (records.length > 0) await txn.sendBatch({ acks: -1, topicMessages: toTopicMessages(records) });
+        for (const slice of slicesBySize(records)) await txn.sendBatch({ acks: -1, topicMessages: toTopicMessages(slice) });
         if (offsets) {
           await txn.sendOffsets({
             consumerGroupId: groupId,

@@ -120,3 +120,13 @@ test('a record that is not valid Avro, or an invalid envelope, goes to the DLQ w
   assert.match(badEnvelope.errorMessage, /hex SHA-256/);
   assert.equal(badEnvelope.consumerGroup, topology.group('windower'));
 });
+
+test('a transaction bigger than the broker accepts in one request is sent in slices', async (t) => {
+  // Large fetches of 1.5 KB submissions: one transaction's outputs for a partition pass 1 MB.
+  const config = await testConfig({ WINDOW_MAX_COUNT: '5000', WINDOW_MAX_AGE_MS: '1500', PERMITFLOW_MAX_BYTES_PER_PARTITION: String(3 * 1024 * 1024) });
+  const topology = await testTopology(t, config);
+  await produceSubmissions(config, topology, 2_400, 0, 1_500);
+  await startWindower(t, config);
+  await waitForCount(config, topology, 'chunked', 2_400);
+  assert.equal((await readAll(config, topology, 'received')).length, 2_400);
+});
