@@ -4,14 +4,20 @@
  */
 import { createEnrichmentLookups } from '../connectors/lookups/index.ts';
 import { createObjectStore, type ObjectStore } from '../connectors/object-store.ts';
+import { startReadModel, type ReadModelDeps, type RunningSink } from '../connectors/read-model/index.ts';
 import type { Config } from '../lib/config.ts';
 import { createKafka } from '../lib/kafka.ts';
 import type { Logger } from '../lib/logger.ts';
 import { createRegistry, createSerde, type Serde } from '../schemas/serde.ts';
 import { buildTopology, type ProcessorId, type Topology } from '../topology/topics.ts';
+import { createDecider } from './decider/index.ts';
 import { createEnricher } from './enricher/index.ts';
 import { runProcessor, type RunningProcessor } from './runtime/runner.ts';
 import type { ProcessorDefinition } from './runtime/types.ts';
+import { objectStorePayloads } from './validator/application.ts';
+import { loadFeeQuoter } from './validator/fee-quoter.ts';
+import { createValidator } from './validator/index.ts';
+import { loadRuleSets } from './validator/rule-set.ts';
 import { createWindower } from './windower/index.ts';
 
 export interface ProcessorDeps {
@@ -35,12 +41,27 @@ export const PROCESSOR_FACTORIES: Partial<Record<ProcessorId, Factory>> = {
       workerId: config.workerId,
       concurrency: config.enricher.concurrency,
     }),
+  validator: async ({ config, topology, objectStore }) =>
+    createValidator({
+      topology,
+      workerId: config.workerId,
+      ruleSets: loadRuleSets(config.rules.dir),
+      fees: await loadFeeQuoter(config.lookups.feeSchedulePath),
+      payloads: objectStorePayloads(objectStore),
+    }),
+  decider: ({ config, topology, objectStore }) =>
+    Promise.resolve(createDecider({ topology, workerId: config.workerId, ruleSets: loadRuleSets(config.rules.dir), payloads: objectStorePayloads(objectStore) })),
 };
 
-export const availableProcessors = (): ProcessorId[] => Object.keys(PROCESSOR_FACTORIES) as ProcessorId[];
+/** Stages that are sinks, not consume-transform-produce processors: they run beside the runtime. */
+export const SINK_STARTERS: Partial<Record<ProcessorId, (config: Config, deps: ReadModelDeps) => RunningSink>> = {
+  'read-model': startReadModel,
+};
+
+export const availableProcessors = (): ProcessorId[] => [...Object.keys(PROCESSOR_FACTORIES), ...Object.keys(SINK_STARTERS)] as ProcessorId[];
 
 export interface StartedProcessors {
-  running: RunningProcessor[];
+  running: Array<Pick<RunningProcessor, 'started' | 'done' | 'stop'>>;
   /** Resolves when all have started (joined their groups). */
   started: Promise<void>;
   /** Stops every processor gracefully and closes the shared clients. */
@@ -54,13 +75,16 @@ export async function startProcessors(config: Config, ids: ProcessorId[], logger
   const serde = createSerde(createRegistry(config));
   const objectStore = createObjectStore(config);
   const definitions = await Promise.all(
-    ids.map((id) => {
+    ids.filter((id) => !SINK_STARTERS[id]).map((id) => {
       const factory = PROCESSOR_FACTORIES[id];
       if (!factory) throw new Error(`unknown processor ${id}: choose one of ${availableProcessors().join(', ')}`);
       return factory({ config, topology, serde, objectStore, logger });
     }),
   );
-  const running = definitions.map((definition) => runProcessor(kafka, serde, definition, { topology, logger, workerId: config.workerId, ...config.runtime }));
+  const running = [
+    ...definitions.map((definition) => runProcessor(kafka, serde, definition, { topology, logger, workerId: config.workerId, ...config.runtime })),
+    ...ids.flatMap((id) => SINK_STARTERS[id]?.(config, { kafka, serde, topology, logger }) ?? []),
+  ];
   return {
     running,
     started: Promise.all(running.map((r) => r.started)).then(() => undefined),

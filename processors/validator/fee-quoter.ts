@@ -1,8 +1,8 @@
 /**
  * The fee schedule behind an interface, for submissions whose enriched record carries no fee
- * quote. The schedule file is the enricher's (LOOKUPS_FEE_SCHEDULE_PATH), read on first use; a
- * schedule that cannot be read fails the record permanently (dead letter, replayable once
- * fixed) rather than inventing a fee.
+ * quote (the enricher quotes from the same file, LOOKUPS_FEE_SCHEDULE_PATH). Loaded once at
+ * start-up: an unreadable schedule stops the validator with its problem, rather than letting it
+ * invent a fee.
  */
 import { loadFeeSchedule, quoteFee, type FeeAnswer, type FeeSchedule } from '../../connectors/lookups/fee-schedule.ts';
 
@@ -11,18 +11,8 @@ export interface FeeQuoter {
   quote(permitType: string, valuation: number, date: string): Promise<FeeAnswer>;
 }
 
-export function scheduleFeeQuoter(path: string): FeeQuoter {
-  let schedule: Promise<FeeSchedule> | undefined;
-  return {
-    async quote(permitType, valuation, date) {
-      schedule ??= loadFeeSchedule(path);
-      try {
-        return quoteFee(await schedule, permitType, valuation, date);
-      } catch (err) {
-        // Read the file again next time: it may have been fixed.
-        schedule = undefined;
-        throw err;
-      }
-    },
-  };
-}
+export const scheduleFeeQuoter = (schedule: FeeSchedule): FeeQuoter => ({
+  quote: (permitType, valuation, date) => Promise.resolve(quoteFee(schedule, permitType, valuation, date)),
+});
+
+export const loadFeeQuoter = async (path: string): Promise<FeeQuoter> => scheduleFeeQuoter(await loadFeeSchedule(path));

@@ -101,7 +101,8 @@ export const RULE_SET_SCHEMA_PATH = join(REPO_ROOT, 'rules', 'rule-set.schema.js
 
 let compiled: ReturnType<Ajv2020['compile']> | undefined;
 function schemaValidator(): ReturnType<Ajv2020['compile']> {
-  compiled ??= new Ajv2020({ allErrors: true, strict: true }).compile(JSON.parse(readFileSync(RULE_SET_SCHEMA_PATH, 'utf8')) as object);
+  // strictRequired off: `oneOf: [{ required: [field] }, { required: [anyOf] }]` names properties declared beside it.
+  compiled ??= new Ajv2020({ allErrors: true, strict: true, strictRequired: false }).compile(JSON.parse(readFileSync(RULE_SET_SCHEMA_PATH, 'utf8')) as object);
   return compiled;
 }
 

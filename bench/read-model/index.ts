@@ -1,0 +1,169 @@
+/**
+ * Read-model write benchmark on the running local PostgreSQL, both figures from one run:
+ *
+ *   sink   the read model's per-batch transaction (write.ts): offset row locked, events
+ *          inserted idempotently, submissions upserted, batches counted, permits published
+ *          when a batch completes, offset stored; one transaction per consumed Kafka batch;
+ *   plain  a plain multi-row INSERT ... VALUES of the same event rows into a table of the same
+ *          columns without constraints or indexes, one autocommitted statement per batch.
+ *
+ * Both read the same pre-built rows in the same batches (no Kafka in the loop: this measures
+ * PostgreSQL), alternating runs to share the machine's noise. Reported in state records per
+ * second; the sink also writes the submissions, batches and permits rows, counted separately.
+ *
+ * Usage: node --import tsx bench/read-model/index.ts [--submissions N] [--batch N] [--runs N]
+ * Results are printed and written to bench/results/read-model-<timestamp>.json.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type pg from 'pg';
+import { migrate, quoteIdent } from '../../connectors/read-model/migrate.ts';
+import { createReadModelPool } from '../../connectors/read-model/pool.ts';
+import { stateRecord, type StateRecord } from '../../connectors/read-model/records.ts';
+import { applyBatch, type SinkRecord } from '../../connectors/read-model/write.ts';
+import { loadConfig, REPO_ROOT } from '../../lib/config.ts';
+import type { BatchManifest, PayloadRef, StateHeader } from '../../schemas/types.ts';
+
+const { values: args } = parseArgs({ options: { submissions: { type: 'string', default: '5000' }, batch: { type: 'string', default: '500' }, runs: { type: 'string', default: '3' } } });
+const SUBMISSIONS = Number(args.submissions);
+const BATCH = Number(args.batch);
+const RUNS = Number(args.runs);
+const WINDOW = 500;
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+const PAYLOAD: PayloadRef = { contentType: 'application/json', size: 900, sha256: sha('p'), inline: null, objectKey: `raw/${sha('p')}` };
+
+interface Fetch {
+  topic: string;
+  records: SinkRecord[];
+}
+
+/** Every state record of SUBMISSIONS submissions (windows of 500, 70% accepted), grouped as Kafka fetches of BATCH. */
+function workload(): { fetches: Fetch[]; stateRecords: number } {
+  const byTopic = new Map<string, SinkRecord[]>();
+  const add = (topic: string, record: SinkRecord) => byTopic.set(topic, [...(byTopic.get(topic) ?? []), record]);
+  const offsets = new Map<string, bigint>();
+  const next = (topic: string) => {
+    const o = offsets.get(topic) ?? 0n;
+    offsets.set(topic, o + 1n);
+    return o;
+  };
+  for (let w = 0; w * WINDOW < SUBMISSIONS; w++) {
+    const batchId = `bench-batch-${w}`;
+    const members: string[] = [];
+    for (let i = w * WINDOW; i < Math.min(SUBMISSIONS, (w + 1) * WINDOW); i++) {
+      const hash = sha(`bench/${i}`);
+      members.push(hash);
+      const header = (state: StateHeader['state']): StateHeader => ({ submissionHash: hash, state, batchId: state === 'received' ? null : batchId, idempotencyKey: hash, at: Date.now(), workerId: 'bench', attempt: 1, traceparent: `00-${hash.slice(0, 32)}-${hash.slice(32, 48)}-01` });
+      const findings = [{ code: 'FEE_UNDERPAID', severity: 'ERROR' as const, field: '/payment/amountPaid', message: 'Pay the remaining $10.00 (fee schedule 2026.11).', ruleSetVersion: 'us-or-cedar-county@2026.11' }];
+      const accepted = i % 10 < 7;
+      const records: StateRecord[] = [
+        { header: header('received'), source: 'http', sourceClient: 'portal', sourceReference: `REF-${i}`, receivedAt: Date.now(), rawOffset: i, payload: PAYLOAD, attachments: [] },
+        { header: header('chunked'), batchSize: WINDOW, sourceReference: `REF-${i}`, receivedAt: Date.now(), payload: PAYLOAD, attachments: [] },
+        { header: header('enriched'), payload: PAYLOAD, attachments: [], lookups: ['parcel', 'zoning', 'overlays', 'fees', 'history'].map((lookup) => ({ lookup, outcome: 'found' as const, source: 'https://gis.example', fetchedAt: 1, cacheHit: false, attempt: 1, data: null })) },
+        { header: header('validated'), payload: PAYLOAD, ruleSetVersion: 'us-or-cedar-county@2026.11', findings: accepted ? [] : findings, computedFeeCents: 118425, paidFeeCents: 118425 },
+        accepted
+          ? { header: header('accepted'), jurisdiction: 'us-or-cedar-county', permitType: 'Building', parcelNumber: '17-04-22-00-01400', reviewTrack: 'standard', computedFeeCents: 118425, warnings: [] }
+          : { header: header('rejected'), reasons: [{ code: findings[0]!.code, field: findings[0]!.field, message: findings[0]!.message }] },
+      ];
+      for (const r of records) {
+        const topic = `bench.state.${r.header.state}`;
+        add(topic, { kind: 'state', offset: next(topic), ...stateRecord(r) });
+      }
+    }
+    const manifest: BatchManifest = { batchId, idempotencyKey: sha(batchId), partition: 0, members, count: members.length, bytes: 0, openedAt: Date.now(), closedAt: Date.now(), closeReason: 'COUNT', firstOffset: 0, lastOffset: 0, archiveKey: null, workerId: 'bench' };
+    add('bench.batches', { kind: 'manifest', offset: next('bench.batches'), manifest });
+  }
+  const fetches: Fetch[] = [];
+  for (const [topic, records] of byTopic) for (let i = 0; i < records.length; i += BATCH) fetches.push({ topic, records: records.slice(i, i + BATCH) });
+  const stateRecords = [...byTopic.values()].flat().filter((r) => r.kind === 'state').length;
+  return { fetches, stateRecords };
+}
+
+async function sink(pool: pg.Pool, fetches: Fetch[]): Promise<number> {
+  const client = await pool.connect();
+  try {
+    const start = performance.now();
+    for (const f of fetches) await applyBatch(client, { group: 'bench', topic: f.topic, partition: 0, records: f.records, nextOffset: f.records.at(-1)!.offset + 1n });
+    return performance.now() - start;
+  } finally {
+    client.release();
+  }
+}
+
+const COLUMNS = ['submission_hash', 'state', 'batch_id', 'idempotency_key', 'at', 'worker_id', 'attempt', 'traceparent', 'trace_id', 'detail', 'source_topic', 'source_partition', 'source_offset'];
+
+async function plain(pool: pg.Pool, fetches: Fetch[]): Promise<number> {
+  const client = await pool.connect();
+  try {
+    await client.query('CREATE TABLE IF NOT EXISTS plain_events (LIKE submission_events INCLUDING DEFAULTS)');
+    const start = performance.now();
+    for (const f of fetches) {
+      const rows = f.records.flatMap((r) => (r.kind === 'state' ? [r] : []));
+      if (rows.length === 0) continue;
+      const values = rows.flatMap((r) => {
+        const e = r.event;
+        return [e.submissionHash, e.state, e.batchId, e.idempotencyKey, new Date(e.at).toISOString(), e.workerId, e.attempt, e.traceparent, e.traceId, JSON.stringify(e.detail), f.topic, 0, r.offset.toString()];
+      });
+      const tuples = rows.map((_, i) => `(${COLUMNS.map((__, j) => `$${i * COLUMNS.length + j + 1}`).join(', ')})`);
+      await client.query(`INSERT INTO plain_events (${COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`, values);
+    }
+    return performance.now() - start;
+  } finally {
+    client.release();
+  }
+}
+
+async function withSchema<T>(fn: (pool: pg.Pool) => Promise<T>): Promise<T> {
+  const schema = `rm_bench_${randomBytes(4).toString('hex')}`;
+  const config = loadConfig({ ...process.env, READ_MODEL_SCHEMA: schema, LOG_LEVEL: 'warn' });
+  const pool = createReadModelPool(config, { applicationName: 'permitflow-bench', max: 2 });
+  try {
+    await migrate(pool, schema);
+    return await fn(pool);
+  } finally {
+    await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`).catch(() => undefined);
+    await pool.end();
+  }
+}
+
+const { fetches, stateRecords } = workload();
+const runs: Array<{ sinkMs: number; plainMs: number; sinkRows: Record<string, number> }> = [];
+for (let run = 0; run < RUNS; run++) {
+  const result = await withSchema(async (pool) => {
+    const sinkMs = await sink(pool, fetches);
+    const plainMs = await plain(pool, fetches);
+    const count = async (table: string) => Number((await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
+    const sinkRows = { submission_events: await count('submission_events'), submissions: await count('submissions'), batches: await count('batches'), batch_members: await count('batch_members'), permits: await count('permits') };
+    if (sinkRows.submission_events !== stateRecords || (await count('plain_events')) !== stateRecords) throw new Error('a mode lost rows');
+    return { sinkMs, plainMs, sinkRows };
+  });
+  runs.push(result);
+  console.log(`run ${run + 1}: sink ${Math.round(stateRecords / (result.sinkMs / 1000))} records/s, plain ${Math.round(stateRecords / (result.plainMs / 1000))} records/s`);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const sinkRate = stateRecords / (median(runs.map((r) => r.sinkMs)) / 1000);
+const plainRate = stateRecords / (median(runs.map((r) => r.plainMs)) / 1000);
+const report = {
+  at: new Date().toISOString(),
+  submissions: SUBMISSIONS,
+  stateRecords,
+  fetchSize: BATCH,
+  transactions: fetches.length,
+  runs,
+  sinkRecordsPerSecond: Math.round(sinkRate),
+  plainRecordsPerSecond: Math.round(plainRate),
+  ratio: Number((sinkRate / plainRate).toFixed(2)),
+  sinkRowsWritten: runs[0]!.sinkRows,
+};
+console.log(`\n${stateRecords} state records of ${SUBMISSIONS} submissions in ${fetches.length} batches of up to ${BATCH}; median of ${RUNS} runs`);
+console.log(`sink (per-batch transaction)   ${report.sinkRecordsPerSecond} records/s`);
+console.log(`plain multi-row INSERT         ${report.plainRecordsPerSecond} records/s`);
+console.log(`ratio                          ${report.ratio}`);
+mkdirSync(join(REPO_ROOT, 'bench/results'), { recursive: true });
+const file = join(REPO_ROOT, 'bench/results', `read-model-${report.at.replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, JSON.stringify(report, null, 2));
+console.log(`written to ${file}`);

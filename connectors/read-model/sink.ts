@@ -1,0 +1,206 @@
+/**
+ * The read-model sink: consumes every state topic, the batch manifests and the DLQ with its own
+ * kafkajs consumer (group `permitflow.read-model`, read_committed) and applies each fetched
+ * batch to PostgreSQL in one transaction with its offset (write.ts).
+ *
+ * PostgreSQL is the source of truth for progress: on every assignment the consumer seeks each
+ * partition to the offset stored there (or the log start). Kafka offsets are committed too, but
+ * only after the PostgreSQL commit and only so consumer lag (Redpanda Console, the intake's
+ * backpressure) reads naturally; they are never trusted on restart.
+ *
+ * It is not a consume-transform-produce processor (it produces nothing), so it does not run on
+ * the exactly-once runtime; it follows the runtime's conventions: transient failures retry the
+ * batch with backoff, programmer errors stop the process for its supervisor to restart.
+ */
+import { randomInt } from 'node:crypto';
+import type { EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type pg from 'pg';
+import { Counter, Histogram } from 'prom-client';
+import { classify } from '../../lib/errors.ts';
+import type { Logger } from '../../lib/logger.ts';
+import type { Serde } from '../../schemas/serde.ts';
+import type { BatchManifest, DeadLetter } from '../../schemas/types.ts';
+import { PROCESSORS, type TopicSpec, type Topology } from '../../topology/topics.ts';
+import { deadLetterRecord, stateRecord, type StateRecord } from './records.ts';
+import { applyBatch, type SinkRecord } from './write.ts';
+
+export interface ReadModelSinkOptions {
+  kafka: Kafka;
+  serde: Serde;
+  pool: pg.Pool;
+  topology: Topology;
+  logger: Logger;
+  partitionsConcurrently: number;
+  maxBytesPerPartition: number;
+  sessionTimeoutMs: number;
+}
+
+export interface RunningSink {
+  /** Resolves once the consumer joined its group and sought to the stored offsets. */
+  started: Promise<void>;
+  /** Resolves when stopped; rejects on a fatal error. */
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+const metrics = {
+  records: new Counter({ name: 'permitflow_read_model_records_total', help: 'Records applied to the read model, by topic', labelNames: ['topic'] }),
+  duplicates: new Counter({ name: 'permitflow_read_model_duplicates_total', help: 'State records and dead letters already in the read model (no effect)', labelNames: ['topic'] }),
+  batches: new Counter({ name: 'permitflow_read_model_batches_completed_total', help: 'Windower batches completed (permits published)' }),
+  seconds: new Histogram({ name: 'permitflow_read_model_transaction_seconds', help: 'Time of one read-model transaction', buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5] }),
+};
+
+const HEADER_SCHEMAS: ReadonlySet<string> = new Set(['SubmissionReceived', 'SubmissionChunked', 'SubmissionEnriched', 'SubmissionValidated', 'SubmissionAccepted', 'SubmissionRejected']);
+
+const RETRY_BASE_MS = 200;
+const RETRY_MAX_MS = 10_000;
+
+export function runReadModelSink(options: ReadModelSinkOptions): RunningSink {
+  const { kafka, serde, pool, topology } = options;
+  const group = topology.group('read-model');
+  const logger = options.logger.child({ processor: 'read-model', groupId: group });
+  const inputs: TopicSpec[] = PROCESSORS['read-model'].inputs.map((id) => topology.topics[id]);
+  const byName = new Map(inputs.map((t) => [t.name, t]));
+  const topicsByName = new Map(Object.values(topology.topics).map((t) => [t.name, t]));
+
+  const consumer = kafka.consumer({
+    groupId: group,
+    readUncommitted: false,
+    maxBytesPerPartition: options.maxBytesPerPartition,
+    maxBytes: options.maxBytesPerPartition * Math.max(options.partitionsConcurrently, 1) * 2,
+    sessionTimeout: options.sessionTimeoutMs,
+    rebalanceTimeout: 60_000,
+    heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 10)),
+    allowAutoTopicCreation: false,
+  });
+
+  /** The batch a dead letter's original record belonged to, read from its header when it decodes. */
+  async function originalBatchId(letter: DeadLetter): Promise<string | null> {
+    const topic = topicsByName.get(letter.originalTopic);
+    // State records and the enricher's retry topics (chunked records) carry a header; envelopes and manifests do not.
+    if (!topic || !letter.originalValue || !HEADER_SCHEMAS.has(topic.schema)) return null;
+    try {
+      const original = await serde.decode<{ header?: { batchId?: string | null } }>(topic, letter.originalValue);
+      return original.header?.batchId ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  async function toSinkRecord(topic: TopicSpec, message: KafkaMessage): Promise<SinkRecord> {
+    const offset = BigInt(message.offset);
+    if (!message.value) return { kind: 'unreadable', offset, error: 'record has no value' };
+    try {
+      if (topic.id === 'batches') return { kind: 'manifest', offset, manifest: await serde.decode<BatchManifest>(topic, message.value) };
+      if (topic.id === 'dlq') {
+        const letter = await serde.decode<DeadLetter>(topic, message.value);
+        return { kind: 'dead-letter', offset, ...deadLetterRecord(letter, await originalBatchId(letter)) };
+      }
+      return { kind: 'state', offset, ...stateRecord(await serde.decode<StateRecord>(topic, message.value)) };
+    } catch (err) {
+      // A record that will never decode is recorded and skipped; anything else retries the batch.
+      if (classify(err) !== 'dead-letter') throw err;
+      logger.warn({ topic: topic.name, offset: message.offset, err }, 'unreadable record skipped');
+      return { kind: 'unreadable', offset, error: err instanceof Error ? err.message : String(err) };
+    }
+  }
+
+  async function apply(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const topic = byName.get(batch.topic)!;
+    const records = await Promise.all(batch.messages.map((m) => toSinkRecord(topic, m)));
+    const end = metrics.seconds.startTimer();
+    const client = await pool.connect();
+    try {
+      const result = await applyBatch(client, { group, topic: batch.topic, partition: batch.partition, records, nextOffset: BigInt(batch.lastOffset()) + 1n });
+      metrics.records.inc({ topic: topic.id }, result.applied);
+      if (result.duplicates > 0) {
+        metrics.duplicates.inc({ topic: topic.id }, result.duplicates);
+        logger.info({ topic: batch.topic, partition: batch.partition, duplicates: result.duplicates }, 'duplicate records ignored');
+      }
+      metrics.batches.inc(result.completedBatches.length);
+    } finally {
+      client.release();
+      end();
+    }
+  }
+
+  async function eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    for (let attempt = 1; ; attempt++) {
+      if (!payload.isRunning() || payload.isStale()) return;
+      try {
+        await apply(payload);
+        break;
+      } catch (err) {
+        if (classify(err) === 'fatal') {
+          logger.fatal({ err, topic: batch.topic, partition: batch.partition }, 'programmer error: stopping the read model');
+          fail(err);
+          return;
+        }
+        // Capped below the session timeout: the partition waits inside its batch handler.
+        const delay = Math.min(randomInt(0, Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt, 10)) + 1), Math.floor(options.sessionTimeoutMs / 3));
+        logger.warn({ err, topic: batch.topic, partition: batch.partition, attempt, delayMs: delay }, 'read-model batch failed: retrying');
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        await payload.heartbeat().catch(() => undefined);
+      }
+    }
+    payload.resolveOffset(batch.lastOffset());
+    await payload.commitOffsetsIfNecessary();
+    await payload.heartbeat();
+  }
+
+  /** Seeks every assigned partition to the offset PostgreSQL holds (or the log start). */
+  async function seekToStored(assignment: Record<string, number[]>): Promise<void> {
+    const { rows } = await pool.query<{ topic: string; partition: number; next_offset: string }>('SELECT topic, partition, next_offset FROM sink_offsets WHERE consumer_group = $1', [group]);
+    const stored = new Map(rows.map((r) => [`${r.topic}/${r.partition}`, r.next_offset]));
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      for (const [topic, partitions] of Object.entries(assignment)) {
+        const low = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, o.low]));
+        for (const partition of partitions) {
+          const offset = stored.get(`${topic}/${partition}`) ?? low.get(partition) ?? '0';
+          consumer.seek({ topic, partition, offset });
+        }
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    logger.info({ partitions: Object.values(assignment).flat().length }, 'read model sought to its stored offsets');
+  }
+
+  let settle!: { resolve: () => void; reject: (err: unknown) => void };
+  const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  let stopping: Promise<void> | undefined;
+  async function shutdown(): Promise<void> {
+    await consumer.stop().catch(() => undefined);
+    await consumer.disconnect().catch(() => undefined);
+    logger.info('stopped');
+  }
+  const stop = (): Promise<void> => (stopping ??= shutdown().then(settle.resolve));
+  function fail(err: unknown): void {
+    stopping ??= shutdown().then(() => settle.reject(err));
+  }
+
+  let markStarted!: () => void;
+  const started = new Promise<void>((resolve) => (markStarted = resolve));
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    seekToStored(payload.memberAssignment).then(markStarted, (err: unknown) => {
+      // Without the stored offsets the records below them are still skipped inside each transaction.
+      logger.warn({ err }, 'could not seek to the stored offsets');
+      markStarted();
+    });
+  });
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (!payload.restart) fail(payload.error);
+  });
+
+  void (async () => {
+    await consumer.connect();
+    for (const topic of inputs) await consumer.subscribe({ topic: topic.name, fromBeginning: true });
+    await consumer.run({ autoCommit: true, autoCommitInterval: 5_000, eachBatchAutoResolve: false, partitionsConsumedConcurrently: options.partitionsConcurrently, eachBatch });
+  })().catch((err: unknown) => fail(err));
+
+  return { started: Promise.race([started, done]), done, stop };
+}

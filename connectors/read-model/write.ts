@@ -1,0 +1,274 @@
+/**
+ * One consumed Kafka batch (the records of one topic-partition fetch) applied to PostgreSQL in
+ * one transaction, together with the offset after it. That is the sink's exactly-once and
+ * batch-atomic contract:
+ *
+ * - Offsets live in `sink_offsets`, written in the same transaction as the rows. The row is
+ *   locked first (FOR UPDATE) and records below its offset are skipped, so a redelivery after
+ *   a crash, a rebalance or a zombie instance applies nothing twice, and a crash before COMMIT
+ *   leaves nothing of the batch behind.
+ * - Every row is also idempotent on its own (unique submission+state, dead letter per group and
+ *   original offset, upserts): replaying a topic or a duplicate record has no visible effect,
+ *   and a duplicate event does not touch `submissions` or `batches`.
+ * - A windower batch's accepted permits appear together: `permits` rows of a batch are written
+ *   only in the transaction that makes the batch complete (its manifest read and every member
+ *   accepted, rejected or dead-lettered), all at once. Terminal records and the manifest arrive
+ *   from different topics in different transactions, so each transaction that can complete a
+ *   batch first makes its own changes, then locks the batch row (creating it if needed) in
+ *   batch-id order and only then counts. Whichever commits last counts after the other
+ *   committed (READ COMMITTED takes a fresh snapshot per statement), so a batch cannot be left
+ *   incomplete with all its members terminal.
+ */
+import type pg from 'pg';
+import type { BatchManifest } from '../../schemas/types.ts';
+import type { DeadLetterRow, EventRow, SubmissionPatch } from './records.ts';
+
+export type SinkRecord =
+  | { kind: 'state'; offset: bigint; event: EventRow; patch: SubmissionPatch }
+  | { kind: 'manifest'; offset: bigint; manifest: BatchManifest }
+  | { kind: 'dead-letter'; offset: bigint; row: DeadLetterRow; patch: SubmissionPatch | null }
+  | { kind: 'unreadable'; offset: bigint; error: string };
+
+export interface SinkBatch {
+  group: string;
+  topic: string;
+  partition: number;
+  records: SinkRecord[];
+  /** Offset after the batch (past trailing transaction markers too). */
+  nextOffset: bigint;
+}
+
+export interface ApplyResult {
+  /** Records at or past the stored offset. */
+  applied: number;
+  /** Records below the stored offset: applied before. */
+  skipped: number;
+  /** Events and dead letters already present (duplicates): no effect. */
+  duplicates: number;
+  /** Batches this transaction completed (their permits published). */
+  completedBatches: string[];
+}
+
+const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+
+async function insertEvents(client: pg.ClientBase, topic: string, partition: number, records: Extract<SinkRecord, { kind: 'state' }>[]): Promise<Set<string>> {
+  if (records.length === 0) return new Set();
+  const e = records.map((r) => r.event);
+  const { rows } = await client.query<{ submission_hash: string; state: string }>(
+    `INSERT INTO submission_events (submission_hash, state, batch_id, idempotency_key, at, worker_id, attempt, traceparent, trace_id, detail, source_topic, source_partition, source_offset)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::int[], $8::text[], $9::text[], $10::jsonb[], $11::text[], $12::int[], $13::bigint[])
+     ON CONFLICT ON CONSTRAINT submission_events_once DO NOTHING
+     RETURNING submission_hash, state`,
+    [
+      e.map((x) => x.submissionHash),
+      e.map((x) => x.state),
+      e.map((x) => x.batchId),
+      e.map((x) => x.idempotencyKey),
+      e.map((x) => iso(x.at)),
+      e.map((x) => x.workerId),
+      e.map((x) => x.attempt),
+      e.map((x) => x.traceparent),
+      e.map((x) => x.traceId),
+      e.map((x) => JSON.stringify(x.detail)),
+      e.map(() => topic),
+      e.map(() => partition),
+      records.map((r) => r.offset.toString()),
+    ],
+  );
+  return new Set(rows.map((r) => `${r.submission_hash}/${r.state}`));
+}
+
+/** Upserts `submissions` in hash order (a stable lock order across concurrent transactions). */
+async function upsertSubmissions(client: pg.ClientBase, patches: SubmissionPatch[]): Promise<void> {
+  // One row per hash per statement (ON CONFLICT DO UPDATE refuses two): the furthest state wins.
+  const byHash = new Map<string, SubmissionPatch>();
+  for (const p of patches) {
+    const seen = byHash.get(p.submissionHash);
+    byHash.set(p.submissionHash, seen && seen.rank >= p.rank ? { ...p, ...seen } : { ...seen, ...p });
+  }
+  const rows = [...byHash.values()].sort((a, b) => (a.submissionHash < b.submissionHash ? -1 : 1));
+  if (rows.length === 0) return;
+  await client.query(
+    `INSERT INTO submissions AS s (submission_hash, status, status_rank, status_at, source, source_client, source_reference, received_at, batch_id, review_track)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::text[], $10::text[]) ORDER BY 1
+     ON CONFLICT (submission_hash) DO UPDATE SET
+       status = CASE WHEN EXCLUDED.status_rank > s.status_rank THEN EXCLUDED.status ELSE s.status END,
+       status_at = CASE WHEN EXCLUDED.status_rank > s.status_rank THEN EXCLUDED.status_at ELSE s.status_at END,
+       status_rank = GREATEST(s.status_rank, EXCLUDED.status_rank),
+       source = COALESCE(s.source, EXCLUDED.source),
+       source_client = COALESCE(s.source_client, EXCLUDED.source_client),
+       source_reference = COALESCE(s.source_reference, EXCLUDED.source_reference),
+       received_at = COALESCE(s.received_at, EXCLUDED.received_at),
+       batch_id = COALESCE(s.batch_id, EXCLUDED.batch_id),
+       review_track = COALESCE(s.review_track, EXCLUDED.review_track),
+       updated_at = now()`,
+    [
+      rows.map((r) => r.submissionHash),
+      rows.map((r) => r.status),
+      rows.map((r) => r.rank),
+      rows.map((r) => iso(r.statusAt)),
+      rows.map((r) => r.source ?? null),
+      rows.map((r) => r.sourceClient ?? null),
+      rows.map((r) => r.sourceReference ?? null),
+      rows.map((r) => iso(r.receivedAt)),
+      rows.map((r) => r.batchId ?? null),
+      rows.map((r) => r.reviewTrack ?? null),
+    ],
+  );
+}
+
+async function upsertManifests(client: pg.ClientBase, manifests: BatchManifest[]): Promise<void> {
+  const list = [...new Map(manifests.map((m) => [m.batchId, m])).values()].sort((a, b) => (a.batchId < b.batchId ? -1 : 1));
+  if (list.length === 0) return;
+  await client.query(
+    `INSERT INTO batches AS b (batch_id, idempotency_key, partition, member_count, bytes, opened_at, closed_at, close_reason, first_offset, last_offset, archive_key, worker_id)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::text[]) ORDER BY 1
+     ON CONFLICT (batch_id) DO UPDATE SET
+       idempotency_key = EXCLUDED.idempotency_key, partition = EXCLUDED.partition, member_count = EXCLUDED.member_count, bytes = EXCLUDED.bytes,
+       opened_at = EXCLUDED.opened_at, closed_at = EXCLUDED.closed_at, close_reason = EXCLUDED.close_reason, first_offset = EXCLUDED.first_offset,
+       last_offset = EXCLUDED.last_offset, archive_key = EXCLUDED.archive_key, worker_id = EXCLUDED.worker_id, updated_at = now()`,
+    [
+      list.map((m) => m.batchId),
+      list.map((m) => m.idempotencyKey),
+      list.map((m) => m.partition),
+      list.map((m) => m.count),
+      list.map((m) => m.bytes),
+      list.map((m) => iso(m.openedAt)),
+      list.map((m) => iso(m.closedAt)),
+      list.map((m) => m.closeReason),
+      list.map((m) => m.firstOffset),
+      list.map((m) => m.lastOffset),
+      list.map((m) => m.archiveKey),
+      list.map((m) => m.workerId),
+    ],
+  );
+  const members = list.flatMap((m) => m.members.map((hash, position) => ({ batchId: m.batchId, hash, position })));
+  await client.query(
+    'INSERT INTO batch_members (batch_id, submission_hash, position) SELECT * FROM unnest($1::text[], $2::text[], $3::int[]) ON CONFLICT DO NOTHING',
+    [members.map((m) => m.batchId), members.map((m) => m.hash), members.map((m) => m.position)],
+  );
+}
+
+/** Dead letters new to the table (a duplicate has no effect on `submissions`). */
+async function insertDeadLetters(client: pg.ClientBase, records: Extract<SinkRecord, { kind: 'dead-letter' }>[]): Promise<Extract<SinkRecord, { kind: 'dead-letter' }>[]> {
+  const inserted: Extract<SinkRecord, { kind: 'dead-letter' }>[] = [];
+  for (const r of records) {
+    const d = r.row;
+    const { rowCount } = await client.query(
+      `INSERT INTO dead_letters (submission_hash, batch_id, stage, consumer_group, error_class, error_message, error_chain, attempt, first_failure_at, last_failure_at, original_topic, original_partition, original_offset, trace_id, worker_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT ON CONSTRAINT dead_letters_once DO NOTHING`,
+      [d.submissionHash, d.batchId, d.stage, d.consumerGroup, d.errorClass, d.errorMessage, d.errorChain, d.attempt, iso(d.firstFailureAt), iso(d.lastFailureAt), d.originalTopic, d.originalPartition, d.originalOffset, d.traceId, d.workerId],
+    );
+    if (rowCount === 1) inserted.push(r);
+  }
+  return inserted;
+}
+
+/**
+ * Locks the batches (creating placeholder rows), recounts their terminal members and publishes
+ * the permits of those now complete. Must run after this transaction's own changes.
+ */
+async function settleBatches(client: pg.ClientBase, batchIds: string[]): Promise<string[]> {
+  const ids = [...new Set(batchIds)].sort();
+  if (ids.length === 0) return [];
+  await client.query('INSERT INTO batches (batch_id) SELECT id FROM unnest($1::text[]) AS id ORDER BY id ON CONFLICT DO NOTHING', [ids]);
+  await client.query('SELECT batch_id FROM batches WHERE batch_id = ANY($1) ORDER BY batch_id FOR UPDATE', [ids]);
+  const { rows } = await client.query<{ batch_id: string; newly_complete: boolean }>(
+    `WITH counts AS (
+       SELECT m.batch_id,
+              count(*) FILTER (WHERE s.status = 'accepted') AS accepted,
+              count(*) FILTER (WHERE s.status = 'rejected') AS rejected,
+              count(*) FILTER (WHERE s.status = 'dead_lettered') AS dead_lettered
+         FROM batch_members m LEFT JOIN submissions s ON s.submission_hash = m.submission_hash
+        WHERE m.batch_id = ANY($1)
+        GROUP BY m.batch_id
+     ), updated AS (
+       UPDATE batches b SET
+         accepted_count = c.accepted, rejected_count = c.rejected, dead_lettered_count = c.dead_lettered,
+         complete = b.member_count IS NOT NULL AND c.accepted + c.rejected + c.dead_lettered >= b.member_count,
+         completed_at = CASE WHEN b.completed_at IS NULL AND b.member_count IS NOT NULL AND c.accepted + c.rejected + c.dead_lettered >= b.member_count THEN now() ELSE b.completed_at END,
+         updated_at = now()
+       FROM counts c, (SELECT batch_id, complete FROM batches WHERE batch_id = ANY($1)) AS before
+       WHERE b.batch_id = c.batch_id AND before.batch_id = c.batch_id
+       RETURNING b.batch_id, b.complete, b.complete AND NOT before.complete AS newly_complete
+     )
+     SELECT batch_id, newly_complete FROM updated WHERE complete`,
+    [ids],
+  );
+  const complete = rows.map((r) => r.batch_id);
+  if (complete.length > 0) {
+    // Also for batches completed earlier: a member dead-lettered then replayed and accepted joins its batch's permits.
+    await client.query(
+      `INSERT INTO permits (submission_hash, batch_id, jurisdiction, permit_type, parcel_number, review_track, computed_fee_cents, warnings, accepted_at)
+       SELECT e.submission_hash, m.batch_id, e.detail->>'jurisdiction', e.detail->>'permitType', e.detail->>'parcelNumber', e.detail->>'reviewTrack',
+              (e.detail->>'computedFeeCents')::bigint, ARRAY(SELECT jsonb_array_elements_text(e.detail->'warnings')), e.at
+         FROM batch_members m
+         JOIN submissions s ON s.submission_hash = m.submission_hash AND s.status = 'accepted'
+         JOIN submission_events e ON e.submission_hash = m.submission_hash AND e.state = 'accepted'
+        WHERE m.batch_id = ANY($1)
+        ORDER BY e.submission_hash
+       ON CONFLICT (submission_hash) DO NOTHING`,
+      [complete],
+    );
+  }
+  return rows.filter((r) => r.newly_complete).map((r) => r.batch_id);
+}
+
+/** Applies one consumed batch in one transaction (see the header comment). */
+export async function applyBatch(client: pg.ClientBase, batch: SinkBatch): Promise<ApplyResult> {
+  await client.query('BEGIN');
+  try {
+    await client.query('INSERT INTO sink_offsets (consumer_group, topic, partition, next_offset) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING', [batch.group, batch.topic, batch.partition]);
+    const { rows } = await client.query<{ next_offset: string }>('SELECT next_offset FROM sink_offsets WHERE consumer_group = $1 AND topic = $2 AND partition = $3 FOR UPDATE', [
+      batch.group,
+      batch.topic,
+      batch.partition,
+    ]);
+    const stored = BigInt(rows[0]!.next_offset);
+    const fresh = batch.records.filter((r) => r.offset >= stored);
+    const result: ApplyResult = { applied: fresh.length, skipped: batch.records.length - fresh.length, duplicates: 0, completedBatches: [] };
+    if (batch.nextOffset <= stored) {
+      await client.query('COMMIT');
+      return result;
+    }
+
+    const states = fresh.filter((r): r is Extract<SinkRecord, { kind: 'state' }> => r.kind === 'state');
+    const inserted = await insertEvents(client, batch.topic, batch.partition, states);
+    const newStates = states.filter((r) => inserted.has(`${r.event.submissionHash}/${r.event.state}`));
+    const letters = await insertDeadLetters(client, fresh.filter((r): r is Extract<SinkRecord, { kind: 'dead-letter' }> => r.kind === 'dead-letter'));
+    const dlqCount = fresh.filter((r) => r.kind === 'dead-letter').length;
+    result.duplicates = states.length - newStates.length + dlqCount - letters.length;
+
+    // A dead letter without a batch id may still name a member of a known batch.
+    const unbatched = letters.filter((l) => l.row.batchId === null && l.row.submissionHash !== null).map((l) => l.row.submissionHash!);
+    const { rows: memberOf } = unbatched.length === 0 ? { rows: [] } : await client.query<{ batch_id: string }>('SELECT batch_id FROM batch_members WHERE submission_hash = ANY($1)', [unbatched]);
+
+    await upsertSubmissions(client, [...newStates.map((r) => r.patch), ...letters.flatMap((l) => (l.patch ? [l.patch] : []))]);
+    const manifests = fresh.flatMap((r) => (r.kind === 'manifest' ? [r.manifest] : []));
+    await upsertManifests(client, manifests);
+    const unreadable = fresh.flatMap((r) => (r.kind === 'unreadable' ? [r] : []));
+    for (const u of unreadable) {
+      await client.query('INSERT INTO unreadable_records (topic, partition, "offset", error) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [batch.topic, batch.partition, u.offset.toString(), u.error]);
+    }
+
+    const touched = [
+      ...newStates.filter((r) => r.event.state === 'accepted' || r.event.state === 'rejected').flatMap((r) => (r.event.batchId ? [r.event.batchId] : [])),
+      ...letters.flatMap((l) => (l.row.batchId ? [l.row.batchId] : [])),
+      ...memberOf.map((r) => r.batch_id),
+      ...manifests.map((m) => m.batchId),
+    ];
+    result.completedBatches = await settleBatches(client, touched);
+
+    await client.query('UPDATE sink_offsets SET next_offset = $4, updated_at = now() WHERE consumer_group = $1 AND topic = $2 AND partition = $3', [
+      batch.group,
+      batch.topic,
+      batch.partition,
+      batch.nextOffset.toString(),
+    ]);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
