@@ -102,11 +102,20 @@ export function createSerde(registry: SchemaRegistry): Serde {
     registry,
     async encode(topic, value) {
       const id = await schemaId(topic);
+      // The id is that of our own schema (looked up, not registered), so our parsed type writes
+      // the body directly: one traversal, where the library validates and then serialises.
+      const type = loadSchema(topic.schema).type;
+      let body: Buffer;
       try {
-        return await registry.encode(id, value);
+        body = type.toBuffer(value);
       } catch (err) {
-        throw PermitflowError.permanent('PF_ENCODE_FAILED', `value does not match ${topic.schema}: ${(err as Error).message}`, { cause: err });
+        const paths: string[] = [];
+        type.isValid(value, { errorHook: (path) => paths.push(path.join('.')) });
+        throw PermitflowError.permanent('PF_ENCODE_FAILED', `value does not match ${topic.schema} at ${paths.join(', ') || '?'}: ${(err as Error).message}`, { cause: err });
       }
+      const header = Buffer.alloc(5);
+      header.writeInt32BE(id, 1);
+      return Buffer.concat([header, body]);
     },
     async decode<T>(topic: TopicSchema, bytes: Buffer): Promise<T> {
       if (bytes.length < 5 || bytes[0] !== 0) {

@@ -115,8 +115,8 @@ async function throughput(records: number): Promise<Record<string, number>> {
   }
 }
 
-/** Peak RSS (VmHWM, MB) of `permitflow run windower` once every partition has restored its state. */
-async function windowerProcessRss(env: Record<string, string>, partitions: number): Promise<number> {
+/** RSS and peak RSS (VmRSS, VmHWM; MB) of `permitflow run windower` once every partition has restored its state. */
+async function windowerProcessRss(env: Record<string, string>, partitions: number): Promise<{ rss: number; peak: number }> {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/permitflow.js'), 'run', 'windower'], { env: { ...process.env, ...env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
   let ready = 0;
   await new Promise<void>((resolve, reject) => {
@@ -126,10 +126,12 @@ async function windowerProcessRss(env: Record<string, string>, partitions: numbe
     });
     child.once('exit', (code) => reject(new Error(`windower exited with ${code} before restoring`)));
   });
+  // Let the restore's garbage be collected before reading the resident size.
+  await new Promise((resolve) => setTimeout(resolve, 5_000));
   const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-  const peakKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const mb = (field: string) => Math.round(Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024);
   child.kill('SIGTERM');
-  return Math.round(peakKb / 1024);
+  return { rss: mb('VmRSS'), peak: mb('VmHWM') };
 }
 
 async function memory(hashes: number): Promise<Record<string, number>> {
@@ -146,7 +148,13 @@ async function memory(hashes: number): Promise<Record<string, number>> {
     }
     await producer.disconnect();
     const full = await windowerProcessRss(env, config.topology.partitions);
-    return { hashes, rssEmptyMb: empty, rssWithHashesMb: full, bytesPerHash: Math.round(((full - empty) * 1024 * 1024) / hashes) };
+    return {
+      hashes,
+      rssEmptyMb: empty.rss,
+      rssWithHashesMb: full.rss,
+      peakRssWithHashesMb: full.peak,
+      bytesPerHash: Math.round(((full.rss - empty.rss) * 1024 * 1024) / hashes),
+    };
   } finally {
     await cleanup(kafka, topology);
   }

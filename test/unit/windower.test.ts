@@ -5,6 +5,7 @@ import { canonicalPayload } from '../../connectors/claim-check.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 import { createWindower, envelopeProblem } from '../../processors/windower/index.ts';
+import { FingerprintTable } from '../../processors/windower/fingerprint-table.ts';
 import { decodeSeen, encodeSeen, SeenHashes } from '../../processors/windower/seen-hashes.ts';
 import { closeWindow, idempotencyKey, openWindow } from '../../processors/windower/window.ts';
 import type { Output, PartitionContext, RecordContext, TopicOutput } from '../../processors/runtime/types.ts';
@@ -145,14 +146,27 @@ test('closing the same window twice gives the same archive bytes and key', () =>
 
 test('seen hashes expire after the horizon, and restore skips old entries', () => {
   const day = 86_400_000;
+  const [a, b, c, old] = [1, 2, 3, 4].map((n) => canonicalPayload({ n }).hash) as [string, string, string, string];
   const seen = new SeenHashes(30 * day, 0);
-  seen.add('a', 1, 0);
-  seen.add('b', 2, 16 * day); // turns the generation: a is now in the previous one
-  assert.equal(seen.get('a'), 1);
-  seen.add('c', 3, 32 * day); // turns again: a is forgotten
-  assert.equal(seen.get('a'), undefined);
-  assert.equal(seen.get('b'), 2);
-  seen.restore('old', 9, 0, 31 * day);
-  assert.equal(seen.get('old'), undefined);
+  seen.add(a, 1, 0);
+  seen.add(b, 2, 16 * day); // turns the generation: a is now in the previous one
+  assert.equal(seen.get(a), 1);
+  seen.add(c, 3, 32 * day); // turns again: a is forgotten
+  assert.equal(seen.get(a), undefined);
+  assert.equal(seen.get(b), 2);
+  seen.restore(old, 9, 0, 31 * day);
+  assert.equal(seen.get(old), undefined);
   assert.equal(decodeSeen(encodeSeen(123456789012)), 123456789012);
+});
+
+test('the fingerprint table keeps every entry through growth and tells hashes apart', () => {
+  const table = new FingerprintTable(8);
+  const hashes = Array.from({ length: 5_000 }, (_, n) => canonicalPayload({ n }).hash);
+  hashes.forEach((h, n) => table.set(h, n));
+  assert.equal(table.size, 5_000);
+  hashes.forEach((h, n) => assert.equal(table.get(h), n));
+  assert.equal(table.get(canonicalPayload({ n: -1 }).hash), undefined);
+  table.set(hashes[0]!, 42);
+  assert.equal(table.get(hashes[0]!), 42, 'setting again replaces');
+  assert.equal(table.size, 5_000);
 });
