@@ -8,7 +8,24 @@ import type { Kafka } from 'kafkajs';
 import { PermitflowError } from '../../lib/errors.ts';
 import type { RawRecord } from './types.ts';
 
-export async function readPartition(
+// One restore read at a time per process: concurrent readers would each hold a fetch buffer
+// and their garbage at once, and a restore's peak memory is what sizes the process.
+let queue: Promise<unknown> = Promise.resolve();
+
+export function readPartition(
+  kafka: Kafka,
+  topic: string,
+  partition: number,
+  from: bigint,
+  onRecord: (record: RawRecord) => void,
+  options: { until?: bigint; timeoutMs?: number } = {},
+): Promise<void> {
+  const run = queue.then(() => readOne(kafka, topic, partition, from, onRecord, options));
+  queue = run.catch(() => undefined);
+  return run;
+}
+
+async function readOne(
   kafka: Kafka,
   topic: string,
   partition: number,
