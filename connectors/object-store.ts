@@ -48,6 +48,9 @@ export function createObjectStore(config: Config): ObjectStore {
     ...(s3.endpoint && { endpoint: s3.endpoint }),
     credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
     maxAttempts: 3,
+    // Without a logger the SDK writes to the console, e.g. on every refused conditional put of a
+    // streamed body; failures reach us as errors, which callers classify and log.
+    logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
   });
   const Bucket = s3.bucket;
 

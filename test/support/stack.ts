@@ -40,7 +40,8 @@ export async function testTopology(t: TestContext, config: Config): Promise<Topo
   await admin.connect();
   await applyTopology(topology, admin, createSerde(createRegistry(config)));
   t.after(async () => {
-    await admin.deleteTopics({ topics: Object.values(topology.topics).map((s) => s.name) }).catch(() => undefined);
+    const names = [...Object.values(topology.topics).map((s) => s.name), ...topology.changelogs.map((c) => c.name)];
+    await admin.deleteTopics({ topics: names }).catch(() => undefined);
     await admin.disconnect();
   });
   return topology;

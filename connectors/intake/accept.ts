@@ -1,0 +1,73 @@
+/**
+ * Durable receipt of a checked submission: attachments, and the payload when above the inline
+ * limit, go to the object store under content-addressed keys (conditional put, never
+ * overwritten); then the envelope goes to the raw topic with acks=all. Only when that resolved
+ * is the submission accepted. The receipt note for status look-ups is best effort: the 202 rests
+ * on Kafka alone.
+ */
+import { createReadStream } from 'node:fs';
+import { attachmentKey, storePayload, type CanonicalPayload } from '../claim-check.ts';
+import type { ObjectStore } from '../object-store.ts';
+import { PermitflowError } from '../../lib/errors.ts';
+import type { Logger } from '../../lib/logger.ts';
+import type { Attachment, PermitApplication, SubmissionEnvelope } from '../../schemas/types.ts';
+import type { EnvelopeSink } from './envelope-sink.ts';
+import type { SpooledAttachment } from './multipart.ts';
+import type { ReceiptLog } from './status.ts';
+
+export interface AcceptDeps {
+  objectStore: ObjectStore;
+  sink: EnvelopeSink;
+  receipts: ReceiptLog;
+  logger: Logger;
+  inlineLimitBytes: number;
+  produceTimeoutMs: number;
+}
+
+export interface CheckedSubmission {
+  application: PermitApplication;
+  canonical: CanonicalPayload;
+  attachments: readonly SpooledAttachment[];
+  client: string;
+  receivedAt: number;
+  traceparent: string;
+}
+
+export interface Accepted {
+  envelope: SubmissionEnvelope;
+  payloadStored: 'inline' | 'object';
+}
+
+async function storeAttachment(store: ObjectStore, a: SpooledAttachment): Promise<Attachment> {
+  const objectKey = attachmentKey(a.sha256);
+  await store.putIfAbsent(objectKey, createReadStream(a.path), { contentType: a.contentType, contentLength: a.size });
+  return { name: a.name, kind: a.kind, contentType: a.contentType, size: a.size, sha256: a.sha256, objectKey };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(PermitflowError.retriable('PF_PRODUCE_TIMEOUT', `the raw-topic produce did not complete in ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export async function acceptSubmission(deps: AcceptDeps, s: CheckedSubmission): Promise<Accepted> {
+  const attachments = await Promise.all(s.attachments.map((a) => storeAttachment(deps.objectStore, a)));
+  const payload = await storePayload(deps.objectStore, s.canonical, deps.inlineLimitBytes);
+  const envelope: SubmissionEnvelope = {
+    submissionHash: s.canonical.hash,
+    source: 'http',
+    sourceClient: s.client,
+    sourceReference: s.application.sourceReference ?? null,
+    receivedAt: s.receivedAt,
+    payload,
+    attachments,
+    traceparent: s.traceparent,
+  };
+  await withTimeout(deps.sink.send(envelope), deps.produceTimeoutMs);
+  await deps.receipts.received(envelope.submissionHash, envelope.receivedAt).catch((err: unknown) => {
+    deps.logger.warn({ err, submissionHash: envelope.submissionHash }, 'accepted, but the receipt for status look-ups was not recorded');
+  });
+  return { envelope, payloadStored: payload.objectKey === null ? 'inline' : 'object' };
+}

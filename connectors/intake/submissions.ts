@@ -1,0 +1,111 @@
+/**
+ * POST /v1/submissions and GET /v1/submissions/{id}.
+ *
+ * POST: read the body (JSON, or multipart with attachments spooled to temporary files), validate
+ * it, canonicalise it (its SHA-256 is the submission id), apply the Idempotency-Key, then accept
+ * it durably (object store if needed, raw topic with acks=all) and answer 202. Every refusal
+ * happens before anything is stored.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { canonicalPayload, type CanonicalPayload } from '../claim-check.ts';
+import type { PermitApplication } from '../../schemas/types.ts';
+import { acceptSubmission } from './accept.ts';
+import type { IntakeDeps } from './deps.ts';
+import { authenticate, declaredBodyLimit, rateLimit, shedUnderBackpressure } from './guards.ts';
+import { fingerprintOf, parseIdempotencyKey, runIdempotently, type StoredResponse } from './idempotency.ts';
+import type { IntakeMetrics } from './metrics.ts';
+import { readMultipart, type SpooledAttachment } from './multipart.ts';
+import { problem, PROBLEM_TYPES, ProblemError, unsupportedMediaType } from './problem.ts';
+import { childTraceparent } from './trace.ts';
+import { createApplicationValidator } from './validation.ts';
+
+interface Input {
+  application: unknown;
+  attachments: SpooledAttachment[];
+  dispose(): Promise<void>;
+}
+
+const HASH = /^[0-9a-f]{64}$/;
+const location = (id: string) => `/v1/submissions/${id}`;
+
+async function readInput(request: FastifyRequest, deps: IntakeDeps): Promise<Input> {
+  if (request.isMultipart()) return readMultipart(request, deps.settings);
+  if (request.headers['content-type'] === undefined) throw unsupportedMediaType();
+  return { application: request.body, attachments: [], dispose: () => Promise.resolve() };
+}
+
+function idempotencyKeyOf(request: FastifyRequest): string | undefined {
+  const header = request.headers['idempotency-key'];
+  if (header === undefined) return undefined;
+  const key = typeof header === 'string' ? parseIdempotencyKey(header) : undefined;
+  if (key === undefined) {
+    throw new ProblemError(problem(400, PROBLEM_TYPES.idempotencyKeyInvalid, 'Idempotency-Key must be a string of 1-255 printable ASCII characters, e.g. "8e03978e-40d5-43e8-bc93-6894a57f9324"'));
+  }
+  return key;
+}
+
+const REFUSALS = {
+  'in-flight': () => new ProblemError(problem(409, PROBLEM_TYPES.idempotencyKeyInFlight, 'a request with this Idempotency-Key is still being processed; retry when it has completed')),
+  mismatch: () => new ProblemError(problem(422, PROBLEM_TYPES.idempotencyKeyReused, 'this Idempotency-Key was used with a different request body')),
+};
+
+function send(reply: FastifyReply, stored: StoredResponse, replayed: boolean): FastifyReply {
+  reply.code(stored.status).headers(stored.headers);
+  if (replayed) reply.header('idempotent-replayed', 'true');
+  return reply.send(stored.body);
+}
+
+export function submissionRoutes(app: FastifyInstance, deps: IntakeDeps, metrics: IntakeMetrics): void {
+  const validate = createApplicationValidator();
+  const clock = deps.clock ?? Date.now;
+
+  /** The durable part: store, produce, and the 202 it earns. */
+  async function accept(request: FastifyRequest, input: Input, application: PermitApplication, canonical: CanonicalPayload): Promise<StoredResponse> {
+    const client = request.principal!.client;
+    const { envelope, payloadStored } = await acceptSubmission(
+      { ...deps, inlineLimitBytes: deps.settings.inlineLimitBytes, produceTimeoutMs: deps.settings.produceTimeoutMs },
+      { application, canonical, attachments: input.attachments, client, receivedAt: clock(), traceparent: childTraceparent(request.headers.traceparent as string | undefined) },
+    );
+    metrics.accepted.inc({ payload: payloadStored });
+    metrics.attachmentBytes.inc(envelope.attachments.reduce((sum, a) => sum + a.size, 0));
+    request.log.debug({ submissionHash: envelope.submissionHash, client }, 'submission accepted');
+    return {
+      status: 202,
+      headers: { location: location(envelope.submissionHash), 'content-type': 'application/json; charset=utf-8' },
+      body: JSON.stringify({ submissionId: envelope.submissionHash, receivedAt: new Date(envelope.receivedAt).toISOString(), status: 'received' }),
+    };
+  }
+
+  app.post('/v1/submissions', { onRequest: [authenticate(deps, 'submit'), rateLimit(deps), shedUnderBackpressure(deps), declaredBodyLimit(deps)] }, async (request, reply) => {
+    const idempotencyKey = idempotencyKeyOf(request);
+    const input = await readInput(request, deps);
+    try {
+      const checked = validate(input.application);
+      if (!checked.ok) {
+        throw new ProblemError(problem(422, PROBLEM_TYPES.validation, `the application has ${checked.errors.length} problem(s)`, { errors: checked.errors }));
+      }
+      const canonical = canonicalPayload(checked.value);
+      const scope = idempotencyKey === undefined ? undefined : { client: request.principal!.client, key: idempotencyKey };
+      const outcome = await runIdempotently(deps.idempotency, scope, fingerprintOf(canonical.hash, input.attachments), () => accept(request, input, checked.value, canonical), (err) =>
+        request.log.warn({ err }, 'idempotency store unavailable after the fact; the key expires on its own'),
+      );
+      if ('refused' in outcome) throw REFUSALS[outcome.refused]();
+      if (outcome.replayed) metrics.replayed.inc();
+      return send(reply, outcome.response, outcome.replayed);
+    } finally {
+      await input.dispose();
+    }
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/submissions/:id', { onRequest: [authenticate(deps, 'read'), rateLimit(deps)] }, async (request, reply) => {
+    const { id } = request.params;
+    const status = HASH.test(id) ? await deps.statusSource.get(id) : undefined;
+    if (!status) throw new ProblemError(problem(404, PROBLEM_TYPES.blank, 'no submission with this id is known'));
+    return reply.send({
+      submissionId: status.submissionId,
+      status: status.status,
+      receivedAt: new Date(status.receivedAt).toISOString(),
+      timeline: status.timeline.map((t) => ({ state: t.state, at: new Date(t.at).toISOString() })),
+    });
+  });
+}
