@@ -157,6 +157,8 @@ export interface DeadLetter {
   originalHeaders: Record<string, string>;
   traceId: string | null;
   workerId: string;
+  /** A replayed record that failed again: kept for an operator, never replayed automatically. */
+  parked: boolean;
 }
 
 /** The application itself (payload of a submission), per `permit-application.avsc`. */

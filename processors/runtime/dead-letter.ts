@@ -7,6 +7,11 @@ import { errorChain, PermitflowError } from '../../lib/errors.ts';
 import type { DeadLetter } from '../../schemas/types.ts';
 import { traceIdOf } from './trace.ts';
 
+/** Header `permitflow dlq replay` puts on a replayed record: `<dlq partition>:<dlq offset>` of its dead letter. */
+export const REPLAY_OF_HEADER = 'permitflow-replay-of';
+/** Header `permitflow dlq replay` puts on a replayed record: when it was replayed (ISO 8601). */
+export const REPLAYED_AT_HEADER = 'permitflow-replayed-at';
+
 export interface DeadLetterSource {
   stage: string;
   consumerGroup: string;
@@ -52,5 +57,7 @@ export function deadLetter(source: DeadLetterSource, err: unknown, now = Date.no
     originalHeaders: headers,
     traceId: traceIdOf(headers.traceparent),
     workerId: source.workerId,
+    // A replay that failed again is parked, so replays never loop.
+    parked: REPLAY_OF_HEADER in headers,
   };
 }

@@ -117,6 +117,7 @@ export async function synthetic(serde: Serde, topology: Topology, options: { bat
             originalHeaders: {},
             traceId: null,
             workerId: 'validator-1',
+            parked: false,
           };
           push('dlq', hash, letter, p);
           continue;

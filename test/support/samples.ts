@@ -95,6 +95,7 @@ export function sampleRecords(): Record<SchemaName, unknown> {
       originalHeaders: {},
       traceId: null,
       workerId: 'windower-host-1',
+      parked: false,
     },
     PermitApplication: sampleApplications()[0],
   };
