@@ -8,9 +8,13 @@ import { ConfigError } from '../lib/config.ts';
 import { PermitflowError } from '../lib/errors.ts';
 import { stackCommand } from '../ops/stack/command.ts';
 import { demoCommand } from './commands/demo.ts';
-import { intakeCommand } from './commands/intake.ts';
+import { dlqCommand } from './commands/dlq.ts';
+import { fileDropCommand } from './commands/file-drop.ts';
+import { importCommand } from './commands/import.ts';
+import { intakeCommand, keysCommand } from './commands/intake.ts';
 import { runCommand } from './commands/run.ts';
 import { topologyCommand } from './commands/topology.ts';
+import { traceCommand } from './commands/trace.ts';
 
 const program = new Command('permitflow')
   .description('Durable, auditable, high-volume permit submission pipeline on Kafka')
@@ -18,8 +22,13 @@ const program = new Command('permitflow')
   .addCommand(stackCommand())
   .addCommand(topologyCommand())
   .addCommand(intakeCommand())
+  .addCommand(keysCommand())
   .addCommand(runCommand())
-  .addCommand(demoCommand());
+  .addCommand(demoCommand())
+  .addCommand(importCommand())
+  .addCommand(fileDropCommand())
+  .addCommand(traceCommand())
+  .addCommand(dlqCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -154,6 +154,16 @@ export const OPTIONS = {
   LOOKUPS_MAX_CONNECTIONS: { schema: positiveInt, default: '16', description: 'Keep-alive connections per lookup API origin' },
   LOOKUPS_REDIS_PREFIX: { schema: z.string().min(1), default: 'permitflow:lookups:', description: 'Prefix of the lookup rate-limit and cache keys in Redis' },
 
+  // File-drop importer (`permitflow import`, `permitflow file-drop watch`).
+  IMPORT_CHUNK_ROWS: { schema: positiveInt, default: '1000', description: 'Rows per import transaction at most (each transaction commits its rows and the checkpoint together)' },
+  IMPORT_CHUNK_BYTES: { schema: positiveInt, default: String(512 * 1024), description: 'Encoded bytes per import transaction at most (keep under the broker\'s message.max.bytes)' },
+  IMPORT_MAX_RECORD_BYTES: { schema: positiveInt, default: String(1024 * 1024), description: 'Longest CSV record or JSON line; a longer JSON line is a bad row, a longer CSV record (an unclosed quote) stops the file' },
+  IMPORT_RETRIES: { schema: wholeNumber('a whole number, 0 or more').min(0, { message: 'expected a whole number, 0 or more' }), default: '5', description: 'Restarts of an import from its checkpoint after a transient Kafka failure' },
+  IMPORT_DUPLICATE_TRACKING_ROWS: { schema: positiveInt, default: '1000000', description: 'Distinct rows per file whose hash is remembered to count in-file duplicates (16 bytes each at most)' },
+  FILE_DROP_POLL_MS: { schema: positiveInt, default: '2000', description: 'How often the drop-folder watcher lists its inbox' },
+  FILE_DROP_STABLE_MS: { schema: positiveInt, default: '10000', description: 'A dropped file is complete once its size and mtime have not changed for this long (or its <name>.done marker exists)' },
+  FILE_DROP_REQUIRE_MARKER: { schema: bool, default: 'false', description: 'Take a dropped file only once its <name>.done marker exists' },
+
   // Validator and decider rule sets; the PostgreSQL read model (`run read-model`, `trace`).
   RULES_DIR: { schema: z.string().min(1), default: 'rules', description: 'Directory of the versioned jurisdiction rule sets (<jurisdiction>/<version>.yaml); relative to the repository root' },
   READ_MODEL_SCHEMA: { schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { message: 'expected a lower-case PostgreSQL identifier' }), default: 'read_model', description: 'PostgreSQL schema of the read-model tables (tests use a unique one each)' },
@@ -229,6 +239,16 @@ export interface Config {
     maxConnections: number;
     redisKeyPrefix: string;
   };
+  fileDrop: {
+    chunkRows: number;
+    chunkBytes: number;
+    maxRecordBytes: number;
+    retries: number;
+    duplicateTrackingRows: number;
+    pollMs: number;
+    stableMs: number;
+    requireMarker: boolean;
+  };
   /** Validator and decider rule sets. */
   rules: { dir: string };
   /** PostgreSQL read model: schema of its tables, pool size, migrate on start. */
@@ -266,6 +286,11 @@ export function readEnvFile(path: string): Record<string, string> {
   } catch (err) {
     throw new ConfigError([`${path}: unreadable env file (${(err as Error).message})`]);
   }
+}
+
+/** The environment with the demo's own defaults under it: batches close after 2 s, not 15 min. */
+export function withDemoDefaults(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { WINDOW_MAX_AGE_MS: '2000', ...env };
 }
 
 /**
@@ -383,6 +408,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       breaker: { errorThresholdPercent: r.LOOKUPS_BREAKER_ERROR_PERCENT, volumeThreshold: r.LOOKUPS_BREAKER_MIN_REQUESTS, windowMs: r.LOOKUPS_BREAKER_WINDOW_MS, resetMs: r.LOOKUPS_BREAKER_RESET_MS },
       maxConnections: r.LOOKUPS_MAX_CONNECTIONS,
       redisKeyPrefix: r.LOOKUPS_REDIS_PREFIX,
+    },
+    fileDrop: {
+      chunkRows: r.IMPORT_CHUNK_ROWS,
+      chunkBytes: r.IMPORT_CHUNK_BYTES,
+      maxRecordBytes: r.IMPORT_MAX_RECORD_BYTES,
+      retries: r.IMPORT_RETRIES,
+      duplicateTrackingRows: r.IMPORT_DUPLICATE_TRACKING_ROWS,
+      pollMs: r.FILE_DROP_POLL_MS,
+      stableMs: r.FILE_DROP_STABLE_MS,
+      requireMarker: r.FILE_DROP_REQUIRE_MARKER,
     },
     rules: { dir: isAbsolute(r.RULES_DIR) ? r.RULES_DIR : join(REPO_ROOT, r.RULES_DIR) },
     readModel: { schema: r.READ_MODEL_SCHEMA, poolSize: r.READ_MODEL_POOL_SIZE, migrate: r.READ_MODEL_MIGRATE },

@@ -88,6 +88,28 @@ export const PROCESSORS = {
   },
 } as const satisfies Record<ProcessorId, ProcessorDef>;
 
+export type ConnectorId = 'file-drop';
+
+interface ConnectorDef {
+  outputs: readonly TopicId[];
+  /** State stores, like a processor's (changelog topics derived from their names). */
+  stores: readonly string[];
+  description: string;
+}
+
+/** Connectors that write into the topology from outside and keep state of their own. */
+export const CONNECTORS = {
+  'file-drop': {
+    outputs: ['raw', 'dlq'],
+    // Import progress, written in the same transactions as the rows it covers.
+    stores: ['checkpoints'],
+    description: 'CSV/JSONL importer: rows to raw, bad rows to the DLQ, progress to its checkpoints store',
+  },
+} as const satisfies Record<ConnectorId, ConnectorDef>;
+
+/** Whatever owns state stores or a Kafka identity: a processor or a connector. */
+export type OwnerId = ProcessorId | ConnectorId;
+
 export const DEFAULT_NAMESPACE = 'permits';
 
 export interface TopologyOptions {
@@ -116,7 +138,7 @@ export interface TopicSpec {
 
 /** A processor's state-store changelog: compacted, co-partitioned with its inputs, raw bytes. */
 export interface ChangelogSpec {
-  processor: ProcessorId;
+  processor: OwnerId;
   store: string;
   name: string;
   partitions: number;
@@ -128,10 +150,10 @@ export interface Topology {
   options: TopologyOptions;
   topics: Record<TopicId, TopicSpec>;
   changelogs: ChangelogSpec[];
-  /** Consumer group of a processor: `permitflow.<processor>` (namespaced outside the default namespace). */
-  group(processor: ProcessorId): string;
-  /** Changelog topic of a processor's state store. */
-  changelog(processor: ProcessorId, store: string): string;
+  /** Consumer group of a processor: `permitflow.<processor>` (namespaced outside the default namespace); a connector's Kafka identity prefix likewise. */
+  group(owner: OwnerId): string;
+  /** Changelog topic of a processor's or connector's state store. */
+  changelog(owner: OwnerId, store: string): string;
 }
 
 function topicConfig(def: TopicDef, options: TopologyOptions): Record<string, string> {
@@ -167,8 +189,9 @@ export function buildTopology(options: TopologyOptions): Topology {
     };
   }
   const groupPrefix = options.namespace === DEFAULT_NAMESPACE ? 'permitflow' : `permitflow.${options.namespace}`;
-  const changelog = (processor: ProcessorId, store: string) => `${options.namespace}.${processor}.${store}.changelog`;
-  const changelogs = (Object.entries(PROCESSORS) as [ProcessorId, ProcessorDef][]).flatMap(([processor, def]) =>
+  const changelog = (owner: OwnerId, store: string) => `${options.namespace}.${owner}.${store}.changelog`;
+  const owners = [...Object.entries(PROCESSORS), ...Object.entries(CONNECTORS)] as [OwnerId, { stores: readonly string[] }][];
+  const changelogs = owners.flatMap(([processor, def]) =>
     def.stores.map((store) => ({
       processor,
       store,
@@ -182,7 +205,7 @@ export function buildTopology(options: TopologyOptions): Topology {
     options,
     topics,
     changelogs,
-    group: (processor) => `${groupPrefix}.${processor}`,
+    group: (owner) => `${groupPrefix}.${owner}`,
     changelog,
   };
 }
@@ -201,6 +224,12 @@ export function describeTopology(topology: Topology): string {
     lines.push(`    reads:  ${name(p.inputs)}`);
     lines.push(`    writes: ${name(p.outputs)}`);
     if (p.stores.length > 0) lines.push(`    stores: ${p.stores.map((s) => topology.changelog(id, s)).join(', ')}`);
+  }
+  lines.push('connectors:');
+  for (const [id, c] of Object.entries(CONNECTORS) as [ConnectorId, ConnectorDef][]) {
+    lines.push(`  ${id}`);
+    lines.push(`    writes: ${c.outputs.map((i) => topology.topics[i].name).join(', ')}`);
+    if (c.stores.length > 0) lines.push(`    stores: ${c.stores.map((s) => topology.changelog(id, s)).join(', ')}`);
   }
   return lines.join('\n');
 }

@@ -1,0 +1,41 @@
+/**
+ * `permitflow file-drop watch <inbox> --mapping <mapping>`: the drop-folder connector. Imports
+ * each complete file dropped into the inbox (an SFTP upload folder), then moves it to
+ * `archive/` or `quarantine/` with a report; runs until SIGTERM or SIGINT, which stop it at a
+ * chunk boundary (an interrupted file resumes from its checkpoint on the next start).
+ */
+import { Command } from 'commander';
+import { createImportDeps, resolveMapping } from '../../connectors/file-drop/deps.ts';
+import { importFile, watchInbox } from '../../connectors/file-drop/index.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { createLogger } from '../../lib/logger.ts';
+
+export function fileDropCommand(): Command {
+  const command = new Command('file-drop').description('Drop-folder connector for legacy exports (SFTP uploads)');
+  command
+    .command('watch')
+    .description('Watch an inbox folder and import every complete file with one mapping (FILE_DROP_* settings)')
+    .argument('<inbox>', 'the folder files are dropped into; archive/ and quarantine/ are created inside it')
+    .requiredOption('--mapping <mapping>', 'mapping YAML file, or the name of a mapping in connectors/file-drop/mappings/')
+    .action(async (inbox: string, options: { mapping: string }) => {
+      const config = loadConfig();
+      const logger = createLogger({ level: config.logLevel, name: 'file-drop' });
+      const mapping = resolveMapping(options.mapping);
+      const deps = createImportDeps(config, logger);
+      const watcher = await watchInbox({
+        inbox,
+        pollMs: config.fileDrop.pollMs,
+        stableMs: config.fileDrop.stableMs,
+        requireMarker: config.fileDrop.requireMarker,
+        logger,
+        importFile: (path, signal) => importFile(path, mapping, deps, { signal }),
+      });
+      logger.info({ inbox, mapping: mapping.name }, 'watching');
+      const stop = () => void watcher.stop();
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      await watcher.done;
+      deps.close();
+    });
+  return command;
+}
