@@ -12,7 +12,6 @@
  * the exactly-once runtime; it follows the runtime's conventions: transient failures retry the
  * batch with backoff, programmer errors stop the process for its supervisor to restart.
  */
-import { randomInt } from 'node:crypto';
 import type { EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type pg from 'pg';
 import { Counter, Histogram } from 'prom-client';
@@ -20,6 +19,7 @@ import { classify } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Serde } from '../../schemas/serde.ts';
 import type { BatchManifest, DeadLetter } from '../../schemas/types.ts';
+import { batchRetryDelay, createStageConsumer } from '../../processors/runtime/consumer.ts';
 import { PROCESSORS, type TopicSpec, type Topology } from '../../topology/topics.ts';
 import { deadLetterRecord, stateRecord, type StateRecord } from './records.ts';
 import { applyBatch, type SinkRecord } from './write.ts';
@@ -52,9 +52,6 @@ const metrics = {
 
 const HEADER_SCHEMAS: ReadonlySet<string> = new Set(['SubmissionReceived', 'SubmissionChunked', 'SubmissionEnriched', 'SubmissionValidated', 'SubmissionAccepted', 'SubmissionRejected']);
 
-const RETRY_BASE_MS = 200;
-const RETRY_MAX_MS = 10_000;
-
 export function runReadModelSink(options: ReadModelSinkOptions): RunningSink {
   const { kafka, serde, pool, topology } = options;
   const group = topology.group('read-model');
@@ -63,16 +60,7 @@ export function runReadModelSink(options: ReadModelSinkOptions): RunningSink {
   const byName = new Map(inputs.map((t) => [t.name, t]));
   const topicsByName = new Map(Object.values(topology.topics).map((t) => [t.name, t]));
 
-  const consumer = kafka.consumer({
-    groupId: group,
-    readUncommitted: false,
-    maxBytesPerPartition: options.maxBytesPerPartition,
-    maxBytes: options.maxBytesPerPartition * Math.max(options.partitionsConcurrently, 1) * 2,
-    sessionTimeout: options.sessionTimeoutMs,
-    rebalanceTimeout: 60_000,
-    heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 10)),
-    allowAutoTopicCreation: false,
-  });
+  const consumer = createStageConsumer(kafka, group, options);
 
   /** The batch a dead letter's original record belonged to, read from its header when it decodes. */
   async function originalBatchId(letter: DeadLetter): Promise<string | null> {
@@ -139,7 +127,7 @@ export function runReadModelSink(options: ReadModelSinkOptions): RunningSink {
           return;
         }
         // Capped below the session timeout: the partition waits inside its batch handler.
-        const delay = Math.min(randomInt(0, Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt, 10)) + 1), Math.floor(options.sessionTimeoutMs / 3));
+        const delay = batchRetryDelay(attempt, options.sessionTimeoutMs);
         logger.warn({ err, topic: batch.topic, partition: batch.partition, attempt, delayMs: delay }, 'read-model batch failed: retrying');
         await new Promise((resolve) => setTimeout(resolve, delay));
         await payload.heartbeat().catch(() => undefined);

@@ -17,10 +17,10 @@
  * the same transaction; retriable errors retry the batch with backoff; programmer errors stop
  * the processor (the supervisor restarts it), they are never retried.
  */
-import { randomInt } from 'node:crypto';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { classify, PermitflowError } from '../../lib/errors.ts';
 import type { Serde } from '../../schemas/serde.ts';
+import { batchRetryDelay, createStageConsumer } from './consumer.ts';
 import { deadLetter } from './dead-letter.ts';
 import { runtimeMetrics } from './metrics.ts';
 import { readPartition } from './partition-reader.ts';
@@ -55,14 +55,6 @@ interface PartitionState {
   /** Serialises batches and timers of one partition. */
   lock: Promise<void>;
   failures: number;
-}
-
-const RETRY_BASE_MS = 200;
-const RETRY_MAX_MS = 10_000;
-
-function backoff(attempt: number): number {
-  // Full jitter: spreads retries of many partitions hitting one broken dependency.
-  return randomInt(0, Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt, 10)) + 1);
 }
 
 const REBALANCE_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'NOT_COORDINATOR']);
@@ -102,17 +94,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
   let assigned = new Map<string, number[]>();
   let admin: Admin | undefined;
 
-  const consumer: Consumer = kafka.consumer({
-    groupId,
-    readUncommitted: false,
-    maxBytesPerPartition: options.maxBytesPerPartition,
-    maxBytes: options.maxBytesPerPartition * Math.max(options.partitionsConcurrently, 1) * 2,
-    sessionTimeout: options.sessionTimeoutMs,
-    rebalanceTimeout: 60_000,
-    heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 10)),
-    allowAutoTopicCreation: false,
-    retry: { retries: 10 },
-  });
+  const consumer: Consumer = createStageConsumer(kafka, groupId, options);
 
   async function committedOffsets(partition: number): Promise<Map<string, bigint>> {
     admin ??= kafka.admin();
@@ -302,8 +284,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
       const state = partitions.get(batch.partition);
       if (!state) return;
       state.failures += 1;
-      // Capped below the session timeout: this partition waits inside its batch handler.
-      const delay = Math.min(backoff(state.failures), Math.floor(options.sessionTimeoutMs / 3));
+      const delay = batchRetryDelay(state.failures, options.sessionTimeoutMs);
       logger.warn({ err, partition: batch.partition, attempt: state.failures, delayMs: delay }, 'batch failed: restoring partition and retrying');
       // The handler may have changed in-memory state for records that were never committed.
       restore(batch.partition, state);
