@@ -12,15 +12,8 @@ import type { RawRecord } from './types.ts';
 // and their garbage at once, and a restore's peak memory is what sizes the process.
 let queue: Promise<unknown> = Promise.resolve();
 
-export function readPartition(
-  kafka: Kafka,
-  topic: string,
-  partition: number,
-  from: bigint,
-  onRecord: (record: RawRecord) => void,
-  options: { until?: bigint; timeoutMs?: number } = {},
-): Promise<void> {
-  const run = queue.then(() => readOne(kafka, topic, partition, from, onRecord, options));
+export function readPartition(...args: Parameters<typeof readOne>): Promise<void> {
+  const run = queue.then(() => readOne(...args));
   queue = run.catch(() => undefined);
   return run;
 }

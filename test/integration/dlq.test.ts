@@ -4,25 +4,18 @@
  * that succeeds.
  */
 import assert from 'node:assert/strict';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { Partitioners } from 'kafkajs';
 import { listDeadLetters, replayDeadLetters } from '../../connectors/dlq.ts';
-import type { Config } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
-import { startProcessors } from '../../processors/index.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import type { DeadLetter, SubmissionReceived } from '../../schemas/types.ts';
-import { readAll, syntheticEnvelope, waitFor } from '../support/pipeline.ts';
+import { readAll, syntheticEnvelope, waitFor, startStages } from '../support/pipeline.ts';
 import { testConfig, testTopology } from '../support/stack.ts';
 
 const logger = createLogger({ level: 'warn' });
 
-async function startWindower(t: TestContext, config: Config): Promise<void> {
-  const processors = await startProcessors(config, ['windower'], logger);
-  t.after(() => processors.stop());
-  await processors.started;
-}
 
 test('dead letters are listed by filter; a replay that fails again is parked, stops at the canary and is never replayed again', async (t) => {
   const config = await testConfig({ WINDOW_MAX_COUNT: '3', WINDOW_MAX_AGE_MS: '60000' });
@@ -41,7 +34,7 @@ test('dead letters are listed by filter; a replay that fails again is parked, st
     ],
   });
   await producer.disconnect();
-  await startWindower(t, config);
+  await startStages(t, config, ['windower']);
   await waitFor('3 dead letters', async () => (await readAll(config, topology, 'dlq')).length >= 3, 120_000, 500);
 
   const all = await listDeadLetters(kafka, serde, topology);
@@ -115,7 +108,7 @@ test('a replay whose original is valid reaches the stage output and parks nothin
   await producer.connect();
   await producer.send({ topic: topology.topics.dlq.name, messages: await Promise.all(letters.map(async (l, i) => ({ key: l.submissionHash, value: await serde.encode(topology.topics.dlq, l), partition: i % 3 }))) });
   await producer.disconnect();
-  await startWindower(t, config);
+  await startStages(t, config, ['windower']);
 
   const dry = await replayDeadLetters(kafka, serde, topology, { dryRun: true });
   assert.equal(dry.outcome, 'dry-run');

@@ -6,18 +6,17 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { canonicalPayload, sha256Hex } from '../../connectors/claim-check.ts';
 import type { Config } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
-import { startProcessors } from '../../processors/index.ts';
 import { runtimeMetrics } from '../../processors/runtime/metrics.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import type { DeadLetter, PermitApplication, SubmissionChunked, SubmissionEnriched } from '../../schemas/types.ts';
 import type { Topology } from '../../topology/topics.ts';
 import { startLookupsHarness } from '../fixtures/lookups/harness.ts';
-import { readAll, spawnProcessor, waitFor } from '../support/pipeline.ts';
+import { readAll, spawnProcessor, waitFor, startStages } from '../support/pipeline.ts';
 import { sampleApplications } from '../support/samples.ts';
 import { testTopology } from '../support/stack.ts';
 
@@ -49,11 +48,6 @@ async function produceChunked(config: Config, topology: Topology, records: Submi
   await producer.disconnect();
 }
 
-async function startEnricher(t: TestContext, config: Config): Promise<void> {
-  const processors = await startProcessors(config, ['enricher'], logger);
-  t.after(() => processors.stop());
-  await processors.started;
-}
 
 const countOn = async (config: Config, topology: Topology, id: 'enriched' | 'dlq' | 'retryEnrich1', n: number) =>
   waitFor(`${n} records on ${id}`, async () => (await readAll(config, topology, id)).length >= n, 120_000, 300);
@@ -63,7 +57,7 @@ test('every submission is enriched with parcel, zoning, overlays, fees and histo
   const topology = await testTopology(t, harness.config);
   const records = sampleApplications().map((a, n) => chunked(a, n));
   await produceChunked(harness.config, topology, records);
-  await startEnricher(t, harness.config);
+  await startStages(t, harness.config, ['enricher']);
   await countOn(harness.config, topology, 'enriched', records.length);
 
   const enriched = await readAll<SubmissionEnriched>(harness.config, topology, 'enriched');
@@ -88,7 +82,7 @@ test('a transient failure that outlasts in-process retries goes through retry.en
   harness.arcgis.inject({ kind: 'status', status: 503 }, { times: 4, path: PARCEL_QUERY });
   const record = chunked(sampleApplications()[0]!, 1);
   await produceChunked(harness.config, topology, [record]);
-  await startEnricher(t, harness.config);
+  await startStages(t, harness.config, ['enricher']);
   await countOn(harness.config, topology, 'enriched', 1);
 
   const retried = await readAll<SubmissionChunked>(harness.config, topology, 'retryEnrich1');
@@ -107,7 +101,7 @@ test('exhausted retries and an unreadable payload land in the DLQ with the cause
   harness.arcgis.inject({ kind: 'status', status: 503 }, { path: PARCEL_QUERY });
   const unreadable = chunked(sampleApplications()[2]!, 2, Buffer.from('{"site": '));
   await produceChunked(harness.config, topology, [failing, unreadable]);
-  await startEnricher(t, harness.config);
+  await startStages(t, harness.config, ['enricher']);
   await countOn(harness.config, topology, 'dlq', 2);
 
   const letters = (await readAll<DeadLetter>(harness.config, topology, 'dlq')).map((r) => r.value);
@@ -130,7 +124,7 @@ test('an open breaker pauses the input, and a good half-open probe resumes it', 
   harness.arcgis.inject({ kind: 'status', status: 503 }, { path: PARCEL_QUERY });
   const records = Array.from({ length: 30 }, (_, n) => chunked(sampleApplications()[n % 5]!, n));
   await produceChunked(harness.config, topology, records);
-  await startEnricher(t, harness.config);
+  await startStages(t, harness.config, ['enricher']);
 
   const paused = async () => (await runtimeMetrics.pausedPartitions.get()).values.find((v) => v.labels.processor === 'enricher')?.value ?? 0;
   await waitFor('the input to pause', async () => (await paused()) > 0, 60_000, 50);

@@ -3,26 +3,19 @@
  * records to the DLQ. Crash safety lives in windower-crash.test.ts.
  */
 import assert from 'node:assert/strict';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { Partitioners } from 'kafkajs';
 import type { Config } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
-import { startProcessors } from '../../processors/index.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import type { BatchManifest, DeadLetter, SubmissionChunked, SubmissionReceived } from '../../schemas/types.ts';
 import type { Topology } from '../../topology/topics.ts';
-import { produceSubmissions, readAll, syntheticEnvelope, waitFor } from '../support/pipeline.ts';
+import { produceSubmissions, readAll, syntheticEnvelope, waitFor, startStages } from '../support/pipeline.ts';
 import { testConfig, testTopology } from '../support/stack.ts';
 
 const logger = createLogger({ level: 'warn' });
 
-/** Runs the windower in this process until the test ends. */
-async function startWindower(t: TestContext, config: Config): Promise<void> {
-  const processors = await startProcessors(config, ['windower'], logger);
-  t.after(() => processors.stop());
-  await processors.started;
-}
 
 async function waitForCount(config: Config, topology: Topology, id: 'received' | 'chunked' | 'dlq', count: number): Promise<void> {
   await waitFor(`${count} records on ${id}`, async () => (await readAll(config, topology, id)).length >= count, 120_000, 500);
@@ -32,7 +25,7 @@ test('batches close on count, and an idle partition closes on age', async (t) =>
   const config = await testConfig({ WINDOW_MAX_COUNT: '40', WINDOW_MAX_AGE_MS: '2000' });
   const topology = await testTopology(t, config);
   await produceSubmissions(config, topology, 250);
-  await startWindower(t, config);
+  await startStages(t, config, ['windower']);
   await waitForCount(config, topology, 'chunked', 250);
 
   const batches = (await readAll<BatchManifest>(config, topology, 'batches')).map((r) => r.value);
@@ -51,7 +44,7 @@ test('batches close before passing the byte limit', async (t) => {
   const config = await testConfig({ WINDOW_MAX_COUNT: '500', WINDOW_MAX_BYTES: '6000', WINDOW_MAX_AGE_MS: '1500' });
   const topology = await testTopology(t, config);
   await produceSubmissions(config, topology, 120, 0, 400);
-  await startWindower(t, config);
+  await startStages(t, config, ['windower']);
   await waitForCount(config, topology, 'chunked', 120);
 
   const batches = (await readAll<BatchManifest>(config, topology, 'batches')).map((r) => r.value);
@@ -63,7 +56,7 @@ test('10,000 submissions with 10% duplicates: 9,000 received, each in exactly on
   const config = await testConfig({ WINDOW_MAX_COUNT: '500', WINDOW_MAX_AGE_MS: '2000' });
   const topology = await testTopology(t, config);
   const hashes = await produceSubmissions(config, topology, 9_000, 1_000);
-  await startWindower(t, config);
+  await startStages(t, config, ['windower']);
   await waitForCount(config, topology, 'chunked', 9_000);
 
   const received = await readAll<SubmissionReceived>(config, topology, 'received');
@@ -105,7 +98,7 @@ test('a record that is not valid Avro, or an invalid envelope, goes to the DLQ w
     ],
   });
   await producer.disconnect();
-  await startWindower(t, config);
+  await startStages(t, config, ['windower']);
   await waitForCount(config, topology, 'chunked', 3);
 
   const letters = (await readAll<DeadLetter>(config, topology, 'dlq')).map((r) => r.value);
@@ -126,7 +119,7 @@ test('a transaction bigger than the broker accepts in one request is sent in sli
   const config = await testConfig({ WINDOW_MAX_COUNT: '5000', WINDOW_MAX_AGE_MS: '1500', PERMITFLOW_MAX_BYTES_PER_PARTITION: String(3 * 1024 * 1024) });
   const topology = await testTopology(t, config);
   await produceSubmissions(config, topology, 2_400, 0, 1_500);
-  await startWindower(t, config);
+  await startStages(t, config, ['windower']);
   await waitForCount(config, topology, 'chunked', 2_400);
   assert.equal((await readAll(config, topology, 'received')).length, 2_400);
 });

@@ -11,7 +11,8 @@ import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import type { SubmissionEnvelope } from '../../schemas/types.ts';
-import type { TopicId, Topology } from '../../topology/topics.ts';
+import { startProcessors } from '../../processors/index.ts';
+import type { ProcessorId, TopicId, Topology } from '../../topology/topics.ts';
 
 export function syntheticEnvelope(n: number, size = 200): SubmissionEnvelope {
   const payload = canonicalPayload({ jurisdiction: 'us-or-cedar-county', sequence: n, description: 'x'.repeat(size) });
@@ -93,4 +94,11 @@ export async function waitFor(what: string, check: () => Promise<boolean> | bool
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: lastError });
+}
+
+/** Runs stages in this process until the test ends. */
+export async function startStages(t: TestContext, config: Config, ids: ProcessorId[]): Promise<void> {
+  const processors = await startProcessors(config, ids, createLogger({ level: 'warn' }));
+  t.after(() => processors.stop());
+  await processors.started;
 }
