@@ -55,11 +55,13 @@ export function arcgisQueryUrl(layerUrl: string, query: ArcgisQuery): URL {
   return url;
 }
 
-/** The layer's description (`?f=json`): what a half-open probe asks for. */
-export function arcgisLayerInfoUrl(layerUrl: string): URL {
-  const url = new URL(layerUrl.replace(/\/+$/, ''));
-  url.searchParams.set('f', 'json');
-  return url;
+/**
+ * What a half-open probe asks for: a count of no rows (`where=1=0`). It is as cheap as the
+ * layer description but goes down the same query path as real lookups, so a layer whose
+ * description still answers while its queries fail keeps the breaker open.
+ */
+export function arcgisProbeUrl(layerUrl: string): URL {
+  return arcgisQueryUrl(layerUrl, { where: '1=0', returnCountOnly: true });
 }
 
 const errorBody = z.object({ error: z.object({ code: z.number(), message: z.string().optional(), details: z.array(z.string()).optional() }) });

@@ -23,7 +23,7 @@ import type { Config } from '../../lib/config.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { LookupResult, PermitApplication } from '../../schemas/types.ts';
-import { arcgisLayerInfoUrl, checkArcgisBody } from './arcgis.ts';
+import { arcgisProbeUrl, checkArcgisBody } from './arcgis.ts';
 import type { LookupContext } from './context.ts';
 import { loadFeeSchedule } from './fee-schedule.ts';
 import { lookupFees } from './fees.ts';
@@ -65,9 +65,9 @@ export async function createEnrichmentLookups(config: Config, deps: EnrichmentLo
   if (!deps.redis) redis.on('error', (err: unknown) => logger.warn({ err }, 'lookups Redis connection failed'));
 
   const probes: Record<LookupApi, ResilientClientOptions['probe']> = {
-    parcels: { url: arcgisLayerInfoUrl(settings.endpoints.parcels), check: checkArcgisBody },
-    zoning: { url: arcgisLayerInfoUrl(settings.endpoints.zoning), check: checkArcgisBody },
-    overlays: { url: arcgisLayerInfoUrl(settings.endpoints.flood), check: checkArcgisBody },
+    parcels: { url: arcgisProbeUrl(settings.endpoints.parcels), check: checkArcgisBody },
+    zoning: { url: arcgisProbeUrl(settings.endpoints.zoning), check: checkArcgisBody },
+    overlays: { url: arcgisProbeUrl(settings.endpoints.flood), check: checkArcgisBody },
     history: { url: sodaQueryUrl(settings.endpoints.permits, { limit: 1 }) },
   };
   const clientFor = (api: LookupApi): ResilientClient =>

@@ -16,6 +16,7 @@ import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import type { DeadLetter, PermitApplication, SubmissionChunked, SubmissionEnriched } from '../../schemas/types.ts';
 import type { Topology } from '../../topology/topics.ts';
 import { startLookupsHarness } from '../fixtures/lookups/harness.ts';
+import type { RecordedRequest } from '../fixtures/lookups/fixture-server.ts';
 import { readAll, spawnProcessor, waitFor, startStages } from '../support/pipeline.ts';
 import { sampleApplications } from '../support/samples.ts';
 import { testTopology } from '../support/stack.ts';
@@ -127,15 +128,22 @@ test('an open breaker pauses the input, and a good half-open probe resumes it', 
   await startStages(t, harness.config, ['enricher']);
 
   const paused = async () => (await runtimeMetrics.pausedPartitions.get()).values.find((v) => v.labels.processor === 'enricher')?.value ?? 0;
+  const isProbe = (r: RecordedRequest): boolean => r.query.get('where') === '1=0';
+  const lookups = () => harness.arcgis.count((r) => PARCEL_QUERY.test(r.path) && !isProbe(r));
+  const failedProbes = () => harness.arcgis.count((r) => PARCEL_QUERY.test(r.path) && isProbe(r) && r.status === 503);
   await waitFor('the input to pause', async () => (await paused()) > 0, 60_000, 50);
-  const requestsWhilePaused = harness.arcgis.count((r) => PARCEL_QUERY.test(r.path));
+  const lookupsAtPause = lookups();
+  const failedProbesAtPause = failedProbes();
+  // The next half-open probe meets the failing API: the breaker opens again and the input stays paused.
+  await waitFor('a half-open probe to fail', () => failedProbes() > failedProbesAtPause, 60_000, 50);
+  assert.equal(lookups(), lookupsAtPause, 'while the breaker is open only its probes reach the API');
+  assert.ok((await paused()) > 0, 'still paused after the failed probe');
   harness.arcgis.heal();
   await waitFor('the input to resume', async () => (await paused()) === 0, 60_000, 50);
   await waitFor('every submission enriched', async () => (await readAll(harness.config, topology, 'enriched')).length === records.length, 60_000, 500);
 
   const enriched = await readAll<SubmissionEnriched>(harness.config, topology, 'enriched');
   assert.equal(new Set(enriched.map((r) => r.key)).size, records.length, 'each exactly once');
-  assert.ok(requestsWhilePaused < records.length, `an open breaker stopped the requests (${requestsWhilePaused} for ${records.length} submissions)`);
 });
 
 test('SIGKILL mid-run: exactly one enriched record per submission after the restart', async (t) => {

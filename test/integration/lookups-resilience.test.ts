@@ -118,8 +118,8 @@ test('the breaker opens under failures, refuses without calling the API, and clo
   harness.arcgis.heal();
   await harness.arcgis.waitUntil(() => events.at(-1)?.state === 'closed');
   assert.deepEqual(events.map((e) => e.state), ['open', 'halfOpen', 'open', 'halfOpen', 'closed']);
-  const probes = harness.arcgis.requests.filter((q) => q.path.endsWith('/Parcels/FeatureServer/0') && q.query.get('f') === 'json');
-  assert.deepEqual(probes.map((q) => q.status), [503, 200], 'the breaker probed the layer description');
+  const probes = harness.arcgis.requests.filter((q) => q.path.endsWith('/Parcels/FeatureServer/0/query') && q.query.get('where') === '1=0');
+  assert.deepEqual(probes.map((q) => q.status), [503, 200], 'the breaker probed the query path with an empty count');
 
   const [parcel] = await lookups.lookupAll(application);
   assert.equal(parcel?.outcome, 'found');
