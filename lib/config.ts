@@ -48,6 +48,12 @@ export const OPTIONS = {
   LOG_LEVEL: { schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', description: 'pino log level' },
   PERMITFLOW_WORKER_ID: { schema: z.string().min(1).optional(), description: 'Worker id stamped on state records (default: hostname-pid)' },
 
+  METRICS_PORT: { schema: wholeNumber('a port number, or 0 for no metrics endpoint').min(0).max(65535), default: '9464', description: 'Port of the Prometheus /metrics endpoint of `permitflow run` (0: none); the intake serves /metrics on its own port' },
+  METRICS_HOST: { schema: z.string().min(1), default: '127.0.0.1', description: 'Interface the /metrics endpoint listens on (0.0.0.0 in containers)' },
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: { schema: url.optional(), description: 'OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces); unset: tracing off, trace context still passed on' },
+  OTEL_SERVICE_NAME: { schema: z.string().min(1).optional(), description: 'service.name of exported spans (default: permitflow-<command>)' },
+  OTEL_TRACES_SAMPLER_ARG: { schema: z.coerce.number({ invalid_type_error: 'expected a ratio 0-1' }).min(0, { message: 'expected a ratio 0-1' }).max(1, { message: 'expected a ratio 0-1' }), default: '1', description: 'Share of new traces sampled (parent-based: a sampled submission stays sampled)' },
+
   PERMITFLOW_TOPIC_NAMESPACE: { schema: z.string().regex(/^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/, { message: 'expected a dotted lower-case name' }), default: 'permits', description: 'Prefix of every topic name (tests use a unique one each)' },
   PERMITFLOW_PARTITIONS: { schema: positiveInt, default: '6', description: 'Partitions of every submission-keyed topic (must be equal for co-partitioning)' },
   PERMITFLOW_REPLICATION_FACTOR: { schema: positiveInt, default: '1', description: 'Replication factor of created topics (3 in production)' },
@@ -189,6 +195,8 @@ type Raw = { [K in OptionName]: z.infer<(typeof OPTIONS)[K]['schema']> };
 
 export interface Config {
   logLevel: Raw['LOG_LEVEL'];
+  metrics: { host: string; port: number };
+  tracing: { endpoint?: string; serviceName?: string; sampleRatio: number };
   /** Stamped on state records: PERMITFLOW_WORKER_ID or hostname-pid. */
   workerId: string;
   topology: { namespace: string; partitions: number; replicationFactor: number; minCompactionLagMs: number; retryDelaysMs: number[] };
@@ -323,6 +331,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const stackDir = isAbsolute(r.PERMITFLOW_STACK_DIR) ? r.PERMITFLOW_STACK_DIR : join(REPO_ROOT, r.PERMITFLOW_STACK_DIR);
   return {
     logLevel: r.LOG_LEVEL,
+    metrics: { host: r.METRICS_HOST, port: r.METRICS_PORT },
+    tracing: {
+      ...(r.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT && { endpoint: r.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT }),
+      ...(r.OTEL_SERVICE_NAME && { serviceName: r.OTEL_SERVICE_NAME }),
+      sampleRatio: r.OTEL_TRACES_SAMPLER_ARG,
+    },
     workerId: r.PERMITFLOW_WORKER_ID ?? `${hostname()}-${process.pid}`,
     topology: {
       namespace: r.PERMITFLOW_TOPIC_NAMESPACE,

@@ -9,7 +9,8 @@ import type { Config } from '../lib/config.ts';
 import { createKafka } from '../lib/kafka.ts';
 import type { Logger } from '../lib/logger.ts';
 import { createRegistry, createSerde, type Serde } from '../schemas/serde.ts';
-import { buildTopology, type ProcessorId, type Topology } from '../topology/topics.ts';
+import { watchConsumerLag } from '../lib/observability/metrics.ts';
+import { buildTopology, PROCESSORS, type ProcessorId, type Topology } from '../topology/topics.ts';
 import { createDecider } from './decider/index.ts';
 import { createEnricher } from './enricher/index.ts';
 import { runProcessor, type RunningProcessor } from './runtime/runner.ts';
@@ -85,11 +86,17 @@ export async function startProcessors(config: Config, ids: ProcessorId[], logger
     ...definitions.map((definition) => runProcessor(kafka, serde, definition, { topology, logger, workerId: config.workerId, ...config.runtime })),
     ...ids.flatMap((id) => SINK_STARTERS[id]?.(config, { kafka, serde, topology, logger }) ?? []),
   ];
+  // Each group's lag, read at scrape time, is exported by the process that runs it.
+  const lagAdmin = kafka.admin();
+  const unwatch = ids.map((id) => watchConsumerLag(lagAdmin, { group: topology.group(id), topics: PROCESSORS[id].inputs.map((t) => topology.topics[t].name) }));
+  void lagAdmin.connect().catch((err: unknown) => logger.warn({ err }, 'lag admin could not connect: lag metrics missing until it does'));
   return {
     running,
     started: Promise.all(running.map((r) => r.started)).then(() => undefined),
     async stop() {
+      for (const stopWatching of unwatch) stopWatching();
       await Promise.all(running.map((r) => r.stop()));
+      await lagAdmin.disconnect().catch(() => undefined);
       objectStore.close();
     },
   };

@@ -33,6 +33,8 @@ export interface StateHeader {
   workerId: string;
   attempt: number;
   traceparent: string | null;
+  /** When the intake accepted the submission (absent on records written before it existed). */
+  receivedAt?: number | null;
 }
 
 export interface SubmissionEnvelope {

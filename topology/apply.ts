@@ -28,6 +28,24 @@ async function existingTopics(admin: Admin, names: string[]): Promise<Map<string
   return new Map(topics.map((t) => [t.name, t.partitions.length]));
 }
 
+const LEADER_WAIT_MS = 60_000;
+
+/** Resolves once every partition of `topics` has a leader; metadata errors until then are expected. */
+async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
+  const deadline = Date.now() + LEADER_WAIT_MS;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const { topics: described } = await admin.fetchTopicMetadata({ topics });
+      if (described.length === topics.length && described.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (err) {
+      lastError = err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw PermitflowError.retriable('PF_TOPIC_NOT_READY', `created topics have no leader after ${LEADER_WAIT_MS / 1000} s: ${topics.join(', ')}`, { cause: lastError });
+}
+
 async function configsDiffer(admin: Admin, topic: TopicLike): Promise<boolean> {
   const described = await admin.describeConfigs({
     includeSynonyms: false,
@@ -60,7 +78,9 @@ export async function applyTopology(topology: Topology, admin: Admin, serde: Ser
   const missing = specs.filter((s) => !existing.has(s.name));
   if (missing.length > 0) {
     await admin.createTopics({
-      waitForLeaders: true,
+      // kafkajs' own wait gives up on UNKNOWN_TOPIC_OR_PARTITION, which a busy broker answers
+      // for a moment after the create; waitForLeaders below retries it.
+      waitForLeaders: false,
       topics: missing.map((s) => ({
         topic: s.name,
         numPartitions: s.partitions,
@@ -68,6 +88,7 @@ export async function applyTopology(topology: Topology, admin: Admin, serde: Ser
         configEntries: Object.entries(s.config).map(([name, value]) => ({ name, value })),
       })),
     });
+    await waitForLeaders(admin, missing.map((s) => s.name));
     report.created.push(...missing.map((s) => s.name));
   }
 

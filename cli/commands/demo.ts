@@ -20,6 +20,8 @@ import { loadConfig, REPO_ROOT, withDemoDefaults, type Config } from '../../lib/
 import { createKafka } from '../../lib/kafka.ts';
 import { fetchGroupLag } from '../../lib/lag.ts';
 import { createLogger } from '../../lib/logger.ts';
+import { serveMetrics } from '../../lib/observability/metrics.ts';
+import { startConfiguredTracing } from '../../lib/observability/tracing.ts';
 import { availableProcessors, startProcessors } from '../../processors/index.ts';
 import type { PermitApplication } from '../../schemas/types.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
@@ -109,12 +111,15 @@ export function demoCommand(): Command {
       const soda = await startSodaFixture({ port: portOf(config.lookups.endpoints.permits) });
       const pool = createReadModelPool(config);
       await migrate(pool, config.readModel.schema);
+      const tracing = startConfiguredTracing(config.tracing, 'demo');
+      // A free port: the demo must not fail because a processor elsewhere holds METRICS_PORT.
+      const metrics = await serveMetrics({ host: config.metrics.host, port: 0 }, logger);
       const processors = await startProcessors(config, availableProcessors(), logger);
       const { key } = createApiKey(config.intake.apiKeysFile, { client: 'demo-portal', scopes: ['submit', 'read'] });
       const intake = await startIntake(config, { logger, port: 0 });
       try {
         await processors.started;
-        console.log(`processors: ${availableProcessors().join(', ')}; intake on ${intake.url}`);
+        console.log(`processors: ${availableProcessors().join(', ')}; intake on ${intake.url}; metrics on ${metrics.url}`);
 
         const applications = JSON.parse(readFileSync(options.file, 'utf8')) as PermitApplication[];
         console.log(`submitting ${applications.length} applications over HTTP:`);
@@ -145,6 +150,7 @@ export function demoCommand(): Command {
       } finally {
         await intake.close();
         await processors.stop();
+        await Promise.all([metrics.close(), tracing.shutdown()]);
         await pool.end();
         await Promise.all([arcgis.close(), soda.close()]);
       }

@@ -9,6 +9,7 @@ import { startIntake } from '../../connectors/intake/server.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 import { createLogger } from '../../lib/logger.ts';
+import { startConfiguredTracing } from '../../lib/observability/tracing.ts';
 
 function parseScopes(value: string): Scope[] {
   const scopes = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
@@ -65,6 +66,7 @@ export function intakeCommand(): Command {
     .action(async () => {
       const config = loadConfig();
       const logger = createLogger({ level: config.logLevel, name: 'intake' });
+      const tracing = startConfiguredTracing(config.tracing, 'intake');
       const intake = await startIntake(config, { logger });
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals) => {
@@ -78,6 +80,7 @@ export function intakeCommand(): Command {
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });
+      await tracing.shutdown();
       logger.info('intake stopped');
     });
 }

@@ -6,6 +6,8 @@
 import { Command } from 'commander';
 import { loadConfig } from '../../lib/config.ts';
 import { createLogger } from '../../lib/logger.ts';
+import { serveMetrics } from '../../lib/observability/metrics.ts';
+import { startConfiguredTracing } from '../../lib/observability/tracing.ts';
 import { availableProcessors, startProcessors } from '../../processors/index.ts';
 import type { ProcessorId } from '../../topology/topics.ts';
 
@@ -17,8 +19,10 @@ export function runCommand(): Command {
       const ids = name === 'all' ? availableProcessors() : [name as ProcessorId];
       const config = loadConfig();
       const logger = createLogger({ level: config.logLevel, name: 'permitflow' });
+      const tracing = startConfiguredTracing(config.tracing, name === 'all' ? 'processors' : name);
+      const metrics = config.metrics.port > 0 ? await serveMetrics(config.metrics, logger) : undefined;
       const processors = await startProcessors(config, ids, logger);
-      const stop = () => void processors.stop();
+      const stop = () => void processors.stop().finally(() => Promise.all([metrics?.close(), tracing.shutdown()]));
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
       await processors.started;

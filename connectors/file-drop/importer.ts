@@ -22,7 +22,7 @@ import type { ObjectStore } from '../object-store.ts';
 import type { Config } from '../../lib/config.ts';
 import { classify, PermitflowError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
-import { childTraceparent } from '../../processors/runtime/trace.ts';
+import { continueOrStart } from '../../lib/observability/tracing.ts';
 import type { Serde } from '../../schemas/serde.ts';
 import type { DeadLetter, SubmissionEnvelope } from '../../schemas/types.ts';
 import type { Topology } from '../../topology/topics.ts';
@@ -212,7 +212,7 @@ async function run(source: SourceFile, mapping: Mapping, mapper: RowMapper, deps
                 receivedAt: Date.now(),
                 payload: await storePayload(deps.objectStore, payload, settings.inlineLimitBytes),
                 attachments: [],
-                traceparent: childTraceparent(undefined),
+                traceparent: continueOrStart(undefined),
               };
             } catch (err) {
               if (!(err instanceof PermitflowError) || err.retriable) throw err;

@@ -3,7 +3,8 @@
  * process metrics). Metrics are created once per registry and shared by every app built in the
  * process (tests build many).
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, register, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, register, type Registry } from 'prom-client';
+import { registerProcessMetrics } from '../../lib/observability/metrics.ts';
 
 export interface IntakeMetrics {
   registry: Registry;
@@ -20,7 +21,7 @@ const cache = new WeakMap<Registry, IntakeMetrics>();
 export function intakeMetrics(registry: Registry = register): IntakeMetrics {
   let metrics = cache.get(registry);
   if (metrics) return metrics;
-  if (registry === register && !registry.getSingleMetric('process_cpu_user_seconds_total')) collectDefaultMetrics({ register: registry });
+  if (registry === register) registerProcessMetrics();
   const registers = [registry];
   metrics = {
     registry,

@@ -16,8 +16,8 @@ import { fingerprintOf, parseIdempotencyKey, runIdempotently, type StoredRespons
 import type { IntakeMetrics } from './metrics.ts';
 import { readMultipart, type SpooledAttachment } from './multipart.ts';
 import { problem, PROBLEM_TYPES, ProblemError, unsupportedMediaType } from './problem.ts';
-import { childTraceparent } from './trace.ts';
 import { createApplicationValidator } from './validation.ts';
+import { inSpan, SpanKind } from '../../lib/observability/tracing.ts';
 
 interface Input {
   application: unknown;
@@ -62,9 +62,13 @@ export function submissionRoutes(app: FastifyInstance, deps: IntakeDeps, metrics
   /** The durable part: store, produce, and the 202 it earns. */
   async function accept(request: FastifyRequest, input: Input, application: PermitApplication, canonical: CanonicalPayload): Promise<StoredResponse> {
     const client = request.principal!.client;
-    const { envelope, payloadStored } = await acceptSubmission(
-      { ...deps, inlineLimitBytes: deps.settings.inlineLimitBytes, produceTimeoutMs: deps.settings.produceTimeoutMs },
-      { application, canonical, attachments: input.attachments, client, receivedAt: clock(), traceparent: childTraceparent(request.headers.traceparent as string | undefined) },
+    // The submission's trace starts here (or continues the caller's); every stage joins it.
+    const span = { kind: SpanKind.SERVER, incoming: request.headers.traceparent as string | undefined, attributes: { 'http.request.method': 'POST', 'http.route': '/v1/submissions', 'permitflow.client': client, 'permitflow.submission.hash': canonical.hash } };
+    const { envelope, payloadStored } = await inSpan('POST /v1/submissions', span, (traceparent) =>
+      acceptSubmission(
+        { ...deps, inlineLimitBytes: deps.settings.inlineLimitBytes, produceTimeoutMs: deps.settings.produceTimeoutMs },
+        { application, canonical, attachments: input.attachments, client, receivedAt: clock(), traceparent },
+      ),
     );
     metrics.accepted.inc({ payload: payloadStored });
     metrics.attachmentBytes.inc(envelope.attachments.reduce((sum, a) => sum + a.size, 0));
@@ -89,7 +93,10 @@ export function submissionRoutes(app: FastifyInstance, deps: IntakeDeps, metrics
       const outcome = await runIdempotently(deps.idempotency, scope, fingerprintOf(canonical.hash, input.attachments), () => accept(request, input, checked.value, canonical), (err) =>
         request.log.warn({ err }, 'idempotency store unavailable after the fact; the key expires on its own'),
       );
-      if ('refused' in outcome) throw REFUSALS[outcome.refused]();
+      if ('refused' in outcome) {
+        request.log.debug({ submissionHash: canonical.hash, client: request.principal!.client, refused: outcome.refused }, 'Idempotency-Key refused');
+        throw REFUSALS[outcome.refused]();
+      }
       if (outcome.replayed) metrics.replayed.inc();
       return send(reply, outcome.response, outcome.replayed);
     } finally {

@@ -17,7 +17,7 @@ import type {
   SubmissionRejected,
   SubmissionValidated,
 } from '../../schemas/types.ts';
-import { traceIdOf } from '../../processors/runtime/trace.ts';
+import { traceIdOf } from '../../lib/observability/tracing.ts';
 
 /** Order of states for `submissions.status`: the furthest state reached wins, whatever the arrival order across topics. */
 export const STATUS_RANK: Record<State, number> = { received: 10, chunked: 20, enriched: 30, validated: 40, accepted: 50, rejected: 50 };

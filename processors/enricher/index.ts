@@ -20,6 +20,7 @@ import { errorChain, PermitflowError } from '../../lib/errors.ts';
 import type { PermitApplication, SubmissionChunked, SubmissionEnriched } from '../../schemas/types.ts';
 import type { TopicSpec, Topology } from '../../topology/topics.ts';
 import type { RetryHistory } from '../runtime/dead-letter.ts';
+import { runtimeMetrics } from '../runtime/metrics.ts';
 import type { Output, ProcessorDefinition } from '../runtime/types.ts';
 
 export interface EnricherOptions {
@@ -94,6 +95,8 @@ export function createEnricher(options: EnricherOptions): ProcessorDefinition<Su
           attachments: chunked.attachments,
           lookups: results,
         };
+        // Outcomes only: lookup data holds the parcel's address.
+        ctx.logger.debug({ attempt, lookups: results.map((r) => `${r.lookup}:${r.outcome}`) }, 'submission enriched');
         return [{ topic: topology.topics.enriched, key: hash, value: enriched }];
       } catch (err) {
         if (!(err instanceof PermitflowError) || !err.retriable) throw err;
@@ -111,7 +114,8 @@ export function createEnricher(options: EnricherOptions): ProcessorDefinition<Su
             context: { attempt, firstFailureAt, priorErrors: past.priorErrors ?? [] } satisfies RetryHistory,
           });
         }
-        ctx.logger.warn({ submissionHash: hash, attempt, retryTopic: next.name, errorClass: err.code }, 'lookups failed: scheduled for retry');
+        ctx.logger.warn({ attempt, retryTopic: next.name, errorClass: err.code }, 'lookups failed: scheduled for retry');
+        runtimeMetrics.retries.inc({ processor: 'enricher', error_class: err.code });
         return [
           {
             topic: next,

@@ -5,7 +5,7 @@
 import type { KafkaMessage } from 'kafkajs';
 import { errorChain, PermitflowError } from '../../lib/errors.ts';
 import type { DeadLetter } from '../../schemas/types.ts';
-import { traceIdOf } from './trace.ts';
+import { traceIdOf } from '../../lib/observability/tracing.ts';
 
 /** Header `permitflow dlq replay` puts on a replayed record: `<dlq partition>:<dlq offset>` of its dead letter. */
 export const REPLAY_OF_HEADER = 'permitflow-replay-of';

@@ -18,5 +18,12 @@ export const runtimeMetrics = {
   pausedPartitions: new Gauge({ name: 'permitflow_paused_partitions', help: 'Input partitions paused as backpressure', labelNames: ['processor'] }),
   transactions: new Counter({ name: 'permitflow_transactions_total', help: 'Kafka transactions by outcome', labelNames: ['processor', 'outcome'] }),
   deadLetters: new Counter({ name: 'permitflow_dead_letters_total', help: 'Records sent to the DLQ', labelNames: ['processor', 'error_class'] }),
+  retries: new Counter({ name: 'permitflow_retries_total', help: 'Records sent to a retry topic, by the error that failed them', labelNames: ['processor', 'error_class'] }),
+  endToEnd: new Histogram({
+    name: 'permitflow_end_to_end_seconds',
+    help: 'From the intake accepting a submission to its decision (accepted or rejected), observed when the decision commits',
+    labelNames: ['outcome'],
+    buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+  }),
   producerRebuilds: new Counter({ name: 'permitflow_producer_rebuilds_total', help: 'Transactional producers rebuilt after a failed commit/abort or an ambiguous error', labelNames: ['processor'] }),
 };

@@ -22,6 +22,8 @@ export interface ProducedRecord {
   key: string;
   value: Buffer | null;
   headers?: Record<string, string>;
+  /** A decision (accepted/rejected) and when its submission was received: observed once committed. */
+  decision?: { outcome: string; receivedAt: number };
 }
 
 export interface CommitOffsets {

@@ -19,13 +19,15 @@
  */
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { classify, PermitflowError } from '../../lib/errors.ts';
+import type { Logger } from '../../lib/logger.ts';
+import { continueOrStart, inSpan, MESSAGING, SpanKind, traceIdOf } from '../../lib/observability/tracing.ts';
 import type { Serde } from '../../schemas/serde.ts';
+import type { StateHeader } from '../../schemas/types.ts';
 import { batchRetryDelay, createStageConsumer } from './consumer.ts';
 import { deadLetter } from './dead-letter.ts';
 import { runtimeMetrics } from './metrics.ts';
 import { readPartition } from './partition-reader.ts';
 import { createPartitionProducers, type ProducedRecord } from './producers.ts';
-import { childTraceparent } from './trace.ts';
 import {
   isChangelogOutput,
   type InputRecord,
@@ -55,6 +57,14 @@ interface PartitionState {
   /** Serialises batches and timers of one partition. */
   lock: Promise<void>;
   failures: number;
+}
+
+/** Decisions: end-to-end latency is measured from the intake to these. */
+const TERMINAL_STATES = new Set<string>(['accepted', 'rejected']);
+
+function observeDecisions(produced: ProducedRecord[]): void {
+  const now = Date.now();
+  for (const r of produced) if (r.decision) runtimeMetrics.endToEnd.observe({ outcome: r.decision.outcome }, Math.max(0, now - r.decision.receivedAt) / 1000);
 }
 
 const REBALANCE_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'NOT_COORDINATOR']);
@@ -182,42 +192,74 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
       outputs.map(async (o): Promise<ProducedRecord> => {
         if (isChangelogOutput(o)) return { topic: o.changelog, partition: o.partition, key: o.key, value: o.value };
         runtimeMetrics.recordsOut.inc({ processor, topic: o.topic.id });
+        const receivedAt = TERMINAL_STATES.has(o.topic.id) ? (o.value as { header?: StateHeader }).header?.receivedAt : undefined;
         return {
           topic: o.topic.name,
           partition: o.partition ?? partition,
           key: o.key,
           value: await serde.encode(o.topic, o.value),
           headers: { traceparent, ...o.headers },
+          ...(typeof receivedAt === 'number' && { decision: { outcome: o.topic.id, receivedAt } }),
         };
       }),
     );
   }
 
-  /** Handles one record; a permanent failure becomes a dead letter, anything else propagates. */
+  /** Log fields that let a reader follow one submission: its hash, batch and trace. */
+  function recordLogger(key: string | null, value: unknown, traceparent: string): Logger {
+    const header = (value as { header?: { batchId?: string | null } } | undefined)?.header;
+    return logger.child({ submissionHash: key, ...(header?.batchId && { batchId: header.batchId }), traceId: traceIdOf(traceparent) });
+  }
+
+  /** Handles one record as one span; a permanent failure becomes a dead letter, anything else propagates. */
   async function handle(topicName: string, partition: number, message: KafkaMessage): Promise<ProducedRecord[]> {
     const topic = inputsByName.get(topicName)!;
     const headers = headersOf(message);
-    const traceparent = childTraceparent(headers.traceparent);
-    const ctx: RecordContext = { processor, workerId, logger, traceparent, signal: abort.signal, pauseUntil };
-    runtimeMetrics.recordsIn.inc({ processor, topic: topic.id });
-    runtimeMetrics.inFlight.inc({ processor });
-    const end = runtimeMetrics.recordSeconds.startTimer({ processor });
-    try {
-      if (!message.value) throw PermitflowError.permanent('PF_EMPTY_RECORD', `record on ${topicName} has no value`);
-      const value = await serde.decode(topic, message.value);
-      const record: InputRecord = { topic, partition, offset: message.offset, timestamp: Number(message.timestamp), key: message.key?.toString('utf8') ?? null, value, headers };
-      return await encode(await definition.process(record, ctx), partition, traceparent);
-    } catch (err) {
-      if (classify(err) !== 'dead-letter') throw err;
-      const letter = deadLetter({ stage: processor, consumerGroup: groupId, topic: topicName, partition, message, workerId }, err);
-      runtimeMetrics.deadLetters.inc({ processor, error_class: letter.errorClass });
-      logger.warn({ partition, offset: message.offset, errorClass: letter.errorClass, err }, 'record dead-lettered');
-      const dlq = topology.topics.dlq;
-      return [{ topic: dlq.name, partition, key: letter.submissionHash ?? '', value: await serde.encode(dlq, letter), headers: { traceparent } }];
-    } finally {
-      end();
-      runtimeMetrics.inFlight.dec({ processor });
-    }
+    const key = message.key?.toString('utf8') ?? null;
+    const attributes = {
+      [MESSAGING.system]: 'kafka',
+      [MESSAGING.operationType]: 'process',
+      [MESSAGING.operationName]: 'process',
+      [MESSAGING.destination]: topicName,
+      [MESSAGING.partition]: String(partition),
+      [MESSAGING.consumerGroup]: groupId,
+      [MESSAGING.offset]: Number(message.offset),
+      ...(key !== null && { [MESSAGING.key]: key }),
+    };
+    return inSpan(`process ${topicName}`, { kind: SpanKind.CONSUMER, incoming: headers.traceparent, attributes }, async (traceparent) => {
+      runtimeMetrics.recordsIn.inc({ processor, topic: topic.id });
+      runtimeMetrics.inFlight.inc({ processor });
+      const end = runtimeMetrics.recordSeconds.startTimer({ processor });
+      let value: unknown;
+      let log: Logger | undefined;
+      const ctx: RecordContext = {
+        processor,
+        workerId,
+        // Built on first use: most records are handled without a log line.
+        get logger() {
+          return (log ??= recordLogger(key, value, traceparent));
+        },
+        traceparent,
+        signal: abort.signal,
+        pauseUntil,
+      };
+      try {
+        if (!message.value) throw PermitflowError.permanent('PF_EMPTY_RECORD', `record on ${topicName} has no value`);
+        value = await serde.decode(topic, message.value);
+        const record: InputRecord = { topic, partition, offset: message.offset, timestamp: Number(message.timestamp), key, value, headers };
+        return await encode(await definition.process(record, ctx), partition, traceparent);
+      } catch (err) {
+        if (classify(err) !== 'dead-letter') throw err;
+        const letter = deadLetter({ stage: processor, consumerGroup: groupId, topic: topicName, partition, message, workerId }, err);
+        runtimeMetrics.deadLetters.inc({ processor, error_class: letter.errorClass });
+        ctx.logger.warn({ partition, offset: message.offset, errorClass: letter.errorClass, err }, 'record dead-lettered');
+        const dlq = topology.topics.dlq;
+        return [{ topic: dlq.name, partition, key: letter.submissionHash ?? '', value: await serde.encode(dlq, letter), headers: { traceparent } }];
+      } finally {
+        end();
+        runtimeMetrics.inFlight.dec({ processor });
+      }
+    });
   }
 
   const delayTimers = new Set<NodeJS.Timeout>();
@@ -259,6 +301,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
         const lastOffset = isLast ? BigInt(batch.lastOffset()) : BigInt(chunk[chunk.length - 1]!.offset);
         const produced = (await mapBounded(chunk, definition.concurrency ?? 1, (m) => handle(batch.topic, batch.partition, m))).flat();
         await producers.commit(batch.topic, batch.partition, produced, { topic: batch.topic, partition: batch.partition, offset: lastOffset + 1n });
+        observeDecisions(produced);
         state.nextOffsets.set(batch.topic, lastOffset + 1n);
         state.failures = 0;
         payload.resolveOffset(lastOffset.toString());
@@ -326,7 +369,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
           withPartition(partition, async (state) => {
             const outputs = await punctuate.run(partitionContext(partition, state.nextOffsets), now);
             if (outputs.length === 0) return;
-            const produced = await encode(outputs, partition, childTraceparent(undefined));
+            const produced = await encode(outputs, partition, continueOrStart(undefined));
             await producers.commit(firstInput, partition, produced, null);
           }).catch((err: unknown) => {
             const state = partitions.get(partition);

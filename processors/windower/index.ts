@@ -21,6 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { Counter, Histogram } from 'prom-client';
 import type { ObjectStore } from '../../connectors/object-store.ts';
 import { PermitflowError } from '../../lib/errors.ts';
+import { inSpan, MESSAGING, SpanKind } from '../../lib/observability/tracing.ts';
 import type { Serde } from '../../schemas/serde.ts';
 import type { SubmissionEnvelope, SubmissionReceived } from '../../schemas/types.ts';
 import type { Topology } from '../../topology/topics.ts';
@@ -81,17 +82,27 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
   const seen = new Map<number, SeenHashes>();
   const windows = new Map<number, OpenWindow | null>();
 
+  /** Closes a window as a span of its own (a batch is not one submission's work) linking its members' spans. */
   function close(partition: number, window: OpenWindow, reason: CloseReason, now: number): Promise<Output[]> {
     const batch = closeWindow(window, { partition, workerId, closedAt: now, reason });
     windows.set(partition, null);
     metrics.batches.inc({ reason });
     metrics.batchSize.observe(batch.manifest.count);
     metrics.batchBytes.observe(batch.manifest.bytes);
-    return options.archive.putIfAbsent(batch.manifest.archiveKey!, batch.archive, { contentType: 'application/gzip' }).then(() => [
-      { topic: topology.topics.batches, key: batch.manifest.batchId, value: batch.manifest },
-      ...batch.chunked.map(({ member, value }) => ({ topic: topology.topics.chunked, key: member.hash, value, headers: { traceparent: member.traceparent } })),
-      { changelog: windowChangelog, key: String(partition), value: null, partition },
-    ]);
+    const span = {
+      kind: SpanKind.INTERNAL,
+      links: window.members.map((m) => m.traceparent),
+      attributes: { 'permitflow.batch.id': batch.manifest.batchId, 'permitflow.batch.close_reason': reason, 'permitflow.batch.bytes': batch.manifest.bytes, [MESSAGING.batchCount]: batch.manifest.count },
+    };
+    return inSpan('close batch', span, async (batchTraceparent) => {
+      await options.archive.putIfAbsent(batch.manifest.archiveKey!, batch.archive, { contentType: 'application/gzip' });
+      return [
+        { topic: topology.topics.batches, key: batch.manifest.batchId, value: batch.manifest, headers: { traceparent: batchTraceparent } },
+        // Each member's own trace goes on: chunked carries the member's context, not the batch's.
+        ...batch.chunked.map(({ member, value }) => ({ topic: topology.topics.chunked, key: member.hash, value, headers: { traceparent: member.traceparent } })),
+        { changelog: windowChangelog, key: String(partition), value: null, partition },
+      ];
+    });
   }
 
   async function restore(ctx: PartitionContext): Promise<void> {
@@ -161,14 +172,14 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
       const rawOffset = Number(record.offset);
       if (store.get(hash) !== undefined) {
         metrics.collisions.inc({ partition: String(partition) });
-        ctx.logger.info({ submissionHash: hash, partition, offset: record.offset }, 'idempotency collision: duplicate submission dropped');
+        ctx.logger.info({ partition, offset: record.offset }, 'idempotency collision: duplicate submission dropped');
         return [];
       }
 
       const now = clock();
       store.add(hash, rawOffset, now);
       const received: SubmissionReceived = {
-        header: { submissionHash: hash, state: 'received', batchId: null, idempotencyKey: hash, at: now, workerId, attempt: 1, traceparent: ctx.traceparent },
+        header: { submissionHash: hash, state: 'received', batchId: null, idempotencyKey: hash, at: now, workerId, attempt: 1, traceparent: ctx.traceparent, receivedAt: envelope.receivedAt },
         source: envelope.source,
         sourceClient: envelope.sourceClient,
         sourceReference: envelope.sourceReference,
@@ -193,6 +204,7 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
         outputs.push({ changelog: windowChangelog, key: String(partition), value: encodeSnapshot(window), partition });
       }
       addMember(window, envelope, rawOffset, ctx.traceparent);
+      ctx.logger.debug({ offset: record.offset, source: envelope.source, batchId: window.batchId }, 'submission received');
       if (isFull(window, options)) outputs.push(...(await close(partition, window, 'COUNT', now)));
       return outputs;
     },

@@ -101,6 +101,7 @@ export function closeWindow(window: OpenWindow, context: { partition: number; wo
         workerId: context.workerId,
         attempt: 1,
         traceparent: member.traceparent,
+        receivedAt: member.receivedAt,
       },
       batchSize: hashes.length,
       sourceReference: member.sourceReference,

@@ -46,14 +46,14 @@ export function createApiBreaker(api: LookupApi, options: BreakerOptions, probe:
   const listeners = new Set<BreakerListener>();
   const state = (): BreakerState => (breaker.closed ? 'closed' : breaker.halfOpen ? 'halfOpen' : 'open');
   const announce = (next: BreakerState) => () => {
-    logger.warn({ api, breaker: next }, `${api} API circuit breaker ${next}`);
+    logger.warn({ breaker: next }, `${api} API circuit breaker ${next}`);
     for (const listener of listeners) listener({ api, state: next, at: Date.now() });
   };
   breaker.on('open', announce('open'));
   breaker.on('close', announce('closed'));
   breaker.on('halfOpen', announce('halfOpen'));
   breaker.on('halfOpen', () => {
-    breaker.fire(probe).catch((err: unknown) => logger.warn({ api, err }, `${api} API half-open probe failed`));
+    breaker.fire(probe).catch((err: unknown) => logger.warn({ err }, `${api} API half-open probe failed`));
   });
 
   const refused = (): boolean => !breaker.closed && !breaker.pendingClose;

@@ -14,6 +14,7 @@ import type { Logger } from '../../../lib/logger.ts';
 import type { BreakerListener, BreakerState, LookupApi } from '../types.ts';
 import { createApiBreaker, type BreakerOptions } from './breaker.ts';
 import { badResponse, parseRetryAfter, statusError, transportError, type RequestTarget } from './errors.ts';
+import { BREAKER_STATE_VALUE, lookupMetrics } from './metrics.ts';
 import { createSharedRateLimit } from './rate-limit.ts';
 import { createResponseCache, type CachedEntry, type CacheLookup, type Headers } from './response-cache.ts';
 import { withRetries, type RetryOptions } from './retry.ts';
@@ -105,8 +106,23 @@ export function createResilientClient(options: ResilientClientOptions): Resilien
     },
     logger,
   );
+  lookupMetrics.breakerState.set({ api }, BREAKER_STATE_VALUE.closed);
+  breaker.onChange(({ state }) => lookupMetrics.breakerState.set({ api }, BREAKER_STATE_VALUE[state]));
 
   async function send(target: RequestTarget, headers: Headers, signal: AbortSignal, check: BodyCheck | undefined): Promise<Received> {
+    const end = lookupMetrics.requestSeconds.startTimer({ api });
+    try {
+      const received = await requestOnce(target, headers, signal, check);
+      end({ outcome: received.status === 304 ? 'not_modified' : 'ok' });
+      return received;
+    } catch (err) {
+      const classified = transportError(target, err, signal);
+      end({ outcome: classified.code });
+      throw classified;
+    }
+  }
+
+  async function requestOnce(target: RequestTarget, headers: Headers, signal: AbortSignal, check: BodyCheck | undefined): Promise<Received> {
     try {
       const response = await request(target.url, { dispatcher: agent, method: 'GET', headers: withoutHost(headers), signal });
       const received = { status: response.statusCode, headers: response.headers };
@@ -158,6 +174,7 @@ export function createResilientClient(options: ResilientClientOptions): Resilien
     async getJson(url, { signal, check } = {}) {
       const target: RequestTarget = { api, url };
       const cached = await cache.lookup(target, baseHeaders);
+      lookupMetrics.cache.inc({ api, result: cached.kind === 'fresh' ? 'hit' : cached.kind });
       if (cached.kind === 'fresh') return { body: JSON.parse(cached.entry.body), fetchedAt: cached.entry.fetchedAt, cacheHit: true, attempts: 0 };
 
       const deadline = Date.now() + options.timeouts.deadlineMs;
@@ -169,7 +186,7 @@ export function createResilientClient(options: ResilientClientOptions): Resilien
           return await fetchAndCache(target, cached, deadline, requestSignal, check);
         } catch (err) {
           const classified = transportError(target, err, requestSignal);
-          logger.debug({ api, attempt, code: classified.code }, 'lookup request failed');
+          logger.debug({ attempt, code: classified.code }, 'lookup request failed');
           throw classified;
         }
       });

@@ -1,0 +1,158 @@
+/**
+ * Tracing: W3C trace context in the `traceparent` Kafka header, OpenTelemetry spans when an
+ * exporter is configured.
+ *
+ * Every hop runs inside `inSpan`. With tracing on, that is a span continuing the incoming
+ * context (so one submission is one trace from the intake to its decision) and the traceparent
+ * passed on is the span's own. With tracing off no span exists and the incoming traceparent is
+ * passed on unchanged (a new one is started only where none came in), so turning tracing on in
+ * one process still joins the traces of the others, and off costs a regex.
+ */
+import { randomFillSync } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Link, type Span } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchSpanProcessor, NodeTracerProvider, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler, type SpanExporter } from '@opentelemetry/sdk-trace-node';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import type { Config } from '../config.ts';
+import { PermitflowError } from '../errors.ts';
+
+export { SpanKind };
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+const TRACER = 'permitflow';
+const PACKAGE_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
+// Ids come from a pool filled a few KB at a time: one randomBytes call per record showed in profiles.
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
+
+function randomHex(bytes: number): string {
+  if (poolOffset + bytes > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const hex = pool.toString('hex', poolOffset, poolOffset + bytes);
+  poolOffset += bytes;
+  return hex;
+}
+
+/** The incoming traceparent when it is valid, else a new sampled root. */
+export function continueOrStart(incoming: string | null | undefined): string {
+  const match = incoming ? TRACEPARENT.exec(incoming.trim()) : null;
+  if (match && !/^0+$/.test(match[1]!) && !/^0+$/.test(match[2]!)) return incoming!.trim();
+  return `00-${randomHex(16)}-${randomHex(8)}-01`;
+}
+
+export function traceIdOf(traceparent: string | undefined | null): string | null {
+  return (traceparent && TRACEPARENT.exec(traceparent)?.[1]) ?? null;
+}
+
+let enabled = false;
+
+/** Whether spans are recorded in this process. */
+export function tracingEnabled(): boolean {
+  return enabled;
+}
+
+export interface TracingOptions {
+  serviceName: string;
+  /** OTLP/HTTP traces endpoint; without it (and without `exporter`) tracing stays off. */
+  endpoint?: string;
+  /** Share of new traces sampled; a sampled parent is always followed. */
+  sampleRatio?: number;
+  /** An exporter of one's own (tests: an in-memory one), exported span by span. */
+  exporter?: SpanExporter;
+}
+
+export interface Tracing {
+  enabled: boolean;
+  /** Flushes what is buffered and stops exporting. */
+  shutdown(): Promise<void>;
+}
+
+/** Starts tracing as configured (OTEL_* options); `command` names the service when OTEL_SERVICE_NAME is unset. */
+export function startConfiguredTracing(config: Config['tracing'], command: string): Tracing {
+  return startTracing({ serviceName: config.serviceName ?? `permitflow-${command}`, sampleRatio: config.sampleRatio, ...(config.endpoint && { endpoint: config.endpoint }) });
+}
+
+/** Starts tracing for this process when an endpoint or exporter is given; call once, early. */
+export function startTracing(options: TracingOptions): Tracing {
+  const exporter = options.exporter ?? (options.endpoint ? new OTLPTraceExporter({ url: options.endpoint }) : undefined);
+  if (!exporter) return { enabled: false, shutdown: () => Promise.resolve() };
+  const provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.serviceName, [ATTR_SERVICE_VERSION]: PACKAGE_VERSION }),
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.sampleRatio ?? 1) }),
+    // A batch span links every member; the default limit (128) would drop most of a full window.
+    spanLimits: { linkCountLimit: 10_000 },
+    // Batching keeps export off the record path; an exporter of one's own sees spans at once.
+    spanProcessors: [options.exporter ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter, { maxQueueSize: 8192, scheduledDelayMillis: 1000 })],
+  });
+  provider.register({ propagator: new W3CTraceContextPropagator() });
+  enabled = true;
+  return {
+    enabled: true,
+    async shutdown() {
+      enabled = false;
+      await provider.shutdown();
+    },
+  };
+}
+
+export interface SpanOptions {
+  kind: SpanKind;
+  attributes?: Attributes;
+  /** The traceparent this work continues (a Kafka header, an HTTP header). */
+  incoming?: string | null | undefined;
+  /** Traceparents this span relates to without being their child (a batch's members). */
+  links?: readonly string[];
+}
+
+function contextOf(traceparent: string | null | undefined) {
+  return traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent }) : ROOT_CONTEXT;
+}
+
+function linksOf(traceparents: readonly string[]): Link[] {
+  return traceparents.flatMap((tp) => {
+    const spanContext = trace.getSpanContext(contextOf(tp));
+    return spanContext ? [{ context: spanContext }] : [];
+  });
+}
+
+/**
+ * Runs `work` as one span (tracing on) or with the incoming context (off). `work` gets the
+ * traceparent to stamp on what it produces. A thrown error marks the span failed and is rethrown.
+ */
+export async function inSpan<T>(name: string, options: SpanOptions, work: (traceparent: string, span: Span | undefined) => Promise<T>): Promise<T> {
+  if (!enabled) return work(continueOrStart(options.incoming), undefined);
+  const parent = contextOf(options.incoming);
+  const tracer = trace.getTracer(TRACER);
+  const span = tracer.startSpan(name, { kind: options.kind, ...(options.attributes && { attributes: options.attributes }), ...(options.links && { links: linksOf(options.links) }) }, parent);
+  const active = trace.setSpan(parent, span);
+  const carrier: Record<string, string> = {};
+  propagation.inject(active, carrier);
+  try {
+    return await context.with(active, () => work(carrier.traceparent ?? continueOrStart(options.incoming), span));
+  } catch (err) {
+    span.recordException(err instanceof Error ? err : String(err));
+    span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof PermitflowError ? err.code : err instanceof Error ? err.name : 'error' });
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
+/** Attribute names of the OpenTelemetry messaging conventions used by the Kafka hops. */
+export const MESSAGING = {
+  system: 'messaging.system',
+  operationType: 'messaging.operation.type',
+  operationName: 'messaging.operation.name',
+  destination: 'messaging.destination.name',
+  partition: 'messaging.destination.partition.id',
+  consumerGroup: 'messaging.consumer.group.name',
+  offset: 'messaging.kafka.offset',
+  key: 'messaging.kafka.message.key',
+  batchCount: 'messaging.batch.message_count',
+} as const;
