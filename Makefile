@@ -10,12 +10,12 @@ NODE_TEST := node --import tsx --test --test-concurrency=1
 # Node 20 is supported with the pinned AWS SDK; its start-up notice about Node 22 is noise.
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED := true
 
-.PHONY: help install stack-up stack-down stack-status topology demo test test-unit test-integration check bench
+.PHONY: help install stack-up stack-down stack-status tools topology demo test test-unit test-integration check bench
 
 help:
 	@echo "make demo    run the main job on the local stack"
 	@echo "make test    typecheck, lint, unit and integration tests on the local stack"
-	@echo "make stack-up | stack-down | stack-status | test-unit | check"
+	@echo "make stack-up | stack-down | stack-status | tools | test-unit | check"
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -35,16 +35,20 @@ stack-status: install
 demo: stack-up
 	npx permitflow demo
 
+# promtool (pinned; built once into ~/.cache/permitflow with go install) for the ops/prometheus tests.
+tools: install
+	npx permitflow stack tools
+
 check: install
 	npx tsc --noEmit
 	npx eslint .
 
-test-unit: install
+test-unit: tools
 	$(NODE_TEST) $(UNIT_TESTS)
 
 test-integration: stack-up
 	$(NODE_TEST) $(INTEGRATION_TESTS)
 
 # One test run, so the runner prints one summary for everything.
-test: check stack-up
+test: check stack-up tools
 	$(NODE_TEST) $(UNIT_TESTS) $(INTEGRATION_TESTS)

@@ -5,26 +5,26 @@
  * The root credentials stay with the stack; the application gets its own user limited to its
  * bucket (see admin.ts), and those are the credentials written to the env file.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateBucketCommand, HeadBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
-import { childEnv, logFile, run, spawnDetached } from '../stack/proc.ts';
+import { childEnv, logFile, spawnDetached } from '../stack/proc.ts';
 import { HOST } from '../stack/service.ts';
 import type { Service, StackContext } from '../stack/service.ts';
-import { requireTool } from '../stack/tools.ts';
+import { ensureGoCommand, goCommandPath } from '../stack/tools.ts';
+import type { GoCommand } from '../stack/tools.ts';
 import { bucketPolicy, ensureUserWithPolicy } from './admin.ts';
 
 /** Pinned MinIO server module version (a pseudo-version: MinIO no longer tags Go releases). */
 export const MINIO_MODULE = 'github.com/minio/minio';
 export const MINIO_VERSION = 'v0.0.0-20260212201848-7aac2a2c5b7c';
+const MINIO_COMMAND: GoCommand = { pkg: MINIO_MODULE, version: MINIO_VERSION, binary: 'minio', minGo: '1.24' };
 const APP_POLICY = 'permitflow-app';
 
 export function minioService(ctx: StackContext): Service {
   const { ports } = ctx.config.stack;
   const { region, bucket } = ctx.config.s3;
-  const binDir = join(ctx.paths.cache, 'bin');
-  const binary = join(binDir, 'minio');
-  const versionFile = `${binary}.version`;
+  const binary = goCommandPath(ctx.paths.cache, MINIO_COMMAND);
   const dir = join(ctx.paths.dir, 'minio');
   const dataDir = join(dir, 'data');
   const endpoint = `http://${HOST}:${ports.minio}`;
@@ -33,27 +33,6 @@ export function minioService(ctx: StackContext): Service {
   const app = { accessKeyId: ctx.secrets.s3AccessKeyId, secretAccessKey: ctx.secrets.s3SecretAccessKey };
 
   const s3 = (credentials: typeof root): S3Client => new S3Client({ endpoint, region, forcePathStyle: true, credentials, maxAttempts: 1 });
-
-  async function build(): Promise<void> {
-    const go = requireTool('go', 'install Go 1.24 or newer (https://go.dev/doc/install; Debian 13: `apt-get install -y golang-go`) to build MinIO from the Go module proxy.');
-    ctx.say('minio', `building ${MINIO_MODULE}@${MINIO_VERSION} with go install (first run only, a few minutes)`);
-    const started = Date.now();
-    // Into a private GOBIN first, so a failed build never leaves a half-written binary in place.
-    const tmpBin = join(ctx.paths.cache, `bin.${process.pid}.tmp`);
-    mkdirSync(tmpBin, { recursive: true });
-    await run(go, ['install', `${MINIO_MODULE}@${MINIO_VERSION}`], {
-      what: `building ${MINIO_MODULE}@${MINIO_VERSION} (go install through the Go module proxy)`,
-      timeoutMs: 40 * 60_000,
-      env: { ...process.env, GOBIN: tmpBin, GOFLAGS: '-buildvcs=false' },
-      cwd: ctx.paths.cache,
-      log: prepareLog,
-    });
-    mkdirSync(binDir, { recursive: true });
-    renameSync(join(tmpBin, 'minio'), binary);
-    rmSync(tmpBin, { recursive: true, force: true });
-    writeFileSync(versionFile, `${MINIO_VERSION}\n`);
-    ctx.say('minio', `built in ${((Date.now() - started) / 1000).toFixed(1)}s`);
-  }
 
   return {
     name: 'minio',
@@ -65,8 +44,7 @@ export function minioService(ctx: StackContext): Service {
     owns: (cmd) => cmd.includes('minio server') && cmd.includes(dataDir),
 
     async prepare() {
-      const built = existsSync(binary) && existsSync(versionFile) && readFileSync(versionFile, 'utf8').trim() === MINIO_VERSION;
-      if (!built) await build();
+      await ensureGoCommand(ctx.paths.cache, MINIO_COMMAND, { log: prepareLog, say: (message) => ctx.say('minio', message) });
       mkdirSync(dataDir, { recursive: true });
       mkdirSync(join(dir, 'certs'), { recursive: true });
     },

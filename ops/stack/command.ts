@@ -13,6 +13,7 @@ import { ConfigError, loadConfig, REPO_ROOT } from '../../lib/config.ts';
 import type { Config } from '../../lib/config.ts';
 import { kafkaService } from '../kafka/service.ts';
 import { minioService } from '../minio/service.ts';
+import { ensurePromtool } from '../prometheus/promtool.ts';
 import { postgresService } from '../postgres/service.ts';
 import { redisService } from '../redis/service.ts';
 import { registryService } from '../registry/service.ts';
@@ -273,7 +274,15 @@ export async function stackStatus(config: Config, options: StackOptions = {}): P
   return { ok: reports.every((r) => r.state === 'ready'), services: reports };
 }
 
-async function runAction(action: () => Promise<StackResult>): Promise<void> {
+/** Builds the pinned operator tools the tests need (promtool) into the cache; instant once built. */
+export async function stackTools(config: Config, options: StackOptions = {}): Promise<{ ok: boolean }> {
+  const out = options.out ?? console.log;
+  const path = await ensurePromtool(stackPaths(config), (message) => out(`${'promtool'.padEnd(10)} ${message}`));
+  out(row('promtool', 'ready', path));
+  return { ok: true };
+}
+
+async function runAction(action: () => Promise<{ ok: boolean }>): Promise<void> {
   try {
     const result = await action();
     if (!result.ok) process.exitCode = 1;
@@ -305,5 +314,9 @@ export function stackCommand(): Command {
     .command('status')
     .description('Show each service, its endpoint, pid and whether it answers now; exits non-zero if any does not.')
     .action(() => runAction(() => stackStatus(loadConfig())));
+  stack
+    .command('tools')
+    .description('Build the operator tools the tests use (promtool, pinned) into PERMITFLOW_CACHE_DIR with go install, unless already built. Safe to repeat.')
+    .action(() => runAction(() => stackTools(loadConfig())));
   return stack;
 }

@@ -1,10 +1,11 @@
 /**
  * The machine's tools the stack needs (java, mvn, go, tar, apt-get), found up front so a missing
- * one is named with how to get it instead of surfacing as a spawn error halfway through.
+ * one is named with how to get it instead of surfacing as a spawn error halfway through; and the
+ * pinned Go commands (MinIO, promtool) built from the Go module proxy into the cache.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, readdirSync, realpathSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
 import { run } from './proc.ts';
 import { StackError } from './service.ts';
 
@@ -112,4 +113,61 @@ export function serialMaven(step: () => Promise<void>): Promise<void> {
   const next = mavenQueue.then(step);
   mavenQueue = next.catch(() => {});
   return next;
+}
+
+/** A Go command pinned to one version, built with `go install <pkg>@<version>`. */
+export interface GoCommand {
+  /** Package path of the command, e.g. github.com/prometheus/prometheus/cmd/promtool. */
+  pkg: string;
+  version: string;
+  /** Name of the built binary (the last element of pkg). */
+  binary: string;
+  /** The `go` line of the module's go.mod: older toolchains refuse to build it. */
+  minGo: string;
+}
+
+/** Where a Go command lives in the cache: <cache>/bin/<binary>, its version in <binary>.version. */
+export function goCommandPath(cache: string, command: GoCommand): string {
+  return join(cache, 'bin', command.binary);
+}
+
+/** Path of the command if the cache holds it at exactly the pinned version. */
+export function cachedGoCommand(cache: string, command: GoCommand): string | undefined {
+  const binary = goCommandPath(cache, command);
+  const versionFile = `${binary}.version`;
+  const built = existsSync(binary) && existsSync(versionFile) && readFileSync(versionFile, 'utf8').trim() === command.version;
+  return built ? binary : undefined;
+}
+
+/**
+ * Builds the command into the cache unless it is there at the pinned version (no prebuilt
+ * binaries can be downloaded here, only modules), and returns its path.
+ */
+export async function ensureGoCommand(cache: string, command: GoCommand, options: { log: string; say: (message: string) => void }): Promise<string> {
+  const cached = cachedGoCommand(cache, command);
+  if (cached) return cached;
+  const go = requireTool('go', `install Go ${command.minGo} or newer (https://go.dev/doc/install; Debian: \`apt-get install -y golang-go\`, if its version is recent enough) to build ${command.binary} from the Go module proxy.`);
+  const target = `${command.pkg}@${command.version}`;
+  options.say(`building ${target} with go install (first run only, a few minutes)`);
+  const started = Date.now();
+  // Into a private GOBIN first, so a failed or concurrent build never leaves a half-written binary in place.
+  const tmpBin = join(cache, `bin.${process.pid}.tmp`);
+  mkdirSync(tmpBin, { recursive: true });
+  try {
+    await run(go, ['install', target], {
+      what: `building ${target} (go install through the Go module proxy; it needs Go ${command.minGo} or newer)`,
+      timeoutMs: 40 * 60_000,
+      env: { ...process.env, GOBIN: tmpBin, GOFLAGS: '-buildvcs=false' },
+      cwd: cache,
+      log: options.log,
+    });
+    const binary = goCommandPath(cache, command);
+    mkdirSync(dirname(binary), { recursive: true });
+    renameSync(join(tmpBin, command.binary), binary);
+    writeFileSync(`${binary}.version`, `${command.version}\n`);
+    options.say(`built in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    return binary;
+  } finally {
+    rmSync(tmpBin, { recursive: true, force: true });
+  }
 }
