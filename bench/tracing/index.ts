@@ -1,9 +1,10 @@
 /**
  * Cost of tracing, on the running local stack: the windower (`permitflow run windower`, a
  * process of its own each time) over the same records with tracing off and with tracing on
- * (every record a span, every batch a span with links, exported over OTLP/HTTP to a local
- * collector stand-in that accepts and counts what it receives). Runs alternate off/on to spread
- * noise; each is timed from its first committed record to its last (start-up excluded).
+ * (every record a span, every batch a span with links, exported over OTLP/HTTP protobuf to a
+ * local collector stand-in that accepts and counts what it receives), and on with 10% of traces
+ * sampled. The order of the variants rotates every round to spread noise; each is timed from its first committed record to its last (start-up excluded),
+ * and the windower's CPU time over that span is divided by the records.
  * Goal: tracing on costs under 10% of throughput.
  *
  * Usage: node --import tsx bench/tracing/index.ts [--records N] [--rounds N]
@@ -11,7 +12,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -43,8 +44,14 @@ async function collectorStandIn(): Promise<{ url: string; received: { requests: 
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, received, close: () => server.close() };
 }
 
-/** One windower process over a fresh namespace holding the same records; records per second. */
-async function run(tracesEndpoint: string | undefined): Promise<number> {
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** One windower process over a fresh namespace holding the same records: records per second, and CPU microseconds per record. */
+async function run(tracing: Record<string, string>): Promise<{ perSecond: number; cpuUsPerRecord: number }> {
   const env = { PERMITFLOW_TOPIC_NAMESPACE: `bench${randomBytes(4).toString('hex')}`, PERMITFLOW_PARTITIONS: '6', LOG_LEVEL: 'warn', WINDOW_MAX_COUNT: '500', WINDOW_MAX_AGE_MS: '60000', METRICS_PORT: '0' };
   const config = loadConfig({ ...process.env, ...env });
   const topology = buildTopology(config.topology);
@@ -55,18 +62,23 @@ async function run(tracesEndpoint: string | undefined): Promise<number> {
   // Same seed every run: the same submissions, so every run does the same work.
   await produceSubmissions(config, topology, records, 0, 1000);
   const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/permitflow.js'), 'run', 'windower'], {
-    env: { ...process.env, ...env, ...(tracesEndpoint && { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: tracesEndpoint }) },
+    env: { ...process.env, ...env, ...tracing },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   let started = 0;
+  let cpuAtStart = 0;
   try {
     for (;;) {
       const lag = await fetchGroupLag(admin, topology.group('windower'), [topology.topics.raw.name]);
-      if (lag.position > 0) started ||= Date.now();
+      if (lag.position > 0 && !started) {
+        started = Date.now();
+        cpuAtStart = cpuSeconds(child.pid!);
+      }
       if (lag.lag === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    return records / ((Date.now() - started) / 1000);
+    const seconds = (Date.now() - started) / 1000;
+    return { perSecond: records / seconds, cpuUsPerRecord: ((cpuSeconds(child.pid!) - cpuAtStart) * 1e6) / records };
   } finally {
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
@@ -78,21 +90,38 @@ async function run(tracesEndpoint: string | undefined): Promise<number> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const collector = await collectorStandIn();
-const off: number[] = [];
-const on: number[] = [];
+const variants: Record<string, Record<string, string>> = {
+  off: {},
+  on: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.url },
+  sampled10: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.url, OTEL_TRACES_SAMPLER_ARG: '0.1' },
+};
+const names = Object.keys(variants);
+const runs: Record<string, { perSecond: number; cpuUsPerRecord: number }[]> = Object.fromEntries(names.map((n) => [n, []]));
+// The order rotates every round, so no variant always runs first (warm broker, deletions behind it).
 for (let round = 0; round < Number(values.rounds); round++) {
-  off.push(await run(undefined));
-  on.push(await run(collector.url));
+  for (let i = 0; i < names.length; i++) {
+    const name = names[(round + i) % names.length]!;
+    runs[name]!.push(await run(variants[name]!));
+  }
 }
 collector.close();
+const perSecond = (name: string) => median(runs[name]!.map((x) => x.perSecond));
+const cpu = (name: string) => median(runs[name]!.map((x) => x.cpuUsPerRecord));
 const results = {
   at: new Date().toISOString(),
   records,
-  rounds: off.length,
-  offPerSecond: off.map(Math.round),
-  onPerSecond: on.map(Math.round),
-  ratioOnToOff: Number((median(on) / median(off)).toFixed(3)),
-  costPercent: Number((100 * (1 - median(on) / median(off))).toFixed(1)),
+  rounds: Number(values.rounds),
+  variants: Object.fromEntries(
+    names.map((name) => [
+      name,
+      {
+        perSecond: runs[name]!.map((x) => Math.round(x.perSecond)),
+        cpuUsPerRecord: runs[name]!.map((x) => Math.round(x.cpuUsPerRecord)),
+        throughputRatioToOff: Number((perSecond(name) / perSecond('off')).toFixed(3)),
+        cpuRatioToOff: Number((cpu(name) / cpu('off')).toFixed(3)),
+      },
+    ]),
+  ),
   exported: collector.received,
 };
 console.log(JSON.stringify(results, null, 2));
