@@ -20,7 +20,14 @@ export function runCommand(): Command {
       const config = loadConfig();
       const logger = createLogger({ level: config.logLevel, name: 'permitflow' });
       const tracing = startConfiguredTracing(config.tracing, name === 'all' ? 'processors' : name);
-      const metrics = config.metrics.port > 0 ? await serveMetrics(config.metrics, logger) : undefined;
+      // Permits keep flowing without metrics (a taken port, say): the scrape's `up` alert tells.
+      const metrics =
+        config.metrics.port > 0
+          ? await serveMetrics(config.metrics, logger).catch((err: unknown) => {
+              logger.error({ err, port: config.metrics.port }, 'metrics endpoint not served (set METRICS_PORT per process); processing goes on without it');
+              return undefined;
+            })
+          : undefined;
       const processors = await startProcessors(config, ids, logger);
       const stop = () => void processors.stop().finally(() => Promise.all([metrics?.close(), tracing.shutdown()]));
       process.once('SIGTERM', stop);

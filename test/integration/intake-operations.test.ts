@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createApiKey } from '../../connectors/intake/api-keys.ts';
@@ -16,6 +15,7 @@ import { REPO_ROOT } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { eventually, intakeOnStack, logger } from '../support/intake-stack.ts';
 import { sampleApplications } from '../support/samples.ts';
+import { freePort } from '../support/ports.ts';
 
 const unique = () => JSON.stringify({ ...sampleApplications()[0]!, sourceReference: `IT-${randomBytes(6).toString('hex')}` });
 const post = (url: string, key: string, body = unique()) =>
@@ -87,14 +87,6 @@ test('graceful shutdown under load: every request answered 202 is on the raw top
   assert.equal(await s.rawCount(), accepted);
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 test('`permitflow intake` serves, and on SIGTERM finishes, flushes and exits 0', async (t) => {
   const s = await intakeOnStack(t);

@@ -6,9 +6,12 @@
  *  - the batch span links the spans of its members;
  *  - `/metrics` counts exactly what flowed (records in and out per stage, decisions, end-to-end
  *    latency observations, lookups, batches), shows each group's lag and the process metrics.
+ * And `permitflow run` serves its own endpoint, or processes on when its port is taken.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -20,9 +23,10 @@ import { serveMetrics } from '../../lib/observability/metrics.ts';
 import { startTracing, traceIdOf } from '../../lib/observability/tracing.ts';
 import type { BatchManifest, StateHeader } from '../../schemas/types.ts';
 import { startLookupsHarness } from '../fixtures/lookups/harness.ts';
-import { readAll, startStages, waitFor } from '../support/pipeline.ts';
+import { produceSubmissions, readAll, spawnProcessor, startStages, waitFor } from '../support/pipeline.ts';
+import { freePort } from '../support/ports.ts';
 import { sampleApplications } from '../support/samples.ts';
-import { testTopology } from '../support/stack.ts';
+import { testConfig, testTopology } from '../support/stack.ts';
 
 // One process per test file: the tracer provider registered here is this file's alone.
 const exporter = new InMemorySpanExporter();
@@ -138,6 +142,38 @@ test('each submission is one trace from the intake to its decision, and /metrics
   for (const name of ['process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_p99_seconds']) {
     assert.ok(samples.some((s) => s.name === name && s.value > 0), name);
   }
+});
+
+test('`permitflow run` serves /metrics with its group lag; with the port taken it says so and processes on', async (t) => {
+  const config = await testConfig({ PERMITFLOW_SESSION_TIMEOUT_MS: '6000' });
+  const topology = await testTopology(t, config);
+  const env = { PERMITFLOW_TOPIC_NAMESPACE: config.topology.namespace, PERMITFLOW_PARTITIONS: '3', PERMITFLOW_SESSION_TIMEOUT_MS: '6000', LOG_LEVEL: 'warn' };
+  const taken = createServer().listen(0, '127.0.0.1');
+  await once(taken, 'listening');
+  t.after(() => taken.close());
+  const takenPort = String((taken.address() as { port: number }).port);
+  const port = await freePort();
+
+  const submissions = 20;
+  await produceSubmissions(config, topology, submissions);
+  let refusedLog = '';
+  spawnProcessor(t, 'windower', { ...env, METRICS_PORT: takenPort, PERMITFLOW_WORKER_ID: 'no-metrics' }, { onOutput: (text) => (refusedLog += text) });
+  spawnProcessor(t, 'validator', { ...env, METRICS_PORT: String(port) });
+
+  // The windower processes without its endpoint and says why; the validator's endpoint reports its own lag.
+  await waitFor('every submission received', async () => (await readAll(config, topology, 'received')).length === submissions, 60_000, 250);
+  assert.match(refusedLog, /metrics endpoint not served/);
+  const group = topology.group('validator');
+  const scrape = async () => parseMetrics(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
+  await waitFor('the validator endpoint', async () => (await scrape()).some((s) => s.name === 'permitflow_consumer_group_lag' && s.labels.group === group), 60_000, 250);
+  const samples = await scrape();
+  assert.deepEqual(
+    samples.filter((s) => s.name === 'permitflow_consumer_group_lag' && s.labels.group === group).map((s) => s.labels.partition).sort(),
+    ['0', '1', '2'],
+    'one lag series per partition of its input',
+  );
+  assert.ok(!samples.some((s) => s.name === 'permitflow_consumer_group_lag' && s.labels.group === topology.group('windower')), 'a process reports only the groups it runs');
+  assert.ok(samples.some((s) => s.name === 'nodejs_eventloop_lag_p99_seconds'), 'process metrics');
 });
 
 const PROCESSOR_OF = { raw: 'windower', chunked: 'enricher', enriched: 'validator', validated: 'decider' } as const;

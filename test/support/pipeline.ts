@@ -55,15 +55,17 @@ export async function readAll<T>(config: Config, topology: Topology, id: TopicId
 }
 
 /** `permitflow run <processor>` as a child process with this test's configuration. */
-export function spawnProcessor(t: TestContext, processor: string, env: Record<string, string>): ChildProcess {
+export function spawnProcessor(t: TestContext, processor: string, env: Record<string, string>, options: { onOutput?: (text: string) => void } = {}): ChildProcess {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/permitflow.js'), 'run', processor], {
-    env: { ...process.env, ...env },
+    // No metrics endpoint unless a test asks: several children would want the same port.
+    env: { ...process.env, METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   // Keep the tail of the child's log, and show it if the test fails.
   const output: string[] = [];
   const keep = (d: Buffer) => {
     output.push(d.toString());
+    options.onOutput?.(d.toString());
     if (output.length > 200) output.shift();
   };
   child.stdout.on('data', keep);
