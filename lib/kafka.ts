@@ -5,6 +5,7 @@
  */
 import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import type { Config } from './config.ts';
+import { loggableError, scrubText } from './errors.ts';
 import type { Logger } from './logger.ts';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
@@ -26,15 +27,23 @@ export function createKafka(config: Config, logger: Logger, clientId = config.ka
     // (the Java client waits 20 ms there).
     retry: { initialRetryTime: 20, retries: 12, maxRetryTime: 10_000 },
     logLevel: logLevel.WARN,
-    // kafkajs logs through pino, so its lines are JSON and redacted like ours.
+    // kafkajs logs through pino, so its lines are JSON and redacted like ours. It also logs the
+    // errors our callbacks throw (`error`, `stack`): they get the treatment of `err`.
     logCreator: () => ({ namespace, level, log }) => {
-      const { message, ...extra } = log;
+      const { message, error, stack, ...extra } = log as { message: string; error?: unknown; stack?: unknown };
       // Our idempotent producers bound their retries on purpose: a send that keeps failing
       // fails its transaction, and the runtime rebuilds the producer and retries the batch.
       if (message.startsWith('Limiting retries for the idempotent producer')) return;
       // Expected between back-to-back transactions and retried by kafkajs: not an error for us.
-      const expected = String(extra.error ?? '').includes('another concurrent operation on the same transaction');
-      logger[expected ? 'debug' : (LEVELS[level] ?? 'info')]({ kafkajs: namespace, ...extra }, message);
+      const text = error instanceof Error ? error.message : typeof error === 'string' ? error : undefined;
+      // Answers kafkajs retries itself: a transaction busy for a moment, metadata of a topic
+      // being created or deleted. The caller sees an error if the retries run out.
+      const expected = text !== undefined && (text.includes('another concurrent operation on the same transaction') || (namespace === 'Connection' && text.includes('does not host this topic-partition')));
+      const failure = {
+        ...(text !== undefined && { error: error instanceof Error ? loggableError(error) : scrubText(text) }),
+        ...(typeof stack === 'string' && { stack: scrubText(stack) }),
+      };
+      logger[expected ? 'debug' : (LEVELS[level] ?? 'info')]({ kafkajs: namespace, ...extra, ...failure }, message);
     },
   };
   if (config.kafka.sasl) {

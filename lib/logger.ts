@@ -1,8 +1,12 @@
 /**
- * Structured JSON logs (pino). Personal data never reaches a log line: the paths below are
- * redacted wherever they appear, and code logs submission hashes, never payloads.
+ * Structured JSON logs (pino). Personal data never reaches a log line: code logs submission
+ * hashes and codes, never payloads or values; an error is logged as `err`, which only
+ * `loggableError` serializes (class, code, scrubbed messages: no library's own fields); and the
+ * paths below are redacted should an application object be logged after all.
+ * `test/integration/pii-logs.test.ts` holds every process of the pipeline to this.
  */
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import { loggableError } from './errors.ts';
 
 export type { Logger };
 
@@ -30,12 +34,15 @@ const REDACT = [
   'req.headers["x-api-key"]',
 ];
 
-export function createLogger(options: { level: string; name?: string }): Logger {
-  return pino({
+/** `destination` (default stdout) lets tests read the lines. */
+export function createLogger(options: { level: string; name?: string; destination?: DestinationStream }): Logger {
+  const settings = {
     level: options.level,
     ...(options.name !== undefined && { name: options.name }),
     redact: { paths: REDACT, censor: '[redacted]' },
+    serializers: { err: loggableError },
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  };
+  return options.destination ? pino(settings, options.destination) : pino(settings);
 }

@@ -108,10 +108,11 @@ export function createSerde(registry: SchemaRegistry): Serde {
       let body: Buffer;
       try {
         body = type.toBuffer(value);
-      } catch (err) {
-        const paths: string[] = [];
-        type.isValid(value, { errorHook: (path) => paths.push(path.join('.')) });
-        throw PermitflowError.permanent('PF_ENCODE_FAILED', `value does not match ${topic.schema} at ${paths.join(', ') || '?'}: ${(err as Error).message}`, { cause: err });
+      } catch {
+        // Paths and expected types only: avsc's own message quotes the whole value.
+        const problems: string[] = [];
+        type.isValid(value, { errorHook: (path, _value, expected) => problems.push(`${path.join('.')} (${expected.typeName})`) });
+        throw PermitflowError.permanent('PF_ENCODE_FAILED', `value does not match ${topic.schema} at ${problems.join(', ') || '?'}`);
       }
       const header = Buffer.alloc(5);
       header.writeInt32BE(id, 1);

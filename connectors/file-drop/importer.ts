@@ -223,6 +223,7 @@ async function run(source: SourceFile, mapping: Mapping, mapper: RowMapper, deps
               chunk.raw.push({ key: envelope.submissionHash, value, headers: { traceparent: envelope.traceparent! } });
               chunk.bytes += value.length;
               counts.produced++;
+              deps.logger.debug({ submissionHash: envelope.submissionHash, line: item.line }, 'row produced');
               if (fingerprints.seen(payload.hash)) counts.duplicates++;
               if (outcome.formulaColumns.length > 0) counts.flagged++;
             }

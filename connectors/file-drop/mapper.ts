@@ -43,6 +43,10 @@ export function looksLikeFormula(cell: string): boolean {
   return FORMULA_START.test(cell) && !SIGNED_NUMBER.test(cell);
 }
 
+/**
+ * Why a cell cannot be used: the field, the column and the rule, never the cell's value (reasons
+ * reach reports and terminals; the dead letter keeps the row's text).
+ */
 class FieldError extends Error {
   constructor(
     readonly errorClass: string,
@@ -65,7 +69,7 @@ function lookup(table: CodeTable, tableName: string, value: string): string {
   const mapped = key === undefined ? undefined : table.values[key];
   if (mapped !== undefined) return mapped;
   if (table.otherwise !== undefined) return table.otherwise;
-  throw new FieldError('PF_IMPORT_UNKNOWN_CODE', `unknown code ${JSON.stringify(value)} (code table ${tableName})`);
+  throw new FieldError('PF_IMPORT_UNKNOWN_CODE', `unknown code (code table ${tableName})`);
 }
 
 function coerce(rule: FieldRule, parsers: ReturnType<typeof DateTime.buildFormatParser>[] | null, targetType: string, value: string | number): string | number {
@@ -74,8 +78,8 @@ function coerce(rule: FieldRule, parsers: ReturnType<typeof DateTime.buildFormat
   const text = String(value);
   if (type === 'number' || type === 'int') {
     const n = typeof value === 'number' ? value : NUMBER.test(text) ? Number(text) : NaN;
-    if (!Number.isFinite(n)) throw new FieldError('PF_IMPORT_BAD_NUMBER', `${JSON.stringify(text)} is not a number`);
-    if (type === 'int' && !Number.isInteger(n)) throw new FieldError('PF_IMPORT_BAD_NUMBER', `${JSON.stringify(text)} is not a whole number`);
+    if (!Number.isFinite(n)) throw new FieldError('PF_IMPORT_BAD_NUMBER', 'is not a number');
+    if (type === 'int' && !Number.isInteger(n)) throw new FieldError('PF_IMPORT_BAD_NUMBER', 'is not a whole number');
     return n;
   }
   const zone = memoZone(rule.zone ?? 'UTC');
@@ -83,7 +87,7 @@ function coerce(rule: FieldRule, parsers: ReturnType<typeof DateTime.buildFormat
     ? parsers.map((p) => DateTime.fromFormatParser(text, p, { zone, setZone: true })).find((d) => d.isValid)
     : DateTime.fromISO(text, { zone, setZone: true });
   if (!parsed?.isValid) {
-    throw new FieldError('PF_IMPORT_BAD_DATE', `${JSON.stringify(text)} is not a ${type} in ${rule.formats ? `format ${rule.formats.join(' or ')}` : 'ISO 8601 form'}`);
+    throw new FieldError('PF_IMPORT_BAD_DATE', `is not a ${type} in ${rule.formats ? `format ${rule.formats.join(' or ')}` : 'ISO 8601 form'}`);
   }
   return type === 'date' ? parsed.toISODate() : parsed.toISO({ suppressMilliseconds: true });
 }
@@ -138,7 +142,7 @@ export function compileMapping(mapping: Mapping): RowMapper {
     } else value = columns.map((c) => cell(cells, c, rule.trim)).find((v) => v !== null) ?? null;
     if (typeof value === 'string' && pattern !== null) {
       const match = pattern.exec(value);
-      if (!match) throw new FieldError('PF_IMPORT_PATTERN', `${JSON.stringify(value)} does not match /${rule.pattern}/`);
+      if (!match) throw new FieldError('PF_IMPORT_PATTERN', `does not match /${rule.pattern}/`);
       value = match[1] ?? match[0];
     }
     if (typeof value === 'string' && rule.case) value = rule.case === 'upper' ? value.toUpperCase() : value.toLowerCase();

@@ -163,7 +163,8 @@ export async function* readCsv(source: SourceFile, options: CsvOptions): AsyncGe
     const at = consumed + 1;
     if (code === 'CSV_QUOTE_NOT_CLOSED') throw unreadable(source.name, at, 'a quoted field in the record starting here is never closed (the file ends inside it)', failure);
     if (code === 'CSV_MAX_RECORD_SIZE') throw unreadable(source.name, at, `the record starting here is longer than ${maxRecordBytes} bytes (IMPORT_MAX_RECORD_BYTES): most likely a quote that is never closed`, failure);
-    throw unreadable(source.name, at, (failure as Error).message, failure);
+    // The parser's code, not its message: csv-parse quotes the field it stopped in.
+    throw unreadable(source.name, at, `the CSV parser stopped here (${code ?? 'unknown error'})`, failure);
   }
 }
 
@@ -188,8 +189,9 @@ function jsonlItem(bytes: Buffer, encoding: Encoding, line: number, next: Positi
   let value: unknown;
   try {
     value = JSON.parse(text);
-  } catch (err) {
-    return { kind: 'bad', errorClass: 'PF_IMPORT_BAD_JSON', message: `is not JSON: ${(err as Error).message}`, line, next, raw: text };
+  } catch {
+    // Not V8's message: it quotes the line.
+    return { kind: 'bad', errorClass: 'PF_IMPORT_BAD_JSON', message: 'is not JSON', line, next, raw: text };
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return { kind: 'bad', errorClass: 'PF_IMPORT_BAD_JSON', message: 'is not a JSON object', line, next, raw: text };

@@ -66,12 +66,15 @@ export function arcgisProbeUrl(layerUrl: string): URL {
 
 const errorBody = z.object({ error: z.object({ code: z.number(), message: z.string().optional(), details: z.array(z.string()).optional() }) });
 
-/** Turns an ArcGIS `error` object inside a 2xx into the error it stands for. */
+/**
+ * Turns an ArcGIS `error` object inside a 2xx into the error it stands for. Its message and
+ * details are left out: servers echo the where clause there, and with it the site address.
+ */
 export function checkArcgisBody(body: unknown, target: RequestTarget): void {
   const parsed = errorBody.safeParse(body);
   if (!parsed.success) return;
-  const { code, message } = parsed.data.error;
-  const text = `${target.api} ArcGIS layer reported error ${code}${message ? ` "${message}"` : ''} (${endpointOf(target.url)})`;
+  const { code } = parsed.data.error;
+  const text = `${target.api} ArcGIS layer reported error ${code} (${endpointOf(target.url)})`;
   const context = { api: target.api, endpoint: endpointOf(target.url), arcgisCode: code };
   if (code >= 500) throw PermitflowError.retriable(LOOKUP_ERRORS.unavailable, text, { context });
   throw PermitflowError.permanent(LOOKUP_ERRORS.rejected, text, { context });
@@ -89,8 +92,10 @@ const countAnswer = z.object({ count: z.number().int().nonnegative() });
 
 function parse<T>(schema: z.ZodType<T>, body: unknown, target: RequestTarget): T {
   const parsed = schema.safeParse(body);
-  if (!parsed.success) throw badResponse(target, `not an ArcGIS query answer (${parsed.error.issues[0]?.message ?? 'unexpected shape'})`);
-  return parsed.data;
+  if (parsed.success) return parsed.data;
+  // The issue's code and path, not its message: zod quotes the values it refuses.
+  const issue = parsed.error.issues[0];
+  throw badResponse(target, `not an ArcGIS query answer (${issue ? `${issue.code} at ${issue.path.join('.') || '<body>'}` : 'unexpected shape'})`);
 }
 
 export interface FeatureAnswer extends Omit<JsonReply, 'body'> {

@@ -17,7 +17,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler, type SpanExporter } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Config } from '../config.ts';
-import { PermitflowError } from '../errors.ts';
+import { loggableError, PermitflowError } from '../errors.ts';
 
 export { SpanKind };
 
@@ -139,7 +139,9 @@ export async function inSpan<T>(name: string, options: SpanOptions, work: (trace
   try {
     return await work(carrier.traceparent ?? continueOrStart(options.incoming), span);
   } catch (err) {
-    span.recordException(err instanceof Error ? err : String(err));
+    // Exported like a log line: scrubbed of the values libraries quote in their messages.
+    const loggable = loggableError(err);
+    span.recordException({ name: loggable.type, message: loggable.message, ...(loggable.stack !== undefined && { stack: loggable.stack }), ...(loggable.code !== undefined && { code: loggable.code }) });
     span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof PermitflowError ? err.code : err instanceof Error ? err.name : 'error' });
     throw err;
   } finally {

@@ -95,8 +95,6 @@ export function createEnricher(options: EnricherOptions): ProcessorDefinition<Su
           attachments: chunked.attachments,
           lookups: results,
         };
-        // Outcomes only: lookup data holds the parcel's address.
-        ctx.logger.debug({ attempt, lookups: results.map((r) => `${r.lookup}:${r.outcome}`) }, 'submission enriched');
         return [{ topic: topology.topics.enriched, key: hash, value: enriched }];
       } catch (err) {
         if (!(err instanceof PermitflowError) || !err.retriable) throw err;

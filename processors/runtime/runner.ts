@@ -67,6 +67,14 @@ function observeDecisions(produced: ProducedRecord[]): void {
   for (const r of produced) if (r.decision) runtimeMetrics.endToEnd.observe({ outcome: r.decision.outcome }, Math.max(0, now - r.decision.receivedAt) / 1000);
 }
 
+/**
+ * Keys of submission topics are submission hashes, but producers outside permitflow write the
+ * raw topic too: a key that is anything else (an e-mail, say) never reaches a log line or a span.
+ */
+function isSubmissionHash(key: string | null): key is string {
+  return key !== null && /^[0-9a-f]{64}$/.test(key);
+}
+
 const REBALANCE_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'NOT_COORDINATOR']);
 
 function isRebalance(err: unknown): boolean {
@@ -208,7 +216,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
   /** Log fields that let a reader follow one submission: its hash, batch and trace. */
   function recordLogger(key: string | null, value: unknown, traceparent: string): Logger {
     const header = (value as { header?: { batchId?: string | null } } | undefined)?.header;
-    return logger.child({ submissionHash: key, ...(header?.batchId && { batchId: header.batchId }), traceId: traceIdOf(traceparent) });
+    return logger.child({ ...(isSubmissionHash(key) && { submissionHash: key }), ...(header?.batchId && { batchId: header.batchId }), traceId: traceIdOf(traceparent) });
   }
 
   /** Handles one record as one span; a permanent failure becomes a dead letter, anything else propagates. */
@@ -224,7 +232,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
       [MESSAGING.partition]: String(partition),
       [MESSAGING.consumerGroup]: groupId,
       [MESSAGING.offset]: Number(message.offset),
-      ...(key !== null && { [MESSAGING.key]: key }),
+      ...(isSubmissionHash(key) && { [MESSAGING.key]: key }),
     };
     return inSpan(`process ${topicName}`, { kind: SpanKind.CONSUMER, incoming: headers.traceparent, attributes }, async (traceparent) => {
       runtimeMetrics.recordsIn.inc({ processor, topic: topic.id });

@@ -204,7 +204,6 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
         outputs.push({ changelog: windowChangelog, key: String(partition), value: encodeSnapshot(window), partition });
       }
       addMember(window, envelope, rawOffset, ctx.traceparent);
-      ctx.logger.debug({ offset: record.offset, source: envelope.source, batchId: window.batchId }, 'submission received');
       if (isFull(window, options)) outputs.push(...(await close(partition, window, 'COUNT', now)));
       return outputs;
     },

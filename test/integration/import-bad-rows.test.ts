@@ -21,7 +21,8 @@ test('a file with bad rows: each goes to the DLQ with file, line and reason; the
   const { code } = await run.exited;
   assert.equal(code, 2, `bad rows give exit code 2:\n${run.output()}`);
   assert.match(run.output(), /read 9 · produced 4 · duplicates 0 · bad rows 5 · formula-like cells flagged in 1/);
-  assert.match(run.output(), /bad row sf-dbi-malformed-rows\.csv:3: PF_IMPORT_BAD_DATE: appliedAt \(column 'Filed Date'\): "31\/31\/2018 99:00:00 XX" is not a datetime/);
+  assert.match(run.output(), /bad row sf-dbi-malformed-rows\.csv:3: PF_IMPORT_BAD_DATE: appliedAt \(column 'Filed Date'\): is not a datetime/);
+  assert.doesNotMatch(run.output(), /31\/31\/2018|12abc/, 'the summary names field and column, never the value');
 
   const letters = (await readAll<DeadLetter>(config, topology, 'dlq')).map((r) => r.value).sort((a, b) => a.originalOffset - b.originalOffset);
   assert.deepEqual(
@@ -41,10 +42,10 @@ test('a file with bad rows: each goes to the DLQ with file, line and reason; the
     assert.ok(l.errorMessage.startsWith(`sf-dbi-malformed-rows.csv:${l.originalOffset}: `), l.errorMessage);
     assert.ok(l.originalValue && l.originalValue.length > 0);
   }
-  assert.match(letters[1]!.errorMessage, /permitType \(column 'Permit Type'\): unknown code "9" \(code table permitType\)/);
+  assert.match(letters[1]!.errorMessage, /permitType \(column 'Permit Type'\): unknown code \(code table permitType\)/);
   assert.match(letters[2]!.errorMessage, /description \(column 'Description'\): is required but empty/);
   assert.match(letters[3]!.errorMessage, /record has 20 fields, the header has 51/);
-  assert.match(letters[4]!.errorMessage, /project\.estimatedCost \(column 'Estimated Cost' \/ column 'Revised Cost'\): "12abc" is not a number/);
+  assert.match(letters[4]!.errorMessage, /project\.estimatedCost \(column 'Estimated Cost' \/ column 'Revised Cost'\): is not a number/);
 
   const raw = (await readAll<SubmissionEnvelope>(config, topology, 'raw')).map((r) => r.value);
   assert.equal(raw.length, 4);
