@@ -5,7 +5,7 @@
  */
 import { Command } from 'commander';
 import { ConfigError } from '../lib/config.ts';
-import { PermitflowError } from '../lib/errors.ts';
+import { loggableError, PermitflowError } from '../lib/errors.ts';
 import { stackCommand } from '../ops/stack/command.ts';
 import { demoCommand } from './commands/demo.ts';
 import { dlqCommand } from './commands/dlq.ts';
@@ -13,6 +13,7 @@ import { fileDropCommand } from './commands/file-drop.ts';
 import { importCommand } from './commands/import.ts';
 import { intakeCommand, keysCommand } from './commands/intake.ts';
 import { runCommand } from './commands/run.ts';
+import { statusCommand } from './commands/status.ts';
 import { topologyCommand } from './commands/topology.ts';
 import { traceCommand } from './commands/trace.ts';
 
@@ -24,6 +25,7 @@ const program = new Command('permitflow')
   .addCommand(intakeCommand())
   .addCommand(keysCommand())
   .addCommand(runCommand())
+  .addCommand(statusCommand())
   .addCommand(demoCommand())
   .addCommand(importCommand())
   .addCommand(fileDropCommand())
@@ -36,7 +38,9 @@ try {
   if (err instanceof ConfigError || err instanceof PermitflowError) {
     console.error(`permitflow: ${err.message}`);
   } else {
-    console.error('permitflow: unexpected failure:', err);
+    // Class, code, scrubbed messages and frames: a library's error may carry the data it failed on.
+    const failure = loggableError(err);
+    console.error(`permitflow: unexpected failure: ${failure.stack ?? failure.message}`);
   }
   process.exitCode = 1;
 }
