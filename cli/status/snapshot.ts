@@ -14,6 +14,7 @@ import { CONNECTORS, PROCESSORS, TOPICS, type ConnectorId, type ProcessorId, typ
 import type { DeadLetterCounts } from './dead-letters.ts';
 import { UNKNOWN_GROUP } from './dead-letters.ts';
 import type { InFlightReading } from './metrics.ts';
+import { withTimeout } from '../../lib/timeout.ts';
 
 export interface StageStatus {
   stage: ProcessorId;
@@ -86,14 +87,9 @@ export const STATE_TOPICS = (Object.keys(TOPICS) as TopicId[]).filter((id) => TO
 
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-/** `p`, or a rejection once `ms` passed (the late answer is dropped: a live view must not stall on one source). */
+/** `p`, or a rejection once `ms` passed: a live view must not stall on one source. */
 function within<T>(p: Promise<T>, ms: number | undefined): Promise<T> {
-  if (ms === undefined) return p;
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+  return ms === undefined ? p : withTimeout(p, ms);
 }
 
 /** The admin with `fetchTopicOffsets` memoised: the groups share input topics, so one refresh asks once per topic. */

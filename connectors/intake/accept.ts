@@ -10,6 +10,7 @@ import { attachmentKey, storePayload, type CanonicalPayload } from '../claim-che
 import type { ObjectStore } from '../object-store.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
+import { withTimeout } from '../../lib/timeout.ts';
 import type { Attachment, PermitApplication, SubmissionEnvelope } from '../../schemas/types.ts';
 import type { EnvelopeSink } from './envelope-sink.ts';
 import type { SpooledAttachment } from './multipart.ts';
@@ -44,14 +45,6 @@ async function storeAttachment(store: ObjectStore, a: SpooledAttachment): Promis
   return { name: a.name, kind: a.kind, contentType: a.contentType, size: a.size, sha256: a.sha256, objectKey };
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(PermitflowError.retriable('PF_PRODUCE_TIMEOUT', `the raw-topic produce did not complete in ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 export async function acceptSubmission(deps: AcceptDeps, s: CheckedSubmission): Promise<Accepted> {
   const attachments = await Promise.all(s.attachments.map((a) => storeAttachment(deps.objectStore, a)));
   const payload = await storePayload(deps.objectStore, s.canonical, deps.inlineLimitBytes);
@@ -65,7 +58,8 @@ export async function acceptSubmission(deps: AcceptDeps, s: CheckedSubmission): 
     attachments,
     traceparent: s.traceparent,
   };
-  await withTimeout(deps.sink.send(envelope), deps.produceTimeoutMs);
+  const ms = deps.produceTimeoutMs;
+  await withTimeout(deps.sink.send(envelope), ms, () => PermitflowError.retriable('PF_PRODUCE_TIMEOUT', `the raw-topic produce did not complete in ${ms} ms`));
   await deps.receipts.received(envelope.submissionHash, envelope.receivedAt).catch((err: unknown) => {
     deps.logger.warn({ err, submissionHash: envelope.submissionHash }, 'accepted, but the receipt for status look-ups was not recorded');
   });

@@ -3,6 +3,7 @@
  * (Kafka, object store, Redis), Prometheus metrics and the OpenAPI document.
  */
 import type { FastifyInstance } from 'fastify';
+import { withTimeout } from '../../lib/timeout.ts';
 import type { IntakeDeps } from './deps.ts';
 import type { IntakeMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
@@ -10,19 +11,11 @@ import { openApiDocument } from './openapi.ts';
 const CHECK_TIMEOUT_MS = 2000;
 
 async function check(run: () => Promise<void>): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      run(),
-      new Promise((_resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer in ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
-      }),
-    ]);
+    await withTimeout(run(), CHECK_TIMEOUT_MS, () => new Error(`no answer in ${CHECK_TIMEOUT_MS} ms`));
     return 'ok';
   } catch (err) {
     return `unavailable: ${(err as Error).message}`;
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -11,6 +11,7 @@ import type { Admin } from 'kafkajs';
 import { collectDefaultMetrics, Gauge, register } from 'prom-client';
 import { fetchGroupLag } from '../lag.ts';
 import type { Logger } from '../logger.ts';
+import { withTimeout } from '../timeout.ts';
 
 /** Registers prom-client's process metrics once per process. */
 export function registerProcessMetrics(): void {
@@ -35,9 +36,8 @@ new Gauge({
     this.reset();
     await Promise.all(
       [...lagSources].map(async ([group, { admin, topics }]) => {
-        const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('lag read timed out')), LAG_READ_TIMEOUT_MS).unref());
         // A group whose lag cannot be read is left out of this scrape, never shown stale.
-        const lag = await Promise.race([fetchGroupLag(admin, group, topics), timeout]).catch(() => undefined);
+        const lag = await withTimeout(fetchGroupLag(admin, group, topics), LAG_READ_TIMEOUT_MS).catch(() => undefined);
         for (const p of lag?.partitions ?? []) this.set({ group, topic: p.topic, partition: String(p.partition) }, p.lag);
       }),
     );

@@ -6,7 +6,8 @@ import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
-import { childEnv, logFile, run, spawnDetached, withTimeout } from '../stack/proc.ts';
+import { childEnv, logFile, run, spawnDetached } from '../stack/proc.ts';
+import { withTimeout } from '../../lib/timeout.ts';
 import { HOST } from '../stack/service.ts';
 import type { Service, StackContext } from '../stack/service.ts';
 import { findJava, requireMaven, serialMaven } from '../stack/tools.ts';

@@ -6,7 +6,8 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { childEnv, logFile, spawnDetached, withTimeout } from '../stack/proc.ts';
+import { childEnv, logFile, spawnDetached } from '../stack/proc.ts';
+import { withTimeout } from '../../lib/timeout.ts';
 import { HOST } from '../stack/service.ts';
 import type { Service, StackContext } from '../stack/service.ts';
 import { aptInstall, which } from '../stack/tools.ts';

@@ -170,19 +170,6 @@ export async function stopProcess(pid: number, signal: NodeJS.Signals, timeoutMs
   throw new StackError(`pid ${pid} survived SIGKILL (left: ${left().join(', ')})`);
 }
 
-/** Rejects with `what` timed out if `promise` has not settled within `ms`. */
-export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 export interface WaitOptions {
   deadline: number;
   intervalMs?: number;

@@ -12,7 +12,8 @@ import { after, test } from 'node:test';
 import { loadConfig } from '../../lib/config.ts';
 import { madminEncrypt } from '../../ops/minio/admin.ts';
 import { writeEnvFile } from '../../ops/stack/env-file.ts';
-import { cmdline, descendants, isAlive, portInUse, readPid, spawnDetached, stopProcess, tailLog, waitUntil, withTimeout } from '../../ops/stack/proc.ts';
+import { withTimeout } from '../../lib/timeout.ts';
+import { cmdline, descendants, isAlive, portInUse, readPid, spawnDetached, stopProcess, tailLog, waitUntil } from '../../ops/stack/proc.ts';
 import { loadSecrets } from '../../ops/stack/secrets.ts';
 import type { StackPaths } from '../../ops/stack/service.ts';
 
