@@ -20,6 +20,7 @@ import { createApiKey } from '../../connectors/intake/api-keys.ts';
 import { startIntake } from '../../connectors/intake/server.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { serveMetrics } from '../../lib/observability/metrics.ts';
+import { parseSamples } from '../../lib/observability/prometheus-text.ts';
 import { startTracing, traceIdOf } from '../../lib/observability/tracing.ts';
 import type { BatchManifest, StateHeader } from '../../schemas/types.ts';
 import { startLookupsHarness } from '../fixtures/lookups/harness.ts';
@@ -31,16 +32,6 @@ import { testConfig, testTopology } from '../support/stack.ts';
 // One process per test file: the tracer provider registered here is this file's alone.
 const exporter = new InMemorySpanExporter();
 const tracing = startTracing({ serviceName: 'permitflow-test', exporter });
-
-/** Prometheus text format, one sample per line: `name{labels} value`. */
-function parseMetrics(text: string): { name: string; labels: Record<string, string>; value: number }[] {
-  return text.split('\n').flatMap((line) => {
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match) return [];
-    const labels = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1]!, m[2]!]));
-    return [{ name: match[1]!, labels, value: Number(match[3]) }];
-  });
-}
 
 test('each submission is one trace from the intake to its decision, and /metrics counts what flowed', async (t) => {
   t.after(() => tracing.shutdown());
@@ -113,9 +104,11 @@ test('each submission is one trace from the intake to its decision, and /metrics
   }
 
   // Metrics: counts equal what flowed through.
-  const samples = parseMetrics(await (await fetch(metrics.url)).text());
+  const text = await (await fetch(metrics.url)).text();
   const sum = (name: string, labels: Record<string, string> = {}) =>
-    samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((total, s) => total + s.value, 0);
+    parseSamples(text, name)
+      .filter((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+      .reduce((total, s) => total + s.value, 0);
   const count = hashes.length;
   assert.equal(sum('permitflow_intake_accepted_total'), count);
   assert.equal(sum('permitflow_records_in_total', { processor: 'windower', topic: 'raw' }), count);
@@ -131,16 +124,16 @@ test('each submission is one trace from the intake to its decision, and /metrics
   assert.equal(sum('permitflow_batches_closed_total'), manifests.length);
   assert.ok(sum('permitflow_lookup_request_duration_seconds_count', { api: 'parcels', outcome: 'ok' }) >= 1, 'parcel lookups timed');
   assert.ok(sum('permitflow_lookup_cache_total', { api: 'parcels' }) >= count, 'every parcel lookup asked the cache');
-  assert.equal(samples.find((s) => s.name === 'permitflow_lookup_breaker_state' && s.labels.api === 'parcels')?.value, 0, 'breaker closed');
+  assert.equal(parseSamples(text, 'permitflow_lookup_breaker_state').find((s) => s.labels.api === 'parcels')?.value, 0, 'breaker closed');
   assert.equal(sum('permitflow_in_flight_records'), 0);
   // Lag per group and partition, read from Kafka at scrape time.
   for (const processor of ['windower', 'enricher', 'validator', 'decider'] as const) {
     const group = topology.group(processor);
-    assert.ok(samples.some((s) => s.name === 'permitflow_consumer_group_lag' && s.labels.group === group && s.labels.partition === '0'), `lag of ${processor}`);
+    assert.ok(parseSamples(text, 'permitflow_consumer_group_lag').some((s) => s.labels.group === group && s.labels.partition === '0'), `lag of ${processor}`);
   }
   assert.equal(sum('permitflow_consumer_group_lag', { group: topology.group('windower') }), 0, 'the windower has consumed every submission');
   for (const name of ['process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_p99_seconds']) {
-    assert.ok(samples.some((s) => s.name === name && s.value > 0), name);
+    assert.ok(parseSamples(text, name).some((s) => s.value > 0), name);
   }
 });
 
@@ -164,16 +157,17 @@ test('`permitflow run` serves /metrics with its group lag; with the port taken i
   await waitFor('every submission received', async () => (await readAll(config, topology, 'received')).length === submissions, 60_000, 250);
   assert.match(refusedLog, /metrics endpoint not served/);
   const group = topology.group('validator');
-  const scrape = async () => parseMetrics(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
-  await waitFor('the validator endpoint', async () => (await scrape()).some((s) => s.name === 'permitflow_consumer_group_lag' && s.labels.group === group), 60_000, 250);
-  const samples = await scrape();
+  const scrape = async () => await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const lagOf = (text: string, of: string) => parseSamples(text, 'permitflow_consumer_group_lag').filter((s) => s.labels.group === of);
+  await waitFor('the validator endpoint', async () => lagOf(await scrape(), group).length > 0, 60_000, 250);
+  const text = await scrape();
   assert.deepEqual(
-    samples.filter((s) => s.name === 'permitflow_consumer_group_lag' && s.labels.group === group).map((s) => s.labels.partition).sort(),
+    lagOf(text, group).map((s) => s.labels.partition).sort(),
     ['0', '1', '2'],
     'one lag series per partition of its input',
   );
-  assert.ok(!samples.some((s) => s.name === 'permitflow_consumer_group_lag' && s.labels.group === topology.group('windower')), 'a process reports only the groups it runs');
-  assert.ok(samples.some((s) => s.name === 'nodejs_eventloop_lag_p99_seconds'), 'process metrics');
+  assert.deepEqual(lagOf(text, topology.group('windower')), [], 'a process reports only the groups it runs');
+  assert.ok(parseSamples(text, 'nodejs_eventloop_lag_p99_seconds').length > 0, 'process metrics');
 });
 
 const PROCESSOR_OF = { raw: 'windower', chunked: 'enricher', enriched: 'validator', validated: 'decider' } as const;
