@@ -16,11 +16,14 @@ import type { ObjectStore } from './object-store.ts';
 // canonicalize is CommonJS (`module.exports = fn`) but its types declare an ES default export.
 const canonicalize = canonicalizeModule as unknown as (typeof canonicalizeModule)['default'];
 
-export const DEFAULT_INLINE_LIMIT = 64 * 1024;
-
 export interface CanonicalPayload {
   hash: string;
   bytes: Buffer;
+}
+
+/** Whether `value` has the shape of a submission hash: lower-case hex SHA-256. */
+export function isSubmissionHash(value: string | null | undefined): value is string {
+  return typeof value === 'string' && /^[0-9a-f]{64}$/.test(value);
 }
 
 export function sha256Hex(bytes: Buffer | string): string {

@@ -7,7 +7,7 @@
  * happens before anything is stored.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { canonicalPayload, type CanonicalPayload } from '../claim-check.ts';
+import { canonicalPayload, isSubmissionHash, type CanonicalPayload } from '../claim-check.ts';
 import type { PermitApplication } from '../../schemas/types.ts';
 import { acceptSubmission } from './accept.ts';
 import type { IntakeDeps } from './deps.ts';
@@ -25,7 +25,6 @@ interface Input {
   dispose(): Promise<void>;
 }
 
-const HASH = /^[0-9a-f]{64}$/;
 const location = (id: string) => `/v1/submissions/${id}`;
 
 async function readInput(request: FastifyRequest, deps: IntakeDeps): Promise<Input> {
@@ -106,7 +105,7 @@ export function submissionRoutes(app: FastifyInstance, deps: IntakeDeps, metrics
 
   app.get<{ Params: { id: string } }>('/v1/submissions/:id', { onRequest: [authenticate(deps, 'read'), rateLimit(deps)] }, async (request, reply) => {
     const { id } = request.params;
-    const status = HASH.test(id) ? await deps.statusSource.get(id) : undefined;
+    const status = isSubmissionHash(id) ? await deps.statusSource.get(id) : undefined;
     if (!status) throw new ProblemError(problem(404, PROBLEM_TYPES.blank, 'no submission with this id is known'));
     return reply.send({
       submissionId: status.submissionId,

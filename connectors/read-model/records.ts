@@ -18,6 +18,7 @@ import type {
   SubmissionValidated,
 } from '../../schemas/types.ts';
 import { traceIdOf } from '../../lib/observability/tracing.ts';
+import { isSubmissionHash } from '../claim-check.ts';
 
 /** Order of states for `submissions.status`: the furthest state reached wins, whatever the arrival order across topics. */
 export const STATUS_RANK: Record<State, number> = { received: 10, chunked: 20, enriched: 30, validated: 40, accepted: 50, rejected: 50 };
@@ -29,7 +30,6 @@ export const DEAD_LETTERED = 'dead_lettered';
 
 /** Unknown stages rank lowest: they never hide a state reached. */
 export const deadLetterRank = (stage: string): number => DEAD_LETTER_RANK[stage] ?? 1;
-export const TERMINAL_STATUSES = ['accepted', 'rejected', DEAD_LETTERED] as const;
 
 export interface EventRow {
   submissionHash: string;
@@ -58,25 +58,30 @@ export interface SubmissionPatch {
   reviewTrack?: string | null;
 }
 
-export interface DeadLetterRow {
-  submissionHash: string | null;
-  batchId: string | null;
-  stage: string;
-  consumerGroup: string;
-  errorClass: string;
-  errorMessage: string;
-  errorChain: string[];
-  attempt: number;
-  firstFailureAt: number;
-  lastFailureAt: number;
-  originalTopic: string;
-  originalPartition: number;
-  originalOffset: number;
-  traceId: string | null;
-  workerId: string;
-}
+/**
+ * What the read model keeps of a dead letter: a list of allowed fields, not the letter minus a
+ * few, so a field added to DeadLetter (the original bytes hold the application) never flows
+ * into PostgreSQL by itself.
+ */
+export type DeadLetterRow = Pick<
+  DeadLetter,
+  | 'submissionHash'
+  | 'batchId'
+  | 'stage'
+  | 'consumerGroup'
+  | 'errorClass'
+  | 'errorMessage'
+  | 'errorChain'
+  | 'attempt'
+  | 'firstFailureAt'
+  | 'lastFailureAt'
+  | 'originalTopic'
+  | 'originalPartition'
+  | 'originalOffset'
+  | 'traceId'
+  | 'workerId'
+>;
 
-const HEX64 = /^[0-9a-f]{64}$/;
 
 /** Removes NUL characters from every string, deeply (PostgreSQL text and jsonb refuse them). */
 export function clean<T>(value: T): T {
@@ -148,7 +153,7 @@ export function stateRecord(record: StateRecord): { event: EventRow; patch: Subm
 
 /** A dead letter as its row and, when it names a submission, that submission's change. */
 export function deadLetterRecord(letter: DeadLetter, batchId: string | null): { row: DeadLetterRow; patch: SubmissionPatch | null } {
-  const hash = letter.submissionHash !== null && HEX64.test(letter.submissionHash) ? letter.submissionHash : null;
+  const hash = isSubmissionHash(letter.submissionHash) ? letter.submissionHash : null;
   const row: DeadLetterRow = clean({
     submissionHash: hash,
     batchId: letter.batchId ?? batchId,

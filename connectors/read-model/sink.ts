@@ -62,7 +62,11 @@ export function runReadModelSink(options: ReadModelSinkOptions): RunningSink {
 
   const consumer = createStageConsumer(kafka, group, options);
 
-  /** The batch a dead letter's original record belonged to, read from its header when it decodes. */
+  /**
+   * The batch of a dead letter that does not name one (letters written before the runtime
+   * stamped it, or whose record did not decode at the stage): read from the original record's
+   * header when it decodes.
+   */
   async function originalBatchId(letter: DeadLetter): Promise<string | null> {
     const topic = topicsByName.get(letter.originalTopic);
     // State records and the enricher's retry topics (chunked records) carry a header; envelopes and manifests do not.
@@ -82,7 +86,7 @@ export function runReadModelSink(options: ReadModelSinkOptions): RunningSink {
       if (topic.id === 'batches') return { kind: 'manifest', offset, manifest: await serde.decode<BatchManifest>(topic, message.value) };
       if (topic.id === 'dlq') {
         const letter = await serde.decode<DeadLetter>(topic, message.value);
-        return { kind: 'dead-letter', offset, ...deadLetterRecord(letter, await originalBatchId(letter)) };
+        return { kind: 'dead-letter', offset, ...deadLetterRecord(letter, letter.batchId ?? (await originalBatchId(letter))) };
       }
       return { kind: 'state', offset, ...stateRecord(await serde.decode<StateRecord>(topic, message.value)) };
     } catch (err) {

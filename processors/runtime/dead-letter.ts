@@ -19,6 +19,8 @@ export interface DeadLetterSource {
   partition: number;
   message: KafkaMessage;
   workerId: string;
+  /** The batch of the record, when it decoded and names one (state records from chunked on). */
+  batchId?: string | null;
   attempt?: number;
   firstFailureAt?: number;
 }
@@ -39,7 +41,7 @@ export function deadLetter(source: DeadLetterSource, err: unknown, now = Date.no
   const key = source.message.key ?? null;
   return {
     submissionHash: key ? key.toString('utf8') : null,
-    batchId: null,
+    batchId: source.batchId ?? null,
     stage: source.stage,
     consumerGroup: source.consumerGroup,
     errorClass: err instanceof PermitflowError ? err.code : err instanceof Error ? err.name : 'UNKNOWN',

@@ -18,6 +18,7 @@
  * the processor (the supervisor restarts it), they are never retried.
  */
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { isSubmissionHash } from '../../connectors/claim-check.ts';
 import { classify, PermitflowError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { continueOrStart, inSpan, MESSAGING, SpanKind, traceIdOf } from '../../lib/observability/tracing.ts';
@@ -67,12 +68,9 @@ function observeDecisions(produced: ProducedRecord[]): void {
   for (const r of produced) if (r.decision) runtimeMetrics.endToEnd.observe({ outcome: r.decision.outcome }, Math.max(0, now - r.decision.receivedAt) / 1000);
 }
 
-/**
- * Keys of submission topics are submission hashes, but producers outside permitflow write the
- * raw topic too: a key that is anything else (an e-mail, say) never reaches a log line or a span.
- */
-function isSubmissionHash(key: string | null): key is string {
-  return key !== null && /^[0-9a-f]{64}$/.test(key);
+/** The batch a decoded state record belongs to (from chunked on), if any. */
+function batchIdOf(value: unknown): string | null {
+  return (value as { header?: { batchId?: string | null } } | undefined)?.header?.batchId ?? null;
 }
 
 const REBALANCE_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'NOT_COORDINATOR']);
@@ -213,10 +211,14 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     );
   }
 
-  /** Log fields that let a reader follow one submission: its hash, batch and trace. */
+  /**
+   * Log fields that let a reader follow one submission: its hash, batch and trace. Producers
+   * outside permitflow write the raw topic too: a key that is not a hash (an e-mail, say) never
+   * reaches a log line or a span.
+   */
   function recordLogger(key: string | null, value: unknown, traceparent: string): Logger {
-    const header = (value as { header?: { batchId?: string | null } } | undefined)?.header;
-    return logger.child({ ...(isSubmissionHash(key) && { submissionHash: key }), ...(header?.batchId && { batchId: header.batchId }), traceId: traceIdOf(traceparent) });
+    const batchId = batchIdOf(value);
+    return logger.child({ ...(isSubmissionHash(key) && { submissionHash: key }), ...(batchId && { batchId }), traceId: traceIdOf(traceparent) });
   }
 
   /** Handles one record as one span; a permanent failure becomes a dead letter, anything else propagates. */
@@ -258,7 +260,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
         return await encode(await definition.process(record, ctx), partition, traceparent);
       } catch (err) {
         if (classify(err) !== 'dead-letter') throw err;
-        const letter = deadLetter({ stage: processor, consumerGroup: groupId, topic: topicName, partition, message, workerId }, err);
+        const letter = deadLetter({ stage: processor, consumerGroup: groupId, topic: topicName, partition, message, workerId, batchId: batchIdOf(value) }, err);
         runtimeMetrics.deadLetters.inc({ processor, error_class: letter.errorClass });
         ctx.logger.warn({ partition, offset: message.offset, errorClass: letter.errorClass, err }, 'record dead-lettered');
         const dlq = topology.topics.dlq;

@@ -25,7 +25,7 @@ import { inSpan, MESSAGING, SpanKind } from '../../lib/observability/tracing.ts'
 import type { Serde } from '../../schemas/serde.ts';
 import type { SubmissionEnvelope, SubmissionReceived } from '../../schemas/types.ts';
 import type { Topology } from '../../topology/topics.ts';
-import { sha256Hex } from '../../connectors/claim-check.ts';
+import { isSubmissionHash, sha256Hex } from '../../connectors/claim-check.ts';
 import type { Output, PartitionContext, ProcessorDefinition } from '../runtime/types.ts';
 import { decodeSeen, encodeSeen, SeenHashes } from './seen-hashes.ts';
 import {
@@ -59,11 +59,10 @@ const metrics = {
   batchBytes: new Histogram({ name: 'permitflow_batch_bytes', help: 'Payload bytes per closed batch', buckets: [1e3, 1e4, 1e5, 1e6, 5e6, 25e6, 1e8] }),
 };
 
-const HEX64 = /^[0-9a-f]{64}$/;
 
 /** Why an envelope cannot be windowed, or null when it is sound. */
 export function envelopeProblem(envelope: SubmissionEnvelope, key: string | null): string | null {
-  if (!HEX64.test(envelope.submissionHash)) return 'submissionHash is not a lower-case hex SHA-256';
+  if (!isSubmissionHash(envelope.submissionHash)) return 'submissionHash is not a lower-case hex SHA-256';
   if (key !== null && key !== envelope.submissionHash) return 'record key differs from submissionHash';
   const { payload } = envelope;
   if ((payload.inline === null) === (payload.objectKey === null)) return 'payload must be either inline or an object key';

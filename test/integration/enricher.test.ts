@@ -109,6 +109,7 @@ test('exhausted retries and an unreadable payload land in the DLQ with the cause
   const exhausted = letters.find((l) => l.submissionHash === failing.header.submissionHash)!;
   assert.equal(exhausted.errorClass, 'PF_LOOKUP_EXHAUSTED');
   assert.equal(exhausted.stage, 'enricher');
+  assert.equal(exhausted.batchId, 'batch-1', 'the letter names the batch of its record');
   assert.equal(exhausted.attempt, 4, 'chunked plus three retry topics');
   assert.equal(exhausted.originalTopic, topology.topics.retryEnrich3.name);
   assert.ok(exhausted.firstFailureAt < exhausted.lastFailureAt);
