@@ -19,7 +19,7 @@ import { classify } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Serde } from '../../schemas/serde.ts';
 import type { BatchManifest, DeadLetter } from '../../schemas/types.ts';
-import { batchRetryDelay, createStageConsumer } from '../../processors/runtime/consumer.ts';
+import { batchRetryDelay, createStageConsumer, retryPause } from '../../processors/runtime/consumer.ts';
 import { PROCESSORS, type TopicSpec, type Topology } from '../../topology/topics.ts';
 import { deadLetterRecord, stateRecord, type StateRecord } from './records.ts';
 import { applyBatch, type SinkRecord } from './write.ts';
@@ -61,6 +61,8 @@ export function runReadModelSink(options: ReadModelSinkOptions): RunningSink {
   const topicsByName = new Map(Object.values(topology.topics).map((t) => [t.name, t]));
 
   const consumer = createStageConsumer(kafka, group, options);
+  /** Aborted when the sink stops: a batch waiting to retry gives up its pause. */
+  const stopping = new AbortController();
 
   /**
    * The batch of a dead letter that does not name one (letters written before the runtime
@@ -133,7 +135,7 @@ export function runReadModelSink(options: ReadModelSinkOptions): RunningSink {
         // Capped below the session timeout: the partition waits inside its batch handler.
         const delay = batchRetryDelay(attempt, options.sessionTimeoutMs);
         logger.warn({ err, topic: batch.topic, partition: batch.partition, attempt, delayMs: delay }, 'read-model batch failed: retrying');
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        await retryPause(delay, stopping.signal);
         await payload.heartbeat().catch(() => undefined);
       }
     }
@@ -164,15 +166,16 @@ export function runReadModelSink(options: ReadModelSinkOptions): RunningSink {
 
   let settle!: { resolve: () => void; reject: (err: unknown) => void };
   const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
-  let stopping: Promise<void> | undefined;
+  let stopped: Promise<void> | undefined;
   async function shutdown(): Promise<void> {
+    stopping.abort();
     await consumer.stop().catch(() => undefined);
     await consumer.disconnect().catch(() => undefined);
     logger.info('stopped');
   }
-  const stop = (): Promise<void> => (stopping ??= shutdown().then(settle.resolve));
+  const stop = (): Promise<void> => (stopped ??= shutdown().then(settle.resolve));
   function fail(err: unknown): void {
-    stopping ??= shutdown().then(() => settle.reject(err));
+    stopped ??= shutdown().then(() => settle.reject(err));
   }
 
   let markStarted!: () => void;

@@ -4,6 +4,7 @@
  */
 import { randomInt } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface StageConsumerOptions {
   maxBytesPerPartition: number;
@@ -37,4 +38,9 @@ const RETRY_MAX_MS = 10_000;
 export function batchRetryDelay(attempt: number, sessionTimeoutMs: number): number {
   const exponential = randomInt(0, Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt, 10)) + 1);
   return Math.min(exponential, Math.floor(sessionTimeoutMs / 3));
+}
+
+/** Waits out a batch retry delay, or less: a stopping stage must not sit out the delay first. */
+export async function retryPause(delayMs: number, signal: AbortSignal): Promise<void> {
+  await sleep(delayMs, undefined, { signal }).catch(() => undefined);
 }

@@ -21,11 +21,12 @@ import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kaf
 import { isSubmissionHash } from '../../connectors/claim-check.ts';
 import { classify, PermitflowError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
-import { continueOrStart, inSpan, MESSAGING, SpanKind, traceIdOf } from '../../lib/observability/tracing.ts';
+import { continueOrStart, inSpan, MESSAGING, SpanKind, traceIdOf, tracingEnabled } from '../../lib/observability/tracing.ts';
 import type { Serde } from '../../schemas/serde.ts';
 import type { StateHeader } from '../../schemas/types.ts';
-import { batchRetryDelay, createStageConsumer } from './consumer.ts';
+import { batchRetryDelay, createStageConsumer, retryPause } from './consumer.ts';
 import { deadLetter } from './dead-letter.ts';
+import { mapBounded } from './map-bounded.ts';
 import { runtimeMetrics } from './metrics.ts';
 import { readPartition } from './partition-reader.ts';
 import { createPartitionProducers, type ProducedRecord } from './producers.ts';
@@ -83,20 +84,6 @@ function headersOf(message: KafkaMessage): Record<string, string> {
   return Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
 }
 
-/** Maps over items with at most `limit` in flight, keeping results in input order. */
-async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]!);
-    }
-  });
-  await Promise.all(workers);
-  return results;
-}
-
 export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDefinition, options: RuntimeOptions): RunningProcessor {
   const { topology, workerId, transactions } = options;
   const processor = definition.id;
@@ -115,10 +102,10 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
   async function committedOffsets(partition: number): Promise<Map<string, bigint>> {
     admin ??= kafka.admin();
     await admin.connect();
+    const fetched = await admin.fetchOffsets({ groupId, topics: definition.inputs.map((t) => t.name) });
     const offsets = new Map<string, bigint>();
     for (const topic of definition.inputs) {
-      const [fetched] = await admin.fetchOffsets({ groupId, topics: [topic.name] });
-      const committed = fetched?.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
+      const committed = fetched.find((f) => f.topic === topic.name)?.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
       offsets.set(topic.name, BigInt(committed) >= 0n ? BigInt(committed) : 0n);
     }
     return offsets;
@@ -226,7 +213,8 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     const topic = inputsByName.get(topicName)!;
     const headers = headersOf(message);
     const key = message.key?.toString('utf8') ?? null;
-    const attributes = {
+    // Built only for a span: with tracing off this is per-record work for nothing.
+    const attributes = tracingEnabled() && {
       [MESSAGING.system]: 'kafka',
       [MESSAGING.operationType]: 'process',
       [MESSAGING.operationName]: 'process',
@@ -236,7 +224,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
       [MESSAGING.offset]: Number(message.offset),
       ...(isSubmissionHash(key) && { [MESSAGING.key]: key }),
     };
-    return inSpan(`process ${topicName}`, { kind: SpanKind.CONSUMER, incoming: headers.traceparent, attributes }, async (traceparent) => {
+    return inSpan(`process ${topicName}`, { kind: SpanKind.CONSUMER, incoming: headers.traceparent, ...(attributes && { attributes }) }, async (traceparent) => {
       runtimeMetrics.recordsIn.inc({ processor, topic: topic.id });
       runtimeMetrics.inFlight.inc({ processor });
       const end = runtimeMetrics.recordSeconds.startTimer({ processor });
@@ -342,7 +330,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
       // The handler may have changed in-memory state for records that were never committed.
       restore(batch.partition, state);
       consumer.seek({ topic: batch.topic, partition: batch.partition, offset: (state.nextOffsets.get(batch.topic) ?? 0n).toString() });
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      await retryPause(delay, abort.signal);
       await payload.heartbeat().catch(() => undefined);
     }
   }

@@ -77,8 +77,6 @@ export interface ProcessorDefinition<In = unknown> {
   id: ProcessorId;
   /** Input topics (from the catalogue). */
   inputs: TopicSpec[];
-  /** Changelog topics the processor writes (created by `topology apply`), co-partitioned with inputs. */
-  changelogs?: string[];
   /** Records handled concurrently within one fetched batch; 1 keeps strict order (stateful processors). */
   concurrency?: number;
   /** Restores the processor's state for newly assigned partitions, after zombies are fenced. */

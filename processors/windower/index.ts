@@ -151,7 +151,6 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
   return {
     id: 'windower',
     inputs: [topology.topics.raw],
-    changelogs: [seenChangelog, windowChangelog],
     // Window state is sequential: one record at a time per partition.
     concurrency: 1,
     assign: restore,
