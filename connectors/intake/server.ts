@@ -20,7 +20,9 @@ import { coalescingSink } from './envelope-sink.ts';
 import { redisIdempotencyStore } from './idempotency.ts';
 import { intakeMetrics } from './metrics.ts';
 import { redisRateLimiter } from './rate-limit.ts';
-import { redisReceipts } from './status.ts';
+import { createReadModelPool, createReadModelStatusSource } from '../read-model/index.ts';
+import { firstKnownStatus, redisReceipts } from './status.ts';
+import { withTimeout } from '../../lib/timeout.ts';
 
 export interface RunningIntake {
   app: FastifyInstance;
@@ -36,6 +38,9 @@ export interface StartOptions {
   /** Lets a caller add routes (the benchmark's bare handler) before the server starts. */
   extend?: (app: FastifyInstance) => void;
 }
+
+/** A status answer from the receipt beats waiting on a read model that does not answer. */
+const STATUS_LOOKUP_TIMEOUT_MS = 2_000;
 
 export async function startIntake(config: Config, options: StartOptions = {}): Promise<RunningIntake> {
   const logger = options.logger ?? createLogger({ level: config.logLevel, name: 'intake' });
@@ -92,6 +97,11 @@ export async function startIntake(config: Config, options: StartOptions = {}): P
     closers.push(() => apiKeys.close());
     if (apiKeys.count() === 0) logger.warn({ file: settings.apiKeysFile }, 'no API keys: every submission gets 401 until one is created with `permitflow intake keys create`');
 
+    // Status look-ups only: a small pool, connected on first use.
+    const readModel = createReadModelPool(config, { applicationName: 'permitflow-intake', max: 4 });
+    closers.push(() => readModel.end());
+    const timeline = createReadModelStatusSource(readModel);
+    const readModelStatus = { get: (id: string) => withTimeout(timeline.get(id), STATUS_LOOKUP_TIMEOUT_MS, 'read-model status look-up') };
     const receipts = redisReceipts(redis, { prefix: `${prefix}:receipt`, ttlMs: settings.statusTtlMs });
     const kafkaFreshMs = Math.max(3 * settings.lag.pollMs, 10_000);
     const app = await buildApp({
@@ -101,7 +111,7 @@ export async function startIntake(config: Config, options: StartOptions = {}): P
       rateLimiter: redisRateLimiter(redis, { prefix: `${prefix}:rate` }),
       backpressure: monitor,
       idempotency: redisIdempotencyStore(redis, { prefix: `${prefix}:idem`, ttlMs: settings.idempotencyTtlMs, inFlightTtlMs: settings.requestTimeoutMs + settings.produceTimeoutMs }),
-      statusSource: receipts,
+      statusSource: firstKnownStatus([readModelStatus, receipts], (err) => logger.warn({ err }, 'read model unavailable for a status look-up: answering from the receipt')),
       receipts,
       objectStore,
       sink,

@@ -1,7 +1,8 @@
 /**
- * What the intake can say about a submission it accepted. For now the intake remembers each
- * accepted hash in Redis (with a TTL), which is enough for "received"; the read model will
- * implement `SubmissionStatusSource` from PostgreSQL with the full timeline and replace this.
+ * What the intake can say about a submission it accepted. The read model (PostgreSQL) knows
+ * the whole timeline; the intake also remembers each accepted hash in Redis (with a TTL), so a
+ * submission the read model has not caught up with yet, or a read model out of reach, still
+ * answers "received".
  */
 import type { Redis } from 'ioredis';
 import type { State } from '../../schemas/types.ts';
@@ -21,6 +22,22 @@ export interface SubmissionStatus {
 
 export interface SubmissionStatusSource {
   get(submissionId: string): Promise<SubmissionStatus | undefined>;
+}
+
+/** The first source that knows the submission; one that fails is reported and passed over. */
+export function firstKnownStatus(sources: readonly SubmissionStatusSource[], onError: (err: unknown) => void): SubmissionStatusSource {
+  return {
+    async get(submissionId) {
+      for (const source of sources) {
+        const status = await source.get(submissionId).catch((err: unknown) => {
+          onError(err);
+          return undefined;
+        });
+        if (status) return status;
+      }
+      return undefined;
+    },
+  };
 }
 
 /** Where the intake notes each accepted submission. */

@@ -4,6 +4,7 @@
  *  - each submission is one trace: the intake's span, then one `process` span per stage, each
  *    the child of the hop before it, and the decision's `traceparent` names the decider's span;
  *  - the batch span links the spans of its members;
+ *  - `GET /v1/submissions/{id}` answers with the decision once the read model has it;
  *  - `/metrics` counts exactly what flowed (records in and out per stage, decisions, end-to-end
  *    latency observations, lookups, batches), shows each group's lag and the process metrics.
  * And `permitflow run` serves its own endpoint, or processes on when its port is taken.
@@ -28,6 +29,7 @@ import { produceSubmissions, readAll, spawnProcessor, startStages, waitFor } fro
 import { freePort } from '../support/ports.ts';
 import { sampleApplications } from '../support/samples.ts';
 import { testConfig, testTopology } from '../support/stack.ts';
+import { readModelPool, uniqueSchema } from './read-model-helpers.ts';
 
 // One process per test file: the tracer provider registered here is this file's alone.
 const exporter = new InMemorySpanExporter();
@@ -36,16 +38,17 @@ const tracing = startTracing({ serviceName: 'permitflow-test', exporter });
 test('each submission is one trace from the intake to its decision, and /metrics counts what flowed', async (t) => {
   t.after(() => tracing.shutdown());
   const keysFile = join(mkdtempSync(join(tmpdir(), 'permitflow-observability-')), 'api-keys.json');
-  const harness = await startLookupsHarness(t, { INTAKE_API_KEYS_FILE: keysFile, WINDOW_MAX_COUNT: '3', WINDOW_MAX_AGE_MS: '1000', PERMITFLOW_SESSION_TIMEOUT_MS: '6000' });
+  const harness = await startLookupsHarness(t, { INTAKE_API_KEYS_FILE: keysFile, READ_MODEL_SCHEMA: uniqueSchema(), WINDOW_MAX_COUNT: '3', WINDOW_MAX_AGE_MS: '1000', PERMITFLOW_SESSION_TIMEOUT_MS: '6000' });
   const { config } = harness;
   const topology = await testTopology(t, config);
+  await readModelPool(t, config);
   const logger = createLogger({ level: 'warn' });
   const { key } = createApiKey(keysFile, { client: 'portal', scopes: ['submit', 'read'] });
   const intake = await startIntake(config, { logger, port: 0 });
   t.after(() => intake.close());
   const metrics = await serveMetrics({ host: '127.0.0.1', port: 0 }, logger);
   t.after(() => metrics.close());
-  await startStages(t, config, ['windower', 'enricher', 'validator', 'decider']);
+  await startStages(t, config, ['windower', 'enricher', 'validator', 'decider', 'read-model']);
 
   // The first continues the caller's trace; the others start their own.
   const callerTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -62,6 +65,15 @@ test('each submission is one trace from the intake to its decision, and /metrics
   }
   const decided = async () => [...(await readAll<{ header: StateHeader }>(config, topology, 'accepted')), ...(await readAll<{ header: StateHeader }>(config, topology, 'rejected'))];
   await waitFor('every submission decided', async () => (await decided()).length === hashes.length, 120_000, 250);
+
+  // The status API answers with the decision once the read model has it (before, from the intake's receipt).
+  for (const hash of hashes) {
+    const decision = (await decided()).find((r) => r.key === hash)!.value.header.state;
+    await waitFor(`GET ${hash.slice(0, 8)} to say ${decision}`, async () => {
+      const response = await fetch(`${intake.url}/v1/submissions/${hash}`, { headers: { authorization: `Bearer ${key}` } });
+      return ((await response.json()) as { status: string }).status === decision;
+    }, 60_000, 250);
+  }
 
   // Traces: intake → windower → enricher → validator → decider, parent to child.
   const spans = exporter.getFinishedSpans();

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { canonicalPayload, sha256Hex } from '../../connectors/claim-check.ts';
+import { firstKnownStatus, type SubmissionStatus, type SubmissionStatusSource } from '../../connectors/intake/status.ts';
 import { FIXED_NOW, multipartBody, testIntake } from '../support/intake.ts';
 import { sampleApplications } from '../support/samples.ts';
 
@@ -128,4 +129,20 @@ test('a produce that never completes is answered 503 after the produce timeout',
   });
   const res = await intake.app.inject({ method: 'POST', url: '/v1/submissions', headers: bearer(intake.keys.portal), payload: sampleApplications()[0] });
   assert.equal(res.statusCode, 503);
+});
+
+test('a status look-up answers from the first source that knows the submission, passing over one that fails', async () => {
+  const errors: unknown[] = [];
+  const received: SubmissionStatus = { submissionId: 'h', status: 'received', receivedAt: 1, timeline: [{ state: 'received', at: 1 }] };
+  const accepted: SubmissionStatus = { ...received, status: 'accepted' };
+  const failing: SubmissionStatusSource = { get: () => Promise.reject(new Error('read model down')) };
+  const unknown: SubmissionStatusSource = { get: () => Promise.resolve(undefined) };
+  const knows = (status: SubmissionStatus): SubmissionStatusSource => ({ get: () => Promise.resolve(status) });
+
+  assert.equal((await firstKnownStatus([knows(accepted), knows(received)], (e) => errors.push(e)).get('h'))?.status, 'accepted');
+  assert.equal((await firstKnownStatus([unknown, knows(received)], (e) => errors.push(e)).get('h'))?.status, 'received');
+  assert.equal(errors.length, 0, 'nothing failed');
+  assert.equal((await firstKnownStatus([failing, knows(received)], (e) => errors.push(e)).get('h'))?.status, 'received');
+  assert.equal(errors.length, 1, 'the failure is reported');
+  assert.equal(await firstKnownStatus([unknown, unknown], (e) => errors.push(e)).get('h'), undefined);
 });
