@@ -15,7 +15,7 @@ import { createDecider } from './decider/index.ts';
 import { createEnricher } from './enricher/index.ts';
 import { runProcessor, type RunningProcessor } from './runtime/runner.ts';
 import type { ProcessorDefinition } from './runtime/types.ts';
-import { objectStorePayloads } from './validator/application.ts';
+import { objectStorePayloads, type PayloadSource } from './validator/application.ts';
 import { loadFeeQuoter } from './validator/fee-quoter.ts';
 import { createValidator } from './validator/index.ts';
 import { loadRuleSets } from './validator/rule-set.ts';
@@ -26,6 +26,8 @@ export interface ProcessorDeps {
   topology: Topology;
   serde: Serde;
   objectStore: ObjectStore;
+  /** Application payloads, inline or claim-checked: what the enricher, validator and decider read. */
+  payloads: PayloadSource;
   logger: Logger;
 }
 
@@ -34,24 +36,23 @@ type Factory = (deps: ProcessorDeps) => Promise<ProcessorDefinition<never>>;
 export const PROCESSOR_FACTORIES: Partial<Record<ProcessorId, Factory>> = {
   windower: ({ config, topology, serde, objectStore }) =>
     Promise.resolve(createWindower({ ...config.windower, archive: objectStore, serde, topology, workerId: config.workerId })),
-  enricher: async ({ config, topology, objectStore, logger }) =>
+  enricher: async ({ config, topology, payloads, logger }) =>
     createEnricher({
       topology,
       lookups: await createEnrichmentLookups(config, { logger }),
-      payloads: objectStore,
+      payloads,
       workerId: config.workerId,
       concurrency: config.enricher.concurrency,
     }),
-  validator: async ({ config, topology, objectStore }) =>
+  validator: async ({ config, topology, payloads }) =>
     createValidator({
       topology,
       workerId: config.workerId,
       ruleSets: loadRuleSets(config.rules.dir),
       fees: await loadFeeQuoter(config.lookups.feeSchedulePath),
-      payloads: objectStorePayloads(objectStore),
+      payloads,
     }),
-  decider: ({ config, topology, objectStore }) =>
-    Promise.resolve(createDecider({ topology, workerId: config.workerId, ruleSets: loadRuleSets(config.rules.dir), payloads: objectStorePayloads(objectStore) })),
+  decider: ({ config, topology, payloads }) => Promise.resolve(createDecider({ topology, workerId: config.workerId, ruleSets: loadRuleSets(config.rules.dir), payloads })),
 };
 
 /** Stages that are sinks, not consume-transform-produce processors: they run beside the runtime. */
@@ -75,11 +76,12 @@ export async function startProcessors(config: Config, ids: ProcessorId[], logger
   const kafka = createKafka(config, logger);
   const serde = createSerde(createRegistry(config));
   const objectStore = createObjectStore(config);
+  const payloads = objectStorePayloads(objectStore);
   const definitions = await Promise.all(
     ids.filter((id) => !SINK_STARTERS[id]).map((id) => {
       const factory = PROCESSOR_FACTORIES[id];
       if (!factory) throw new Error(`unknown processor ${id}: choose one of ${availableProcessors().join(', ')}`);
-      return factory({ config, topology, serde, objectStore, logger });
+      return factory({ config, topology, serde, objectStore, payloads, logger });
     }),
   );
   const running = [

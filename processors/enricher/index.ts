@@ -14,19 +14,18 @@
  * - an unreadable payload, or a lookup that can never succeed, goes to the DLQ.
  */
 import type { EnrichmentLookups } from '../../connectors/lookups/index.ts';
-import { loadPayload } from '../../connectors/claim-check.ts';
-import type { ObjectStore } from '../../connectors/object-store.ts';
 import { errorChain, PermitflowError } from '../../lib/errors.ts';
 import type { PermitApplication, SubmissionChunked, SubmissionEnriched } from '../../schemas/types.ts';
 import type { TopicSpec, Topology } from '../../topology/topics.ts';
 import type { RetryHistory } from '../runtime/dead-letter.ts';
 import { runtimeMetrics } from '../runtime/metrics.ts';
 import type { Output, ProcessorDefinition } from '../runtime/types.ts';
+import type { PayloadSource } from '../validator/application.ts';
 
 export interface EnricherOptions {
   topology: Topology;
   lookups: Pick<EnrichmentLookups, 'lookupAll' | 'breakerStates' | 'onBreakerChange' | 'close'>;
-  payloads: Pick<ObjectStore, 'get'>;
+  payloads: PayloadSource;
   workerId: string;
   /** Submissions enriched at once within a fetched batch. */
   concurrency: number;
@@ -43,7 +42,7 @@ function history(headers: Record<string, string>, attempt: number): RetryHistory
 }
 
 async function readApplication(options: EnricherOptions, chunked: SubmissionChunked): Promise<PermitApplication> {
-  const bytes = await loadPayload(options.payloads as ObjectStore, chunked.payload);
+  const bytes = await options.payloads.load(chunked.payload);
   let application: unknown;
   try {
     application = JSON.parse(bytes.toString('utf8'));
