@@ -95,12 +95,23 @@ test('with markers required, a file is not taken until its .done marker arrives,
   const { config } = await importStack(t);
   const inbox = tempDir(t);
   const events = await startWatcher(t, config, inbox, true);
+  // The same upload in an inbox without markers: once that watcher takes it, the file has been
+  // stable long enough to be taken, so only the missing marker holds it back here.
+  const controlInbox = tempDir(t);
+  const control = await startWatcher(t, config, controlInbox, false);
   const lines = readFileSync(SAMPLE, 'utf8').split('\n');
   mkdirSync(join(inbox, 'sub'));
-  writeFileSync(join(inbox, 'upload.csv'), `${lines.slice(0, 20).join('\n')}\n`);
+  for (const dir of [inbox, controlInbox]) writeFileSync(join(dir, 'upload.csv'), `${lines.slice(0, 20).join('\n')}\n`);
   await waitFor('the watcher to see the partial upload', () => events.some((e) => e.type === 'waiting' && e.name === 'upload.csv'), 30_000, 50);
-  appendFileSync(join(inbox, 'upload.csv'), lines.slice(20).join('\n'));
+  for (const dir of [inbox, controlInbox]) appendFileSync(join(dir, 'upload.csv'), lines.slice(20).join('\n'));
   await waitFor('the watcher to see it grow', () => events.filter((e) => e.type === 'waiting' && e.name === 'upload.csv').length >= 2, 30_000, 50);
+  await waitFor('the watcher without markers to take the same upload', () => control.some((e) => e.type === 'archived'), 60_000, 50);
+  // A probe file that changes between two polls: once both are seen, a whole poll has run since
+  // the upload was stable (a poll imports what it takes before it reports later files).
+  writeFileSync(join(inbox, 'probe.csv'), 'a\n');
+  await waitFor('a poll after the upload was stable', () => events.some((e) => e.type === 'waiting' && e.name === 'probe.csv'), 30_000, 50);
+  appendFileSync(join(inbox, 'probe.csv'), 'b\n');
+  await waitFor('another poll', () => events.filter((e) => e.type === 'waiting' && e.name === 'probe.csv').length >= 2, 30_000, 50);
   assert.equal(events.some((e) => e.type === 'archived'), false, 'not taken without a marker');
 
   writeFileSync(join(inbox, 'upload.csv.done'), '');
