@@ -98,8 +98,11 @@ test('`permitflow intake` serves, and on SIGTERM finishes, flushes and exits 0',
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  t.after(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
   });
 
   const url = `http://127.0.0.1:${port}`;

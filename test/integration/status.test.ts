@@ -183,9 +183,7 @@ test('status: lag, drain, in-flight and dead letters per stage, in process and f
   assert.match(screen.stdout, new RegExp(`^metrics not read: ${downUrl.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(ECONNREFUSED\\)$`, 'm'));
 });
 
-/** util-linux `script` gives the command a pseudo-terminal, as an operator's would be. */
-
-// `script` (util-linux, in Debian's essential bsdutils) gives the command a pseudo-terminal.
+// `script` (util-linux, in Debian's essential bsdutils) gives the command a pseudo-terminal, as an operator's would be.
 test('status on a terminal redraws in place until q or SIGTERM, then exits 0 with the cursor shown', async (t) => {
   const config = await testConfig();
   await testTopology(t, config);
@@ -194,10 +192,13 @@ test('status on a terminal redraws in place until q or SIGTERM, then exits 0 wit
   for (const quit of ['q', 'SIGTERM'] as const) {
     // `exec`: the status process is script's own child, so the test can signal it.
     const child = spawn('script', ['-qfec', `stty rows 40 cols 160; exec node bin/permitflow.js status --interval 300 --metrics ''`, '/dev/null'], { cwd: REPO_ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    t.after(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    });
     const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    t.after(async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    });
     let output = '';
     const frames = () => output.split('permitflow status ').length - 1;
     await new Promise<void>((resolve, reject) => {
