@@ -16,10 +16,12 @@ import { createEnrichmentLookups } from '../../connectors/lookups/index.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { createLogger } from '../../lib/logger.ts';
 import type { PermitApplication } from '../../schemas/types.ts';
-import { arcgisEndpoints, startArcgisFixture } from '../../test/fixtures/lookups/arcgis-server.ts';
+import { startArcgisFixture } from '../../test/fixtures/lookups/arcgis-server.ts';
 import { box, LAYERS, PARCELS } from '../../test/fixtures/lookups/cedar-county.ts';
-import { sodaEndpoints, startSodaFixture } from '../../test/fixtures/lookups/soda-server.ts';
+import { lookupsEnv } from '../../test/fixtures/lookups/harness.ts';
+import { startSodaFixture } from '../../test/fixtures/lookups/soda-server.ts';
 import { sampleApplications } from '../../test/support/samples.ts';
+import { purgeKeys } from '../../test/support/redis.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, concurrency: { type: 'string', default: '64' }, json: { type: 'string' } } });
 const seconds = Number(values.seconds);
@@ -51,19 +53,12 @@ async function run(scenario: Scenario): Promise<Record<string, number | string>>
   const soda = await startSodaFixture();
   arcgis.setLatency(LATENCY_MS);
   soda.setLatency(LATENCY_MS);
-  const gis = arcgisEndpoints(arcgis.origin);
   const prefix = `permitflow:bench:${randomBytes(4).toString('hex')}:`;
   const limit = String(scenario.rateLimit);
   const config = loadConfig({
     ...process.env,
     LOG_LEVEL: 'silent',
-    LOOKUPS_PARCELS_URL: gis.parcels,
-    LOOKUPS_BOUNDARY_URL: gis.boundary,
-    LOOKUPS_ZONING_URL: gis.zoning,
-    LOOKUPS_FLOOD_URL: gis.flood,
-    LOOKUPS_HISTORIC_URL: gis.historic,
-    LOOKUPS_ENVIRONMENTAL_URL: gis.environmental,
-    ...Object.fromEntries(Object.entries(sodaEndpoints(soda.origin)).map(([k, v]) => [`LOOKUPS_${k.toUpperCase()}_URL`, v])),
+    ...lookupsEnv(arcgis.origin, soda.origin),
     LOOKUPS_REDIS_PREFIX: prefix,
     LOOKUPS_DEADLINE_MS: '60000',
     LOOKUPS_PARCELS_RATE_LIMIT: limit,
@@ -101,8 +96,7 @@ async function run(scenario: Scenario): Promise<Record<string, number | string>>
   const requests = arcgis.count() + soda.count() - requestsBefore;
 
   await lookups.close();
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
+  await purgeKeys(redis, prefix);
   await redis.quit();
   await Promise.all([arcgis.close(), soda.close()]);
 

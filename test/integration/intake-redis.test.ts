@@ -13,6 +13,7 @@ import { redisRateLimiter } from '../../connectors/intake/rate-limit.ts';
 import { redisReceipts } from '../../connectors/intake/status.ts';
 import { eventually } from '../support/intake-stack.ts';
 import { testConfig } from '../support/stack.ts';
+import { purgeKeys } from '../support/redis.ts';
 
 async function redisFor(t: TestContext): Promise<{ redis: Redis; prefix: string }> {
   const config = await testConfig();
@@ -20,8 +21,7 @@ async function redisFor(t: TestContext): Promise<{ redis: Redis; prefix: string 
   await redis.connect();
   const prefix = `permitflow:${config.topology.namespace}:intake`;
   t.after(async () => {
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
+    await purgeKeys(redis, `${prefix}:`);
     redis.disconnect();
   });
   return { redis, prefix };
