@@ -18,6 +18,7 @@ import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyRequest } from 'fastify';
 import { problem, PROBLEM_TYPES, ProblemError } from './problem.ts';
+import { sanitizeName } from '../file-drop/names.ts';
 
 export interface SpooledAttachment {
   name: string;
@@ -47,11 +48,13 @@ const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]
 const tooLarge = (detail: string) => new ProblemError(problem(413, PROBLEM_TYPES.blank, detail));
 const badPart = (detail: string) => new ProblemError(problem(400, PROBLEM_TYPES.invalidMultipart, detail));
 
-/** A file name safe to store and show: no path, no control characters, bounded. */
+/**
+ * A file name safe to store and show to a clerk: no path, and the file drop's rules (no control
+ * or invisible formatting characters such as a right-to-left override, no leading dot or dash).
+ */
 export function sanitiseFileName(name: string): string {
-  // eslint-disable-next-line no-control-regex
-  const clean = basename(name.replaceAll('\\', '/')).replace(/[\u0000-\u001f\u007f"<>|:*?]/g, '_').trim().slice(0, 200);
-  return clean === '' || clean === '.' || clean === '..' ? 'attachment' : clean;
+  const base = basename(name.replaceAll('\\', '/'));
+  return base === '' || base === '.' || base === '..' ? 'attachment' : sanitizeName(base);
 }
 
 function kindOf(fieldname: string): string {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { canonicalPayload, sha256Hex } from '../../connectors/claim-check.ts';
+import { sanitiseFileName } from '../../connectors/intake/multipart.ts';
 import { firstKnownStatus, type SubmissionStatus, type SubmissionStatusSource } from '../../connectors/intake/status.ts';
 import { FIXED_NOW, multipartBody, testIntake } from '../support/intake.ts';
 import { sampleApplications } from '../support/samples.ts';
@@ -145,4 +146,14 @@ test('a status look-up answers from the first source that knows the submission, 
   assert.equal((await firstKnownStatus([failing, knows(received)], (e) => errors.push(e)).get('h'))?.status, 'received');
   assert.equal(errors.length, 1, 'the failure is reported');
   assert.equal(await firstKnownStatus([unknown, unknown], (e) => errors.push(e)).get('h'), undefined);
+});
+
+test('attachment names lose their path and any control or invisible formatting character', () => {
+  assert.equal(sanitiseFileName('C:\\plans\\site plan.pdf'), 'site plan.pdf');
+  assert.equal(sanitiseFileName('../../etc/passwd'), 'passwd');
+  assert.equal(sanitiseFileName('invoice\u202Efdp.exe'), 'invoice_fdp.exe', 'a right-to-left override cannot disguise the extension');
+  assert.equal(sanitiseFileName('zero\u200Bwidth.pdf'), 'zero_width.pdf');
+  assert.equal(sanitiseFileName('bell\u0007.pdf'), 'bell_.pdf');
+  assert.equal(sanitiseFileName('..'), 'attachment');
+  assert.equal(sanitiseFileName(''), 'attachment');
 });
