@@ -8,6 +8,7 @@ import type { Kafka } from 'kafkajs';
 import { PermitflowError } from '../lib/errors.ts';
 import type { Serde } from '../schemas/serde.ts';
 import type { TopicSpec } from '../topology/topics.ts';
+import { stringHeaders } from '../lib/kafka.ts';
 
 export interface ReadRecord<T> {
   key: string | null;
@@ -57,7 +58,7 @@ export async function readTopic<T>(kafka: Kafka, serde: Serde, topic: TopicSpec,
                     partition: batch.partition,
                     offset: m.offset,
                     timestamp: m.timestamp,
-                    headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, String(v)])),
+                    headers: stringHeaders(m.headers),
                   });
                 }
               }

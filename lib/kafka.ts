@@ -3,7 +3,7 @@
  * kafkajs is behind this module and the processor runtime, so a KafkaJS-compatible client
  * could replace it without touching processors or connectors.
  */
-import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, type IHeaders, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import type { Config } from './config.ts';
 import { loggableError, scrubText } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -54,4 +54,9 @@ export function createKafka(config: Config, logger: Logger, clientId = config.ka
     } as SASLOptions;
   }
   return new Kafka(kafkaConfig);
+}
+
+/** A record's headers as strings (kafkajs hands them over as buffers). */
+export function stringHeaders(headers: IHeaders | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers ?? {}).map(([k, v]) => [k, String(v)]));
 }

@@ -6,9 +6,9 @@
  * Stateless, one output per input in the runtime's transaction. The application payload is
  * read (claim check) for the facts the accepted permit carries and the review track needs.
  */
-import { PermitflowError } from '../../lib/errors.ts';
 import type { SubmissionAccepted, SubmissionRejected, SubmissionValidated } from '../../schemas/types.ts';
 import type { Topology } from '../../topology/topics.ts';
+import { submissionOf } from '../runtime/state-records.ts';
 import type { Output, ProcessorDefinition } from '../runtime/types.ts';
 import { applicationFacts, readApplication, type PayloadSource } from '../validator/application.ts';
 import type { RuleSets } from '../validator/rule-set.ts';
@@ -33,8 +33,7 @@ export function createDecider(options: DeciderOptions): ProcessorDefinition<Subm
     concurrency: CONCURRENCY,
     async process(record, ctx): Promise<Output[]> {
       const validated = record.value;
-      const hash = validated.header.submissionHash;
-      if (record.key !== hash) throw PermitflowError.permanent('PF_INVALID_RECORD', `record key ${String(record.key)} differs from header.submissionHash ${hash}`);
+      const hash = submissionOf(record);
       const facts = applicationFacts(await readApplication(options.payloads, validated.payload));
       const decision = decide(validated.findings, facts, ruleSets.byId(validated.ruleSetVersion));
       const header = { ...validated.header, at: clock(), workerId, attempt: 1, traceparent: ctx.traceparent };

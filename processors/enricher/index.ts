@@ -19,6 +19,7 @@ import type { PermitApplication, SubmissionChunked, SubmissionEnriched } from '.
 import type { TopicSpec, Topology } from '../../topology/topics.ts';
 import type { RetryHistory } from '../runtime/dead-letter.ts';
 import { runtimeMetrics } from '../runtime/metrics.ts';
+import { submissionOf } from '../runtime/state-records.ts';
 import type { Output, ProcessorDefinition } from '../runtime/types.ts';
 import type { PayloadSource } from '../validator/application.ts';
 
@@ -81,7 +82,7 @@ export function createEnricher(options: EnricherOptions): ProcessorDefinition<Su
 
     async process(record, ctx): Promise<Output[]> {
       const chunked = record.value;
-      const hash = chunked.header.submissionHash;
+      const hash = submissionOf(record);
       // chunked is the first attempt; retry.enrich.<n> holds attempt n + 1.
       const attempt = (record.topic.def.retry ?? 0) + 1;
       const application = await readApplication(options, chunked);

@@ -6,6 +6,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { errorChain, PermitflowError } from '../../lib/errors.ts';
 import type { DeadLetter } from '../../schemas/types.ts';
 import { traceIdOf } from '../../lib/observability/tracing.ts';
+import { stringHeaders } from '../../lib/kafka.ts';
 
 /** Header `permitflow dlq replay` puts on a replayed record: `<dlq partition>:<dlq offset>` of its dead letter. */
 export const REPLAY_OF_HEADER = 'permitflow-replay-of';
@@ -21,8 +22,6 @@ export interface DeadLetterSource {
   workerId: string;
   /** The batch of the record, when it decoded and names one (state records from chunked on). */
   batchId?: string | null;
-  attempt?: number;
-  firstFailureAt?: number;
 }
 
 /**
@@ -37,7 +36,7 @@ export interface RetryHistory {
 
 export function deadLetter(source: DeadLetterSource, err: unknown, now = Date.now()): DeadLetter {
   const history: RetryHistory = err instanceof PermitflowError ? (err.context) : {};
-  const headers = Object.fromEntries(Object.entries(source.message.headers ?? {}).map(([k, v]) => [k, String(v)]));
+  const headers = stringHeaders(source.message.headers);
   const key = source.message.key ?? null;
   return {
     submissionHash: key ? key.toString('utf8') : null,
@@ -47,8 +46,8 @@ export function deadLetter(source: DeadLetterSource, err: unknown, now = Date.no
     errorClass: err instanceof PermitflowError ? err.code : err instanceof Error ? err.name : 'UNKNOWN',
     errorMessage: err instanceof Error ? err.message : String(err),
     errorChain: [...errorChain(err), ...(history.priorErrors ?? [])],
-    attempt: history.attempt ?? source.attempt ?? 1,
-    firstFailureAt: history.firstFailureAt ?? source.firstFailureAt ?? now,
+    attempt: history.attempt ?? 1,
+    firstFailureAt: history.firstFailureAt ?? now,
     lastFailureAt: now,
     originalTopic: source.topic,
     originalPartition: source.partition,

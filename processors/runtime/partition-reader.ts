@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { PermitflowError } from '../../lib/errors.ts';
 import type { RawRecord } from './types.ts';
+import { stringHeaders } from '../../lib/kafka.ts';
 
 // One restore read at a time per process: concurrent readers would each hold a fetch buffer
 // and their garbage at once, and a restore's peak memory is what sizes the process.
@@ -69,7 +70,7 @@ async function readOne(
                   timestamp: Number(m.timestamp),
                   key: m.key ?? null,
                   value: m.value ?? null,
-                  headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, String(v)])),
+                  headers: stringHeaders(m.headers),
                 });
               }
               await Promise.resolve();

@@ -20,10 +20,12 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { isSubmissionHash } from '../../connectors/claim-check.ts';
 import { classify, PermitflowError } from '../../lib/errors.ts';
+import { stringHeaders } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { continueOrStart, inSpan, MESSAGING, SpanKind, traceIdOf, tracingEnabled } from '../../lib/observability/tracing.ts';
 import type { Serde } from '../../schemas/serde.ts';
 import type { StateHeader } from '../../schemas/types.ts';
+import { PROCESSORS } from '../../topology/topics.ts';
 import { batchRetryDelay, createStageConsumer, retryPause } from './consumer.ts';
 import { deadLetter } from './dead-letter.ts';
 import { mapBounded } from './map-bounded.ts';
@@ -80,14 +82,16 @@ function isRebalance(err: unknown): boolean {
   return typeof err === 'object' && err !== null && REBALANCE_ERRORS.has((err as { type?: string }).type ?? '');
 }
 
-function headersOf(message: KafkaMessage): Record<string, string> {
-  return Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
-}
 
 export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDefinition, options: RuntimeOptions): RunningProcessor {
   const { topology, workerId, transactions } = options;
   const processor = definition.id;
   const groupId = topology.group(processor);
+  // The graph in topology/ is what lag metrics, status and the intake's backpressure watch.
+  const declared = PROCESSORS[processor].inputs.map((id) => topology.topics[id].name);
+  if (declared.join() !== definition.inputs.map((t) => t.name).join()) {
+    throw new Error(`processor ${processor} reads ${definition.inputs.map((t) => t.name).join(', ')}, but the topology graph says ${declared.join(', ')}`);
+  }
   const logger = options.logger.child({ processor, groupId });
   const inputsByName = new Map(definition.inputs.map((t) => [t.name, t]));
   const firstInput = definition.inputs[0]!.name;
@@ -211,7 +215,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
   /** Handles one record as one span; a permanent failure becomes a dead letter, anything else propagates. */
   async function handle(topicName: string, partition: number, message: KafkaMessage): Promise<ProducedRecord[]> {
     const topic = inputsByName.get(topicName)!;
-    const headers = headersOf(message);
+    const headers = stringHeaders(message.headers);
     const key = message.key?.toString('utf8') ?? null;
     // Built only for a span: with tracing off this is per-record work for nothing.
     const attributes = tracingEnabled() && {

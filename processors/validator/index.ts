@@ -8,9 +8,9 @@
  * are findings, never errors; only a payload that is not a JSON object (or a fee schedule that
  * cannot be read) fails the record, which the runtime then dead-letters.
  */
-import { PermitflowError } from '../../lib/errors.ts';
 import type { SubmissionEnriched, SubmissionValidated } from '../../schemas/types.ts';
 import type { Topology } from '../../topology/topics.ts';
+import { submissionOf } from '../runtime/state-records.ts';
 import type { ProcessorDefinition } from '../runtime/types.ts';
 import { readApplication, type PayloadSource } from './application.ts';
 import type { FeeQuoter } from './fee-quoter.ts';
@@ -38,8 +38,7 @@ export function createValidator(options: ValidatorOptions): ProcessorDefinition<
     concurrency: CONCURRENCY,
     async process(record, ctx) {
       const enriched = record.value;
-      const hash = enriched.header.submissionHash;
-      if (record.key !== hash) throw PermitflowError.permanent('PF_INVALID_RECORD', `record key ${String(record.key)} differs from header.submissionHash ${hash}`);
+      const hash = submissionOf(record);
       const application = await readApplication(options.payloads, enriched.payload);
       const result = await validate({ application, attachments: enriched.attachments, lookups: enriched.lookups, at: enriched.header.at }, options);
       const validated: SubmissionValidated = {
