@@ -14,11 +14,11 @@
  * The same fencing stops two importers of the same file racing: the later one wins and the
  * earlier one fails with PF_IMPORT_FENCED at its next commit.
  */
-import { randomUUID } from 'node:crypto';
 import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import { PermitflowError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Topology } from '../../topology/topics.ts';
+import { consumeToEnd } from '../topic-reader.ts';
 import type { Encoding } from './source.ts';
 
 export interface Counts {
@@ -84,50 +84,29 @@ function isFenced(err: unknown): boolean {
 export async function readCheckpoint(kafka: Kafka, topic: string, importId: string, timeoutMs = 60_000): Promise<{ checkpoint: Checkpoint | null; partition: number }> {
   const admin = kafka.admin();
   await admin.connect();
-  const groupId = `permitflow.checkpoint-reader.${randomUUID()}`;
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic).catch((err: unknown) => {
+  const offsets = await admin
+    .fetchTopicOffsets(topic)
+    .catch((err: unknown) => {
       throw PermitflowError.permanent('PF_TOPOLOGY_MISSING', `topic ${topic} is missing: run \`permitflow topology apply\``, { cause: err });
-    });
-    const partition = checkpointPartition(topic, importId, offsets.length);
-    const end = offsets.find((o) => o.partition === partition)!;
-    if (BigInt(end.high) <= BigInt(end.low)) return { checkpoint: null, partition };
-    const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false });
-    await consumer.connect();
-    let latest: Checkpoint | null = null;
-    try {
-      await consumer.subscribe({ topic, fromBeginning: true });
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(PermitflowError.retriable('PF_READ_TIMEOUT', `reading checkpoints from ${topic} did not finish in ${timeoutMs} ms`)), timeoutMs);
-        // The batch-end event also fires for batches of transaction markers only, so the end is
-        // reached even when the partition ends with an abort marker.
-        consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-          if (payload.partition === partition && BigInt(payload.lastOffset) + 1n >= BigInt(end.high)) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-        consumer
-          .run({
-            eachBatch: ({ batch }) => {
-              if (batch.partition === partition) {
-                for (const m of batch.messages) {
-                  if (m.key?.toString() === importId && m.value) latest = JSON.parse(m.value.toString('utf8')) as Checkpoint;
-                }
-              }
-              return Promise.resolve();
-            },
-          })
-          .catch(reject);
-      });
-    } finally {
-      await consumer.disconnect();
-    }
-    return { checkpoint: latest, partition };
-  } finally {
-    await admin.deleteGroups([groupId]).catch(() => undefined);
-    await admin.disconnect();
-  }
+    })
+    .finally(() => admin.disconnect());
+  const partition = checkpointPartition(topic, importId, offsets.length);
+  const end = offsets.find((o) => o.partition === partition)!;
+  if (BigInt(end.high) <= BigInt(end.low)) return { checkpoint: null, partition };
+  let latest: Checkpoint | null = null;
+  await consumeToEnd(kafka, {
+    topic,
+    ends: new Map([[partition, BigInt(end.high)]]),
+    timeoutMs,
+    what: `reading checkpoints from ${topic}`,
+    onBatch(batch) {
+      if (batch.partition !== partition) return;
+      for (const m of batch.messages) {
+        if (m.key?.toString() === importId && m.value) latest = JSON.parse(m.value.toString('utf8')) as Checkpoint;
+      }
+    },
+  });
+  return { checkpoint: latest, partition };
 }
 
 /** Fences earlier runs of the import, then reads its checkpoint. */
