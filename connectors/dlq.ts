@@ -8,6 +8,7 @@
  * the rest follow, paced to a rate. A replayed record that fails again is dead-lettered as
  * `parked` (processors/runtime/dead-letter.ts): replays skip parked letters, so they never loop.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Partitioners, type Admin, type Kafka, type Producer } from 'kafkajs';
 import { PermitflowError } from '../lib/errors.ts';
 import { REPLAY_OF_HEADER, REPLAYED_AT_HEADER } from '../processors/runtime/dead-letter.ts';
@@ -88,16 +89,16 @@ export function skipReason(entry: DlqEntry, topology: Topology, includeParked = 
 
 /**
  * Paces calls to at most `rate` per second: the n-th call returns no earlier than
- * start + n / rate seconds. `now` and `sleep` are injectable for tests.
+ * start + n / rate seconds. `now` and `pause` are injectable for tests.
  */
-export function createPacer(rate: number, now: () => number = Date.now, sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))): () => Promise<void> {
+export function createPacer(rate: number, now: () => number = Date.now, pause: (ms: number) => Promise<unknown> = sleep): () => Promise<void> {
   if (!(rate > 0)) throw PermitflowError.permanent('PF_BAD_RATE', `rate must be a positive number, not ${rate}`);
   const interval = 1000 / rate;
   let next: number | undefined;
   return async () => {
     const t = now();
     next ??= t;
-    if (next > t) await sleep(next - t);
+    if (next > t) await pause(next - t);
     next = Math.max(next, t) + interval;
   };
 }
@@ -213,7 +214,7 @@ async function waitForCanaries(kafka: Kafka, serde: Serde, topology: Topology, a
       const ids = [...pending].map((i) => canaries[i]!.id).join(', ');
       return `canary not processed within ${timeoutMs} ms (${ids}): is the ${canaries[[...pending][0]!]!.letter.stage} running? Nothing else was replayed`;
     }
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
   }
   const again = (await listDeadLetters(kafka, serde, topology)).filter((e) => replayed.some((r) => e.letter.originalHeaders[REPLAY_OF_HEADER] === r.from && e.letter.originalTopic === r.topic && e.letter.originalPartition === r.partition && String(e.letter.originalOffset) === r.offset));
   if (again.length > 0) {

@@ -5,6 +5,7 @@
  * A topic that exists with a different partition count stops the run: co-partitioning is what
  * keeps one submission on one partition number everywhere, and Kafka cannot shrink a topic.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs, { type Admin } from 'kafkajs';
 import { PermitflowError } from '../lib/errors.ts';
 import type { Serde } from '../schemas/serde.ts';
@@ -41,7 +42,7 @@ async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
     } catch (err) {
       lastError = err;
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
   throw PermitflowError.retriable('PF_TOPIC_NOT_READY', `created topics have no leader after ${LEADER_WAIT_MS / 1000} s: ${topics.join(', ')}`, { cause: lastError });
 }

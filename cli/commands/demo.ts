@@ -10,6 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Command } from 'commander';
 import { createImportDeps, resolveMapping } from '../../connectors/file-drop/deps.ts';
 import { importFile } from '../../connectors/file-drop/index.ts';
@@ -81,7 +82,7 @@ async function settled(config: Config, topology: Topology, pool: ReturnType<type
       steady = lag === 0 && rows[0]?.pending === '0' && now === last ? steady + 1 : 0;
       last = now;
       if (steady >= 3) return;
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await sleep(500);
     }
     throw new Error(`the pipeline did not settle within ${timeoutMs / 1000} s`);
   } finally {
