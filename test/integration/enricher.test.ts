@@ -133,12 +133,16 @@ test('an open breaker pauses the input, and a good half-open probe resumes it', 
   const lookups = () => harness.arcgis.count((r) => PARCEL_QUERY.test(r.path) && !isProbe(r));
   const failedProbes = () => harness.arcgis.count((r) => PARCEL_QUERY.test(r.path) && isProbe(r) && r.status === 503);
   await waitFor('the input to pause', async () => (await paused()) > 0, 60_000, 50);
-  const lookupsAtPause = lookups();
-  const failedProbesAtPause = failedProbes();
-  // The next half-open probe meets the failing API: the breaker opens again and the input stays paused.
-  await waitFor('a half-open probe to fail', () => failedProbes() > failedProbesAtPause, 60_000, 50);
-  assert.equal(lookups(), lookupsAtPause, 'while the breaker is open only its probes reach the API');
-  assert.ok((await paused()) > 0, 'still paused after the failed probe');
+  // Each half-open probe meets the failing API: the breaker opens again and the input stays
+  // paused. Counted from one failed probe to the next (a whole reset period): lookups already
+  // queued in the connection pool when the breaker opened have reached the API by then.
+  const failedBefore = failedProbes();
+  await waitFor('a half-open probe to fail', () => failedProbes() > failedBefore, 60_000, 50);
+  const lookupsAfterProbe = lookups();
+  const failedAfterProbe = failedProbes();
+  await waitFor('the next probe to fail too', () => failedProbes() > failedAfterProbe, 60_000, 50);
+  assert.equal(lookups(), lookupsAfterProbe, 'while the breaker is open only its probes reach the API');
+  assert.ok((await paused()) > 0, 'still paused after the failed probes');
   harness.arcgis.heal();
   await waitFor('the input to resume', async () => (await paused()) === 0, 60_000, 50);
   await waitFor('every submission enriched', async () => (await readAll(harness.config, topology, 'enriched')).length === records.length, 60_000, 500);
