@@ -13,6 +13,13 @@
  * skipped. After an aborted transaction the processor's state for the partition is dropped and
  * restored again, and the consumer seeks back to the last committed offset.
  *
+ * Restores of one partition never overlap: a processor's restore writes its in-memory state in
+ * several steps, so a second restore running beside a failing first one (a broker outage makes
+ * both the batch and the timer path fail) could leave the state of neither, e.g. a windower with
+ * no open window while its changelog has one, which then never closes. A failure seen while a
+ * restore runs starts none; a new one waits for the last to settle, and a revoked partition's
+ * late restore is undone.
+ *
  * Records that do not decode, or whose handler throws a permanent error, go to the DLQ inside
  * the same transaction; retriable errors retry the batch with backoff; programmer errors stop
  * the processor (the supervisor restarts it), they are never retried.
@@ -56,6 +63,8 @@ export interface RunningProcessor {
 interface PartitionState {
   /** Fence, fresh committed offsets and restored processor state; awaited before each batch. */
   ready: Promise<void>;
+  /** A restore is running: failures seen meanwhile are its to repair, not a reason for another. */
+  restoring: boolean;
   /** Next offset to process per input topic. */
   nextOffsets: Map<string, bigint>;
   /** Serialises batches and timers of one partition. */
@@ -136,10 +145,23 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     logger.info({ partition, offsets: Object.fromEntries([...committed].map(([t, o]) => [t, o.toString()])) }, 'partition ready');
   }
 
+  /** The last restore started per partition number, across revocations: the next one waits for it. */
+  const lastRestore = new Map<number, Promise<void>>();
+
+  /** Drops and restores a partition's state, unless a restore of it is already running. */
   function restore(partition: number, state: PartitionState): void {
-    definition.revoke?.(partition);
-    state.ready = initPartition(partition, state);
-    // Awaited by the next batch; a failure there retries the restore.
+    if (state.restoring) return;
+    state.restoring = true;
+    const previous = lastRestore.get(partition) ?? Promise.resolve();
+    state.ready = previous
+      .catch(() => undefined)
+      .then(async () => {
+        definition.revoke?.(partition);
+        await initPartition(partition, state);
+      })
+      .finally(() => (state.restoring = false));
+    lastRestore.set(partition, state.ready);
+    // Awaited by the next batch or timer; a failure there starts the next restore.
     state.ready.catch(() => undefined);
   }
 
@@ -149,16 +171,18 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
       if (!numbers.has(partition)) {
         partitions.delete(partition);
         definition.revoke?.(partition);
+        // A restore still running would fill the state in again for a partition we no longer own.
+        const running = lastRestore.get(partition);
+        if (running) lastRestore.set(partition, running.catch(() => undefined).then(() => { if (!partitions.has(partition)) definition.revoke?.(partition); }));
         for (const topic of definition.inputs) void producers.release(topic.name, partition);
         logger.info({ partition }, 'partition revoked');
       }
     }
     for (const partition of numbers) {
       if (partitions.has(partition)) continue;
-      const state: PartitionState = { ready: Promise.resolve(), nextOffsets: new Map(), lock: Promise.resolve(), failures: 0 };
+      const state: PartitionState = { ready: Promise.resolve(), restoring: false, nextOffsets: new Map(), lock: Promise.resolve(), failures: 0 };
       partitions.set(partition, state);
-      state.ready = initPartition(partition, state);
-      state.ready.catch(() => undefined);
+      restore(partition, state);
     }
     assigned = new Map(Object.entries(assignment));
   }
@@ -360,27 +384,27 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
   function startPunctuation(): void {
     const punctuate = definition.punctuate;
     if (!punctuate) return;
-    let running = false;
+    // Per partition: one partition's slow restore or commit does not hold back the others' timers.
+    const running = new Set<number>();
     punctuator = setInterval(() => {
-      if (running) return;
-      running = true;
       const now = Date.now();
-      const owned = [...partitions.keys()].filter((p) => (assigned.get(firstInput) ?? []).includes(p));
-      void Promise.allSettled(
-        owned.map((partition) =>
-          withPartition(partition, async (state) => {
-            const outputs = await punctuate.run(partitionContext(partition, state.nextOffsets), now);
-            if (outputs.length === 0) return;
-            const produced = await encode(outputs, partition, continueOrStart(undefined));
-            await producers.commit(firstInput, partition, produced, null);
-          }).catch((err: unknown) => {
+      const owned = [...partitions.keys()].filter((p) => (assigned.get(firstInput) ?? []).includes(p) && !running.has(p));
+      for (const partition of owned) {
+        running.add(partition);
+        withPartition(partition, async (state) => {
+          const outputs = await punctuate.run(partitionContext(partition, state.nextOffsets), now);
+          if (outputs.length === 0) return;
+          const produced = await encode(outputs, partition, continueOrStart(undefined));
+          await producers.commit(firstInput, partition, produced, null);
+        })
+          .catch((err: unknown) => {
             const state = partitions.get(partition);
             logger.warn({ err, partition }, 'punctuation failed: restoring partition');
             if (classify(err) === 'fatal') fail(err);
             else if (state) restore(partition, state);
-          }),
-        ),
-      ).finally(() => (running = false));
+          })
+          .finally(() => running.delete(partition));
+      }
     }, punctuate.intervalMs);
     punctuator.unref();
   }
