@@ -22,7 +22,7 @@ import { cmdline, isAlive, logFile, portInUse, readPid, removePid, stopProcess, 
 import { withTimeout } from '../../lib/timeout.ts';
 import { loadSecrets } from './secrets.ts';
 import type { Secrets } from './secrets.ts';
-import { StackError, stackPaths } from './service.ts';
+import { prepareStackDirs, StackError, stackPaths } from './service.ts';
 import type { Service, StackContext, StackPaths } from './service.ts';
 
 export interface StackOptions {
@@ -183,14 +183,13 @@ export async function stackUp(config: Config, options: StackOptions = {}): Promi
   const paths = stackPaths(config);
   // Searchable but not listable by others: PostgreSQL runs as its own user and must reach its folder.
   mkdirSync(paths.dir, { recursive: true, mode: 0o711 });
-  mkdirSync(paths.logs, { recursive: true });
-  mkdirSync(paths.pids, { recursive: true });
   mkdirSync(paths.cache, { recursive: true });
   const release = lock(paths);
   try {
     const secrets = loadSecrets(paths.dir, true)!;
     const ctx = context(config, secrets, out);
     const all = services(ctx);
+    prepareStackDirs(paths, all.map((s) => s.name));
     const readiness = new Map(all.map((s) => [s.name, deferred()]));
     const started = Date.now();
     const reports = await Promise.all(all.map((s) => bringUp(ctx, s, readiness, out)));

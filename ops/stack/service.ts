@@ -2,6 +2,7 @@
  * The shape every service of the local stack has, so `up`, `down` and `status` treat Kafka,
  * the registry, MinIO, Redis and PostgreSQL alike.
  */
+import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../lib/config.ts';
 import type { Secrets } from './secrets.ts';
@@ -63,6 +64,20 @@ export interface Service {
 export function stackPaths(config: Config): StackPaths {
   const dir = config.stack.dir;
   return { dir, logs: join(dir, 'logs'), pids: join(dir, 'pids'), cache: config.stack.cacheDir };
+}
+
+/**
+ * Creates the stack's data, log and pid folders, one per service, readable by their owner only
+ * (0700: they hold databases, Kafka logs and objects); tightens folders an older `up` made with
+ * the default umask. A symlink in their place is refused: data would go wherever it points.
+ */
+export function prepareStackDirs(paths: StackPaths, serviceNames: readonly string[]): void {
+  for (const dir of [paths.logs, paths.pids, ...serviceNames.map((name) => join(paths.dir, name))]) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const stats = lstatSync(dir);
+    if (!stats.isDirectory()) throw new StackError(`${dir} is not a folder (${stats.isSymbolicLink() ? 'a symbolic link' : 'a file'}); remove it and run \`stack up\` again`);
+    if ((stats.mode & 0o777) !== 0o700) chmodSync(dir, 0o700);
+  }
 }
 
 /** Loopback host every service binds to. */

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createCipheriv, createDecipheriv, pbkdf2Sync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { writeEnvFile } from '../../ops/stack/env-file.ts';
 import { withTimeout } from '../../lib/timeout.ts';
 import { cmdline, descendants, isAlive, portInUse, readPid, spawnDetached, stopProcess, tailLog, waitUntil } from '../../ops/stack/proc.ts';
 import { loadSecrets } from '../../ops/stack/secrets.ts';
-import type { StackPaths } from '../../ops/stack/service.ts';
+import { prepareStackDirs, type StackPaths } from '../../ops/stack/service.ts';
 
 const tempDirs: string[] = [];
 after(() => {
@@ -125,4 +125,20 @@ test("madminEncrypt produces madmin-go's PBKDF2 + AES-GCM sio format", () => {
   decipher.setAuthTag(body.subarray(body.length - 16));
   const opened = Buffer.concat([decipher.update(body.subarray(0, body.length - 16)), decipher.final()]);
   assert.deepEqual(opened, plaintext);
+});
+
+test('the data, log and pid folders are private (0700), also those an older `up` left open, and a symlink in their place is refused', () => {
+  const paths = tempPaths();
+  const previous = process.umask(0o022);
+  try {
+    mkdirSync(join(paths.dir, 'kafka'), { mode: 0o755 });
+    prepareStackDirs(paths, ['kafka', 'postgres']);
+    for (const dir of [paths.logs, paths.pids, join(paths.dir, 'kafka'), join(paths.dir, 'postgres')]) {
+      assert.equal((statSync(dir).mode & 0o777).toString(8), '700', dir);
+    }
+    symlinkSync(tmpdir(), join(paths.dir, 'redis'));
+    assert.throws(() => prepareStackDirs(paths, ['redis']), /redis is not a folder \(a symbolic link\)/);
+  } finally {
+    process.umask(previous);
+  }
 });
