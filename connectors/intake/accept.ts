@@ -28,6 +28,8 @@ export interface AcceptDeps {
 export interface CheckedSubmission {
   application: PermitApplication;
   canonical: CanonicalPayload;
+  /** `submissionHashOf` the canonical payload and the attachments. */
+  submissionHash: string;
   attachments: readonly SpooledAttachment[];
   client: string;
   receivedAt: number;
@@ -49,7 +51,7 @@ export async function acceptSubmission(deps: AcceptDeps, s: CheckedSubmission): 
   const attachments = await Promise.all(s.attachments.map((a) => storeAttachment(deps.objectStore, a)));
   const payload = await storePayload(deps.objectStore, s.canonical, deps.inlineLimitBytes);
   const envelope: SubmissionEnvelope = {
-    submissionHash: s.canonical.hash,
+    submissionHash: s.submissionHash,
     source: 'http',
     sourceClient: s.client,
     sourceReference: s.application.sourceReference ?? null,

@@ -2,12 +2,12 @@
  * POST /v1/submissions and GET /v1/submissions/{id}.
  *
  * POST: read the body (JSON, or multipart with attachments spooled to temporary files), validate
- * it, canonicalise it (its SHA-256 is the submission id), apply the Idempotency-Key, then accept
+ * it, canonicalise it (its SHA-256 and the attachments' kinds and digests make the submission id), apply the Idempotency-Key, then accept
  * it durably (object store if needed, raw topic with acks=all) and answer 202. Every refusal
  * happens before anything is stored.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { canonicalPayload, isSubmissionHash, type CanonicalPayload } from '../claim-check.ts';
+import { canonicalPayload, isSubmissionHash, submissionHashOf, type CanonicalPayload } from '../claim-check.ts';
 import type { PermitApplication } from '../../schemas/types.ts';
 import { acceptSubmission } from './accept.ts';
 import type { IntakeDeps } from './deps.ts';
@@ -59,14 +59,14 @@ export function submissionRoutes(app: FastifyInstance, deps: IntakeDeps, metrics
   const clock = deps.clock ?? Date.now;
 
   /** The durable part: store, produce, and the 202 it earns. */
-  async function accept(request: FastifyRequest, input: Input, application: PermitApplication, canonical: CanonicalPayload): Promise<StoredResponse> {
+  async function accept(request: FastifyRequest, input: Input, application: PermitApplication, canonical: CanonicalPayload, submissionHash: string): Promise<StoredResponse> {
     const client = request.principal!.client;
     // The submission's trace starts here (or continues the caller's); every stage joins it.
-    const span = { kind: SpanKind.SERVER, incoming: request.headers.traceparent as string | undefined, attributes: { 'http.request.method': 'POST', 'http.route': '/v1/submissions', 'permitflow.client': client, 'permitflow.submission.hash': canonical.hash } };
+    const span = { kind: SpanKind.SERVER, incoming: request.headers.traceparent as string | undefined, attributes: { 'http.request.method': 'POST', 'http.route': '/v1/submissions', 'permitflow.client': client, 'permitflow.submission.hash': submissionHash } };
     const { envelope, payloadStored } = await inSpan('POST /v1/submissions', span, (traceparent) =>
       acceptSubmission(
         { ...deps, inlineLimitBytes: deps.settings.inlineLimitBytes, produceTimeoutMs: deps.settings.produceTimeoutMs },
-        { application, canonical, attachments: input.attachments, client, receivedAt: clock(), traceparent },
+        { application, canonical, submissionHash, attachments: input.attachments, client, receivedAt: clock(), traceparent },
       ),
     );
     metrics.accepted.inc({ payload: payloadStored });
@@ -88,12 +88,13 @@ export function submissionRoutes(app: FastifyInstance, deps: IntakeDeps, metrics
         throw new ProblemError(problem(422, PROBLEM_TYPES.validation, `the application has ${checked.errors.length} problem(s)`, { errors: checked.errors }));
       }
       const canonical = canonicalPayload(checked.value);
+      const submissionHash = submissionHashOf(canonical.hash, input.attachments);
       const scope = idempotencyKey === undefined ? undefined : { client: request.principal!.client, key: idempotencyKey };
-      const outcome = await runIdempotently(deps.idempotency, scope, fingerprintOf(canonical.hash, input.attachments), () => accept(request, input, checked.value, canonical), (err) =>
+      const outcome = await runIdempotently(deps.idempotency, scope, fingerprintOf(canonical.hash, input.attachments), () => accept(request, input, checked.value, canonical, submissionHash), (err) =>
         request.log.warn({ err }, 'idempotency store unavailable after the fact; the key expires on its own'),
       );
       if ('refused' in outcome) {
-        request.log.debug({ submissionHash: canonical.hash, client: request.principal!.client, refused: outcome.refused }, 'Idempotency-Key refused');
+        request.log.debug({ submissionHash, client: request.principal!.client, refused: outcome.refused }, 'Idempotency-Key refused');
         throw REFUSALS[outcome.refused]();
       }
       if (outcome.replayed) metrics.replayed.inc();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { canonicalPayload, loadPayload, storePayload } from '../../connectors/claim-check.ts';
+import { canonicalPayload, loadPayload, storePayload, submissionHashOf } from '../../connectors/claim-check.ts';
 
 test('the submission hash ignores key order and whitespace (RFC 8785)', () => {
   const a = canonicalPayload({ b: 1, a: { y: [1, 2], x: 'é' } });
@@ -26,4 +26,18 @@ test('a payload that does not match its hash is refused', async () => {
 
 test('a large payload without an object store is a clear error', async () => {
   await assert.rejects(storePayload(undefined, canonicalPayload({ big: 'x'.repeat(100) }), 10), /exceeds the inline limit/);
+});
+
+test('the submission hash is the payload hash without attachments, and covers the kinds and digests of attachments', () => {
+  const payload = canonicalPayload({ permit: 1 }).hash;
+  const plan = { kind: 'site-plan', sha256: 'a'.repeat(64) };
+  const drawings = { kind: 'drawings', sha256: 'b'.repeat(64) };
+  assert.equal(submissionHashOf(payload, []), payload);
+  const both = submissionHashOf(payload, [plan, drawings]);
+  assert.match(both, /^[0-9a-f]{64}$/);
+  assert.notEqual(both, payload);
+  assert.equal(submissionHashOf(payload, [drawings, plan]), both, 'order of attachments does not matter');
+  assert.notEqual(submissionHashOf(payload, [plan]), both, 'another attachment set is another submission');
+  assert.notEqual(submissionHashOf(payload, [plan, { ...drawings, kind: 'other' }]), both, 'the kind is part of the identity');
+  assert.notEqual(submissionHashOf(canonicalPayload({ permit: 2 }).hash, [plan, drawings]), both);
 });

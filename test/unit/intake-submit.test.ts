@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { canonicalPayload, sha256Hex } from '../../connectors/claim-check.ts';
+import { canonicalPayload, sha256Hex, submissionHashOf } from '../../connectors/claim-check.ts';
 import { sanitiseFileName } from '../../connectors/intake/multipart.ts';
 import { firstKnownStatus, type SubmissionStatus, type SubmissionStatusSource } from '../../connectors/intake/status.ts';
 import { FIXED_NOW, multipartBody, testIntake } from '../support/intake.ts';
@@ -72,7 +72,12 @@ test('a multipart submission stores each attachment under attachments/<sha256> a
   const res = await intake.app.inject({ method: 'POST', url: '/v1/submissions', headers: { ...bearer(intake.keys.portal), 'content-type': body.contentType }, payload: body.payload });
   assert.equal(res.statusCode, 202, res.body);
   const envelope = intake.sink.envelopes[0]!;
-  assert.equal(envelope.submissionHash, canonicalPayload(sampleApplications()[2]).hash);
+  // The identity covers the attachments: the payload keeps its own hash, the submission another.
+  const payloadHash = canonicalPayload(sampleApplications()[2]).hash;
+  assert.equal(envelope.payload.sha256, payloadHash);
+  assert.equal(envelope.submissionHash, submissionHashOf(payloadHash, [{ kind: 'site-plan', sha256: sha256Hex(pdf) }, { kind: 'other', sha256: sha256Hex(drawing) }]));
+  assert.notEqual(envelope.submissionHash, payloadHash);
+  assert.equal(res.json<{ submissionId: string }>().submissionId, envelope.submissionHash);
   assert.deepEqual(envelope.attachments, [
     { name: 'site plan.pdf', kind: 'site-plan', contentType: 'application/pdf', size: pdf.length, sha256: sha256Hex(pdf), objectKey: `attachments/${sha256Hex(pdf)}` },
     { name: 'drawing.png', kind: 'other', contentType: 'image/png', size: drawing.length, sha256: sha256Hex(drawing), objectKey: `attachments/${sha256Hex(drawing)}` },
