@@ -11,5 +11,8 @@ COPY schemas ./schemas
 COPY processors ./processors
 COPY connectors ./connectors
 COPY ops ./ops
+COPY rules ./rules
+# The fee schedule LOOKUPS_FEE_SCHEDULE_PATH names by default (mount your jurisdiction's over it).
+COPY test/fixtures/lookups/fee-schedule.yaml ./test/fixtures/lookups/fee-schedule.yaml
 USER node
 ENTRYPOINT ["node", "bin/permitflow.js"]

@@ -1,14 +1,16 @@
 /**
  * docker-compose.yml cannot run here (no Docker engine), so this test keeps it honest: every
  * permitflow service's environment names only options lib/config.ts knows, sets every endpoint,
- * and passes the same start-up validation the processes run.
+ * and passes the same start-up validation the processes run; only the intake is published beyond
+ * loopback; the processors get a bucket-scoped MinIO user; the image holds what they read.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { loadConfig, OPTIONS, REPO_ROOT } from '../../lib/config.ts';
+import { bucketPolicy } from '../../ops/minio/admin.ts';
 
 interface Service {
   image?: string;
@@ -56,5 +58,56 @@ test('no secret is written into the compose file', () => {
     for (const [key, value] of Object.entries(service.environment ?? {})) {
       if (/PASSWORD|SECRET/.test(key)) assert.match(String(value), /^\$\{\w+:\?/, `${key} must come from the environment`);
     }
+  }
+});
+
+interface Published {
+  ports?: string[];
+}
+
+test('every published port but the intake API is bound to 127.0.0.1', () => {
+  const services = compose.services as Record<string, Service & Published>;
+  const published = Object.entries(services).flatMap(([name, s]) => (s.ports ?? []).map((p) => ({ name, port: String(p) })));
+  assert.ok(published.length >= 8, 'the operator UIs and endpoints are published');
+  for (const { name, port } of published) {
+    if (name === 'intake') continue;
+    assert.match(port, /^127\.0\.0\.1:\d+:\d+$/, `${name} publishes ${port} on every interface`);
+  }
+});
+
+test("the processors use a bucket-scoped MinIO user created by the init service, never MinIO's root credentials", () => {
+  const services = compose.services as Record<string, Service & { volumes?: string[]; environment?: Record<string, string> }>;
+  const minio = services.minio!.environment!;
+  const app = permitflowServices[0]![1].environment!;
+  assert.notEqual(app.S3_ACCESS_KEY_ID, minio.MINIO_ROOT_USER);
+  assert.notEqual(app.S3_SECRET_ACCESS_KEY, minio.MINIO_ROOT_PASSWORD);
+  for (const [name, service] of permitflowServices) {
+    const values = Object.values(service.environment ?? {}).join('\n');
+    assert.ok(!values.includes(minio.MINIO_ROOT_PASSWORD!), `${name} gets MinIO's root password`);
+  }
+  // The init service creates that very user and attaches the policy the local stack uses.
+  const init = services['minio-bucket']!;
+  const script = (init.command ?? []).join(' ');
+  assert.equal(init.environment!.APP_ACCESS_KEY_ID, app.S3_ACCESS_KEY_ID);
+  assert.equal(init.environment!.APP_SECRET_ACCESS_KEY, app.S3_SECRET_ACCESS_KEY);
+  assert.match(script, /mc admin user add local "\$\$APP_ACCESS_KEY_ID" "\$\$APP_SECRET_ACCESS_KEY"/);
+  assert.match(script, /mc admin policy create local permitflow-app \/etc\/permitflow\/app-policy\.json/);
+  assert.match(script, /mc admin policy attach local permitflow-app --user "\$\$APP_ACCESS_KEY_ID"/);
+  const mount = (init.volumes ?? []).find((v) => v.endsWith(':/etc/permitflow/app-policy.json:ro'));
+  assert.ok(mount, 'the policy file is mounted into the init service');
+  const policy: unknown = JSON.parse(readFileSync(join(REPO_ROOT, mount.split(':')[0]!), 'utf8'));
+  assert.deepEqual(policy, bucketPolicy(app.S3_BUCKET!));
+});
+
+test('the image holds everything the processes read at run time: rules and the default fee schedule', () => {
+  const copied = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8')
+    .split('\n')
+    .filter((l) => /^COPY\s/.test(l))
+    .flatMap((l) => l.trim().split(/\s+/).slice(1, -1));
+  const config = loadConfig({ PERMITFLOW_ENV_FILE: '/nonexistent' });
+  const needed = [config.rules.dir, config.lookups.feeSchedulePath, join(REPO_ROOT, 'schemas'), join(REPO_ROOT, 'connectors/file-drop/mappings')];
+  for (const path of needed) {
+    const relativePath = relative(REPO_ROOT, path);
+    assert.ok(copied.some((c) => relativePath === c || relativePath.startsWith(`${c}/`)), `the image lacks ${relativePath}`);
   }
 });
