@@ -12,6 +12,7 @@ import { PermitflowError } from '../../lib/errors.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { createRegistry, createSerde, type Serde } from '../../schemas/serde.ts';
+import { printable, printableJson, printableLines } from '../printable.ts';
 import { buildTopology, type Topology } from '../../topology/topics.ts';
 
 interface FilterOptions {
@@ -68,7 +69,10 @@ export function status(e: DlqEntry): string {
 export function formatTable(entries: DlqEntry[]): string {
   const rows = [
     ['DLQ', 'LAST FAILURE', 'STAGE', 'ERROR CLASS', 'SUBMISSION', 'ATTEMPT', 'STATUS', 'MESSAGE'],
-    ...entries.map((e) => [e.id, time(e.letter.lastFailureAt), e.letter.stage, e.letter.errorClass, (e.letter.submissionHash ?? '-').slice(0, 12), String(e.letter.attempt), status(e) || '-', e.letter.errorMessage.replace(/\s+/g, ' ').slice(0, 80)]),
+    ...entries.map((e) =>
+      // Escaped before the widths are measured: the table stays aligned and no control character runs.
+      [e.id, time(e.letter.lastFailureAt), e.letter.stage, e.letter.errorClass, (e.letter.submissionHash ?? '-').slice(0, 12), String(e.letter.attempt), status(e) || '-', e.letter.errorMessage.replace(/[ \t\r\n]+/g, ' ').slice(0, 80)].map(printable),
+    ),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
@@ -114,7 +118,7 @@ export function formatLetter(e: DlqEntry): string {
     '  original value',
     ...describeBytes(l.originalValue).map((s) => `    ${s}`),
   ];
-  return lines.join('\n');
+  return printableLines(lines);
 }
 
 function toJson(e: DlqEntry): unknown {
@@ -134,7 +138,7 @@ export function dlqCommand(): Command {
       .action(async (options: FilterOptions & { json?: boolean }) => {
         const filter = toFilter(options);
         const entries = await withDlq((kafka, serde, topology) => listDeadLetters(kafka, serde, topology, filter));
-        if (options.json) console.log(JSON.stringify(entries.map(toJson), null, 2));
+        if (options.json) console.log(printableJson(entries.map(toJson)));
         else console.log(entries.length === 0 ? 'no dead letters match' : `${formatTable(entries)}\n${entries.length} dead letter(s), ${entries.filter((e) => e.letter.parked).length} parked`);
       }),
   );
@@ -148,7 +152,7 @@ export function dlqCommand(): Command {
         const entries = await withDlq((kafka, serde, topology) => listDeadLetters(kafka, serde, topology));
         const found = /^\d+:\d+$/.test(id) ? entries.filter((e) => e.id === id) : entries.filter((e) => (e.letter.submissionHash ?? '').toLowerCase().startsWith(id.toLowerCase()));
         if (found.length === 0) throw PermitflowError.permanent('PF_NOT_FOUND', `no dead letter ${id}`);
-        console.log(options.json ? JSON.stringify(found.map(toJson), null, 2) : found.map(formatLetter).join('\n\n'));
+        console.log(options.json ? printableJson(found.map(toJson)) : found.map(formatLetter).join('\n\n'));
       }),
   );
 
@@ -176,14 +180,14 @@ export function dlqCommand(): Command {
             canaryTimeoutMs,
             includeParked: options.includeParked ?? false,
             dryRun: options.dryRun ?? false,
-            onProgress: (m) => console.log(m),
+            onProgress: (m) => console.log(printable(m)),
           }),
         );
-        for (const { entry, reason } of result.skipped) console.log(`skipped ${entry.id} (${reason})`);
+        for (const { entry, reason } of result.skipped) console.log(printable(`skipped ${entry.id} (${reason})`));
         if (result.outcome === 'dry-run') console.log(formatTable(result.selected));
         for (const r of result.replayed) console.log(`replayed ${r.from} -> ${r.topic}[${r.partition}]@${r.offset}`);
-        if (result.outcome === 'canary-failed') throw PermitflowError.permanent('PF_CANARY_FAILED', result.message);
-        console.log(result.message);
+        if (result.outcome === 'canary-failed') throw PermitflowError.permanent('PF_CANARY_FAILED', printable(result.message));
+        console.log(printable(result.message));
       }),
   );
   return dlq;

@@ -9,6 +9,7 @@ import logUpdate from 'log-update';
 import { loadConfig } from '../../lib/config.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 import { buildTopology } from '../../topology/topics.ts';
+import { printableJson } from '../printable.ts';
 import { renderStatus } from '../status/render.ts';
 import { collectStatus, createRateHistory, type StatusSnapshot } from '../status/snapshot.ts';
 import { defaultMetricsUrls, openStatusSources } from '../status/sources.ts';
@@ -112,7 +113,7 @@ export function statusCommand(): Command {
           await watch(collect, intervalMs);
         } else {
           const snapshot = await collect();
-          console.log(options.json ? JSON.stringify(snapshot, null, 2) : renderStatus(snapshot));
+          console.log(options.json ? printableJson(snapshot) : renderStatus(snapshot));
         }
       } finally {
         await opened.close();

@@ -10,6 +10,7 @@ import { createReadModelPool, findSubmissions, readTimeline, type Timeline, type
 import { loadConfig } from '../../lib/config.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 import type { Finding, Reason } from '../../schemas/types.ts';
+import { printableJson, printableLines } from '../printable.ts';
 
 const time = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toISOString());
 const dollars = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
@@ -65,7 +66,8 @@ export function formatTimeline(t: Timeline): string {
     lines.push(`      batch ${e.batchId ?? '-'}  idempotency key ${e.idempotencyKey ?? '-'}  trace ${e.traceId ?? '-'}`);
     for (const line of details(e)) lines.push(`      ${line}`);
   }
-  return lines.join('\n');
+  // References, findings and messages come from applicants and legacy exports: escaped.
+  return printableLines(lines);
 }
 
 export function traceCommand(): Command {
@@ -80,7 +82,7 @@ export function traceCommand(): Command {
         const hashes = await findSubmissions(pool, id);
         if (hashes.length === 0) throw PermitflowError.permanent('PF_NOT_FOUND', `no submission ${id} in the read model (schema ${config.readModel.schema})`);
         const timelines = (await Promise.all(hashes.map((h) => readTimeline(pool, h)))).filter((t): t is Timeline => t !== undefined);
-        console.log(options.json ? JSON.stringify(timelines, null, 2) : timelines.map(formatTimeline).join('\n\n'));
+        console.log(options.json ? printableJson(timelines) : timelines.map(formatTimeline).join('\n\n'));
       } finally {
         await pool.end();
       }

@@ -5,6 +5,7 @@
  */
 import Table from 'cli-table3';
 import type { StageStatus, StatusSnapshot } from './snapshot.ts';
+import { printable } from '../printable.ts';
 
 /** What an unknown value shows: the source could not be read, or does not apply. */
 export const NONE = '–';
@@ -48,7 +49,8 @@ export function renderStatus(snapshot: StatusSnapshot, options: RenderOptions = 
 
   const d = snapshot.deadLetters;
   const source = d.source === 'read-model+topic' ? 'read model + DLQ tail' : d.source === 'topic' ? 'DLQ topic' : null;
-  const others = Object.entries(d.others).map(([name, n]) => ` · ${name} ${integer.format(n)}`).join('');
+  // Stage names of dead letters are record data: escaped like every CLI output of it.
+  const others = Object.entries(d.others).map(([name, n]) => ` · ${printable(name)} ${integer.format(n)}`).join('');
   lines.push(`DLQ total ${count(d.total)}${source ? ` (${source})` : ''}${others}${d.note ? `  [${d.note}]` : ''}`);
   lines.push(
     snapshot.stateTopics === null
@@ -61,7 +63,7 @@ export function renderStatus(snapshot: StatusSnapshot, options: RenderOptions = 
   // A broker that is down fails every source with one message: say it once.
   const bySource = new Map<string, string[]>();
   for (const e of snapshot.errors) bySource.set(e.message, [...(bySource.get(e.message) ?? []), e.source]);
-  for (const [msg, what] of bySource) lines.push(`error: ${msg} (${what.join(', ')})`);
+  for (const [msg, what] of bySource) lines.push(`error: ${printable(msg)} (${what.join(', ')})`);
   if (options.hint) lines.push(options.hint);
   return lines.join('\n');
 }
