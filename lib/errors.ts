@@ -40,15 +40,94 @@ export class PermitflowError extends Error {
 export type Disposition = 'retry' | 'dead-letter' | 'fatal';
 
 /**
+ * SQLSTATE classes that say the row itself is wrong (22 data exception, 23 integrity
+ * constraint, 54 program limit such as an index row over the btree maximum): the same row
+ * fails the same way every time, so it is set aside, never retried.
+ */
+const SQL_DATA_CLASSES = new Set(['22', '23', '54']);
+
+/**
+ * SQLSTATEs of a database that is unreachable, restarting, overloaded or resolving a conflict
+ * (08 connection, 40 serialization failure and deadlock, 53 insufficient resources, 57
+ * operator intervention such as 57P01 admin shutdown, 58 system error, 55P03 lock not
+ * available): infrastructure, retried without limit.
+ */
+const SQL_INFRASTRUCTURE_CLASSES = new Set(['08', '40', '53', '57', '58']);
+
+/** Kafka refusing the record itself (over message.max.bytes, a batch over it, broker-side validation). */
+const KAFKA_DATA_ERRORS = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE']);
+
+/** Socket-level failures of Node: the service is away or the network broke, nothing about the data. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN', 'ENOTFOUND', 'EADDRNOTAVAIL']);
+
+/** The errors of a chain, outermost first (kafkajs wraps the broker's answer in its retrier's error). */
+function* causes(err: unknown): Generator<unknown> {
+  let current: unknown = err;
+  for (let depth = 0; current !== undefined && current !== null && depth < 10; depth++) {
+    yield current;
+    current = current instanceof Error ? current.cause : undefined;
+  }
+}
+
+const field = (err: unknown, name: string): unknown => (typeof err === 'object' && err !== null ? (err as Record<string, unknown>)[name] : undefined);
+
+/** A PostgreSQL error (pg's DatabaseError): a five-character SQLSTATE and a severity. */
+function sqlState(err: unknown): string | undefined {
+  const code = field(err, 'code');
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && typeof field(err, 'severity') === 'string' ? code : undefined;
+}
+
+/** A failure of the record itself, anywhere in the chain: PostgreSQL or Kafka refused this data. */
+export function isDataError(err: unknown): boolean {
+  for (const e of causes(err)) {
+    const state = sqlState(e);
+    if (state !== undefined && SQL_DATA_CLASSES.has(state.slice(0, 2))) return true;
+    const type = field(e, 'type');
+    if (typeof type === 'string' && KAFKA_DATA_ERRORS.has(type)) return true;
+  }
+  return false;
+}
+
+/**
+ * A failure of a service or the network, not of the record: a retriable PermitflowError, a
+ * socket error, PostgreSQL's connection, conflict and shutdown states, any kafkajs error that
+ * is not about the data (kafkajs marks "retries exhausted" and fencing non-retriable, yet the
+ * record is fine). Retried without limit: dead-lettering records because a broker is down
+ * would empty the partition into the DLQ.
+ */
+export function isInfrastructureError(err: unknown): boolean {
+  if (isDataError(err)) return false;
+  for (const e of causes(err)) {
+    if (e instanceof PermitflowError) return e.retriable;
+    const state = sqlState(e);
+    if (state !== undefined) return SQL_INFRASTRUCTURE_CLASSES.has(state.slice(0, 2)) || state === '55P03';
+    const code = field(e, 'code');
+    if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
+    if (e instanceof Error && e.name.startsWith('KafkaJS')) return true;
+  }
+  return false;
+}
+
+/**
  * What to do with a thrown value. Programmer errors (TypeError, RangeError, ReferenceError)
- * are fatal: retrying a bug burns the budget and hides it.
+ * are fatal: retrying a bug burns the budget and hides it. Data errors (see isDataError) are
+ * dead-lettered. Everything else is retried: infrastructure errors without limit, unknown
+ * ones within the runtime's per-record attempt budget (see `retryBudgeted`).
  */
 export function classify(err: unknown): Disposition {
   if (err instanceof PermitflowError) return err.retriable ? 'retry' : 'dead-letter';
   if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError || err instanceof SyntaxError) return 'fatal';
-  // kafkajs marks its own errors; anything else unknown is treated as transient once.
-  if (err instanceof Error && 'retriable' in err) return (err as { retriable: boolean }).retriable ? 'retry' : 'dead-letter';
+  if (isDataError(err)) return 'dead-letter';
   return 'retry';
+}
+
+/**
+ * Whether a retry of this failure counts against the record's attempt budget: an error nobody
+ * classified may fail for ever (a bug in data handling, a poison value), so after the budget
+ * its record is isolated and dead-lettered instead of stalling its partition.
+ */
+export function retryBudgeted(err: unknown): boolean {
+  return classify(err) === 'retry' && !isInfrastructureError(err);
 }
 
 /** Messages of an error and its causes, outermost first (for dead letters). */

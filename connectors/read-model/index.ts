@@ -35,7 +35,7 @@ export function startReadModel(config: Config, deps: ReadModelDeps): RunningSink
       if (applied.length > 0) deps.logger.info({ schema: config.readModel.schema, applied }, 'read-model migrations applied');
     }
     if (stopped) return undefined;
-    sink = runReadModelSink({ ...deps, pool, ...config.runtime });
+    sink = runReadModelSink({ ...deps, pool, ...config.runtime, workerId: config.workerId });
     return sink;
   })();
   const done = ready.then((s) => s?.done).finally(() => pool.end());

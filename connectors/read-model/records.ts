@@ -17,6 +17,7 @@ import type {
   SubmissionRejected,
   SubmissionValidated,
 } from '../../schemas/types.ts';
+import { errorChain, scrubText } from '../../lib/errors.ts';
 import { traceIdOf } from '../../lib/observability/tracing.ts';
 import { isSubmissionHash } from '../claim-check.ts';
 
@@ -172,5 +173,53 @@ export function deadLetterRecord(letter: DeadLetter, batchId: string | null): { 
     workerId: letter.workerId,
   });
   const patch = hash === null ? null : { submissionHash: hash, status: DEAD_LETTERED, rank: deadLetterRank(letter.stage), statusAt: letter.lastFailureAt, batchId: row.batchId };
+  return { row, patch };
+}
+
+
+/** Stage name of the letters the read model writes itself, for records PostgreSQL refused. */
+export const READ_MODEL_STAGE = 'read-model';
+
+/** Longest error text kept per line of a set-aside letter: an error message is no place for data. */
+const MAX_ERROR_TEXT = 500;
+
+export interface RefusedRecord {
+  group: string;
+  topic: string;
+  partition: number;
+  offset: bigint;
+  /** The submission the record names, when it names one. */
+  submissionHash: string | null;
+  traceId: string | null;
+  workerId: string;
+}
+
+/**
+ * A record PostgreSQL refused (a data error: an index row over the btree maximum, a value out
+ * of range) as a dead letter of the read model itself: its cause, where it is on its topic,
+ * and never its content (error texts are scrubbed of quoted values). The submission ranks
+ * lowest as dead-lettered: any state it reaches later supersedes it.
+ */
+export function refusedRecord(source: RefusedRecord, err: unknown, now = Date.now()): { row: DeadLetterRow; patch: SubmissionPatch | null } {
+  const chain = errorChain(err).map((line) => scrubText(line).slice(0, MAX_ERROR_TEXT));
+  const hash = isSubmissionHash(source.submissionHash) ? source.submissionHash : null;
+  const row: DeadLetterRow = clean({
+    submissionHash: hash,
+    batchId: null,
+    stage: READ_MODEL_STAGE,
+    consumerGroup: source.group,
+    errorClass: 'PF_READ_MODEL_REFUSED',
+    errorMessage: chain[0] ?? 'refused by PostgreSQL',
+    errorChain: chain,
+    attempt: 1,
+    firstFailureAt: now,
+    lastFailureAt: now,
+    originalTopic: source.topic,
+    originalPartition: source.partition,
+    originalOffset: Number(source.offset),
+    traceId: source.traceId,
+    workerId: source.workerId,
+  });
+  const patch = hash === null ? null : { submissionHash: hash, status: DEAD_LETTERED, rank: deadLetterRank(READ_MODEL_STAGE), statusAt: now, batchId: null };
   return { row, patch };
 }

@@ -11,17 +11,24 @@
  * It is not a consume-transform-produce processor (it produces nothing), so it does not run on
  * the exactly-once runtime; it follows the runtime's conventions: transient failures retry the
  * batch with backoff, programmer errors stop the process for its supervisor to restart.
+ *
+ * A data error (classify() says dead-letter: PostgreSQL refused a value, say an index row over
+ * the btree maximum) fails the same way on every retry, so it must not hold the partition: the
+ * batch is split in halves, each applied in its own transaction with the offset after it,
+ * until the refused record stands alone; that one is set aside as a dead letter of the read
+ * model (`dead_letters`, stage `read-model`, its cause, no content) and the partition moves
+ * on. The stored offsets keep every other record applied exactly once.
  */
 import type { EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type pg from 'pg';
 import { Counter, Histogram } from 'prom-client';
-import { classify } from '../../lib/errors.ts';
+import { classify, PermitflowError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Serde } from '../../schemas/serde.ts';
 import type { BatchManifest, DeadLetter } from '../../schemas/types.ts';
 import { batchRetryDelay, createStageConsumer, retryPause } from '../../processors/runtime/consumer.ts';
 import { PROCESSORS, type TopicSpec, type Topology } from '../../topology/topics.ts';
-import { deadLetterRecord, stateRecord, type StateRecord } from './records.ts';
+import { deadLetterRecord, refusedRecord, stateRecord, type StateRecord } from './records.ts';
 import { applyBatch, type SinkRecord } from './write.ts';
 
 export interface ReadModelSinkOptions {
@@ -33,6 +40,8 @@ export interface ReadModelSinkOptions {
   partitionsConcurrently: number;
   maxBytesPerPartition: number;
   sessionTimeoutMs: number;
+  /** Stamped on the dead letters the sink writes for records PostgreSQL refused. */
+  workerId: string;
 }
 
 export interface RunningSink {
@@ -47,6 +56,7 @@ const metrics = {
   records: new Counter({ name: 'permitflow_read_model_records_total', help: 'Records applied to the read model, by topic', labelNames: ['topic'] }),
   duplicates: new Counter({ name: 'permitflow_read_model_duplicates_total', help: 'State records and dead letters already in the read model (no effect)', labelNames: ['topic'] }),
   batches: new Counter({ name: 'permitflow_read_model_batches_completed_total', help: 'Windower batches completed (permits published)' }),
+  refused: new Counter({ name: 'permitflow_read_model_refused_total', help: 'Records PostgreSQL refused (data errors), set aside as dead letters', labelNames: ['topic'] }),
   seconds: new Histogram({ name: 'permitflow_read_model_transaction_seconds', help: 'Time of one read-model transaction', buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5] }),
 };
 
@@ -99,6 +109,45 @@ export function runReadModelSink(options: ReadModelSinkOptions): RunningSink {
     }
   }
 
+  /** The submission and trace a sink record names, for the dead letter of a refused one. */
+  function provenance(record: SinkRecord): { submissionHash: string | null; traceId: string | null } {
+    if (record.kind === 'state') return { submissionHash: record.event.submissionHash, traceId: record.event.traceId };
+    if (record.kind === 'dead-letter') return { submissionHash: record.row.submissionHash, traceId: record.row.traceId };
+    return { submissionHash: null, traceId: null };
+  }
+
+  /**
+   * Applies `records` (ending at `nextOffset`) in one transaction; on a data error, halves
+   * them until the refused record is alone and sets that one aside (see the header comment).
+   */
+  async function applyIsolating(client: pg.ClientBase, topic: TopicSpec, partition: number, records: SinkRecord[], nextOffset: bigint): Promise<void> {
+    try {
+      const result = await applyBatch(client, { group, topic: topic.name, partition, records, nextOffset });
+      metrics.records.inc({ topic: topic.id }, result.applied);
+      if (result.duplicates > 0) {
+        metrics.duplicates.inc({ topic: topic.id }, result.duplicates);
+        logger.info({ topic: topic.name, partition, duplicates: result.duplicates }, 'duplicate records ignored');
+      }
+      metrics.batches.inc(result.completedBatches.length);
+      return;
+    } catch (err) {
+      if (classify(err) !== 'dead-letter' || records.length === 0) throw err;
+      if (records.length > 1) {
+        const half = Math.ceil(records.length / 2);
+        await applyIsolating(client, topic, partition, records.slice(0, half), records[half]!.offset);
+        await applyIsolating(client, topic, partition, records.slice(half), nextOffset);
+        return;
+      }
+      const record = records[0]!;
+      const sqlState = (err as { code?: unknown }).code;
+      const refusal = PermitflowError.permanent('PF_READ_MODEL_REFUSED', `PostgreSQL refused the ${record.kind} record at ${topic.name}/${partition}@${record.offset}${typeof sqlState === 'string' ? ` (SQLSTATE ${sqlState})` : ''}`, { cause: err });
+      logger.warn({ topic: topic.name, partition, offset: record.offset.toString(), err: refusal }, 'record refused by PostgreSQL: set aside as a dead letter');
+      metrics.refused.inc({ topic: topic.id });
+      const letter = refusedRecord({ group, topic: topic.name, partition, offset: record.offset, workerId: options.workerId, ...provenance(record) }, refusal);
+      await applyBatch(client, { group, topic: topic.name, partition, records: [{ kind: 'dead-letter', offset: record.offset, ...letter }], nextOffset });
+    }
+  }
+
   async function apply(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     const topic = byName.get(batch.topic)!;
@@ -106,13 +155,7 @@ export function runReadModelSink(options: ReadModelSinkOptions): RunningSink {
     const end = metrics.seconds.startTimer();
     const client = await pool.connect();
     try {
-      const result = await applyBatch(client, { group, topic: batch.topic, partition: batch.partition, records, nextOffset: BigInt(batch.lastOffset()) + 1n });
-      metrics.records.inc({ topic: topic.id }, result.applied);
-      if (result.duplicates > 0) {
-        metrics.duplicates.inc({ topic: topic.id }, result.duplicates);
-        logger.info({ topic: batch.topic, partition: batch.partition, duplicates: result.duplicates }, 'duplicate records ignored');
-      }
-      metrics.batches.inc(result.completedBatches.length);
+      await applyIsolating(client, topic, batch.partition, records, BigInt(batch.lastOffset()) + 1n);
     } finally {
       client.release();
       end();
