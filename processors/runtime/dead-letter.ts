@@ -34,18 +34,29 @@ export interface RetryHistory {
   priorErrors?: string[];
 }
 
+/**
+ * Largest original value a dead letter carries. The letter must itself fit under the broker's
+ * max message size (1 MB by default) with its error texts, or the stage would fail to commit it
+ * and stall on the record it wanted to set aside; a bigger original stays on its topic (the
+ * letter names topic, partition and offset) and the chain says it was left out.
+ */
+export const MAX_ORIGINAL_BYTES = 768 * 1024;
+
 export function deadLetter(source: DeadLetterSource, err: unknown, now = Date.now()): DeadLetter {
   const history: RetryHistory = err instanceof PermitflowError ? (err.context) : {};
   const headers = stringHeaders(source.message.headers);
   const key = source.message.key ?? null;
+  const value = source.message.value ?? null;
+  const keptValue = value !== null && value.length > MAX_ORIGINAL_BYTES ? null : value;
+  const leftOut = keptValue === value ? [] : [`original value of ${value!.length} bytes left out of the letter (over ${MAX_ORIGINAL_BYTES}): read it at ${source.topic}/${source.partition}@${source.message.offset}`];
   return {
-    submissionHash: key ? key.toString('utf8') : null,
+    submissionHash: key && key.length <= 1024 ? key.toString('utf8') : null,
     batchId: source.batchId ?? null,
     stage: source.stage,
     consumerGroup: source.consumerGroup,
     errorClass: err instanceof PermitflowError ? err.code : err instanceof Error ? err.name : 'UNKNOWN',
     errorMessage: err instanceof Error ? err.message : String(err),
-    errorChain: [...errorChain(err), ...(history.priorErrors ?? [])],
+    errorChain: [...errorChain(err), ...(history.priorErrors ?? []), ...leftOut],
     attempt: history.attempt ?? 1,
     firstFailureAt: history.firstFailureAt ?? now,
     lastFailureAt: now,
@@ -53,8 +64,8 @@ export function deadLetter(source: DeadLetterSource, err: unknown, now = Date.no
     originalPartition: source.partition,
     originalOffset: Number(source.message.offset),
     originalTimestamp: Number(source.message.timestamp),
-    originalKey: key,
-    originalValue: source.message.value ?? null,
+    originalKey: key && key.length > MAX_ORIGINAL_BYTES ? null : key,
+    originalValue: keptValue,
     originalHeaders: headers,
     traceId: traceIdOf(headers.traceparent),
     workerId: source.workerId,

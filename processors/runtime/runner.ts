@@ -23,10 +23,17 @@
  * Records that do not decode, or whose handler throws a permanent error, go to the DLQ inside
  * the same transaction; retriable errors retry the batch with backoff; programmer errors stop
  * the processor (the supervisor restarts it), they are never retried.
+ *
+ * Attempt budget: infrastructure errors (lib/errors.ts) are retried for as long as they last,
+ * but a batch that fails `recordAttempts` times with an error nobody classified, or whose
+ * outputs Kafka refuses (a record over the max message size), is isolated: its records go one
+ * per transaction, so the others commit exactly once, and the record that fails, retried in
+ * place within its own budget (its state restored each time), is dead-lettered with its error
+ * chain. An output over the broker's max message size is refused before it is produced.
  */
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { isSubmissionHash } from '../../connectors/claim-check.ts';
-import { classify, PermitflowError } from '../../lib/errors.ts';
+import { classify, errorChain, isInfrastructureError, PermitflowError, retryBudgeted } from '../../lib/errors.ts';
 import { stringHeaders } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { continueOrStart, inSpan, MESSAGING, SpanKind, traceIdOf, tracingEnabled } from '../../lib/observability/tracing.ts';
@@ -70,7 +77,33 @@ interface PartitionState {
   /** Serialises batches and timers of one partition. */
   lock: Promise<void>;
   failures: number;
+  /** The record the partition's retries are stuck on, and what they were told. */
+  failing?: Failing;
+  /** Records up to this offset of the topic go one per transaction (their batch kept failing). */
+  isolate?: { topic: string; through: bigint };
 }
+
+interface Failing {
+  topic: string;
+  /** The first record not yet committed when it failed (in isolation: the failing record). */
+  offset: bigint;
+  attempts: number;
+  firstFailureAt: number;
+  /** Distinct error chains of the attempts, oldest first, at most MAX_PRIOR_ERRORS. */
+  errors: string[];
+}
+
+/** Failed attempts of a record (or of the batch it starts) before it is isolated and dead-lettered. */
+export const DEFAULT_RECORD_ATTEMPTS = 5;
+
+/**
+ * Largest output record (key, value and headers). Kafka's default message.max.bytes is
+ * 1,048,588 per record batch, overhead included: an output over this is refused here, with a
+ * clear cause, instead of failing the transaction on every retry.
+ */
+export const MAX_RECORD_BYTES = 1_000_000;
+
+const MAX_PRIOR_ERRORS = 5;
 
 /** Decisions: end-to-end latency is measured from the intake to these. */
 const TERMINAL_STATES = new Set<string>(['accepted', 'rejected']);
@@ -102,6 +135,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     throw new Error(`processor ${processor} reads ${definition.inputs.map((t) => t.name).join(', ')}, but the topology graph says ${declared.join(', ')}`);
   }
   const logger = options.logger.child({ processor, groupId });
+  const recordAttempts = options.recordAttempts ?? DEFAULT_RECORD_ATTEMPTS;
   const inputsByName = new Map(definition.inputs.map((t) => [t.name, t]));
   const firstInput = definition.inputs[0]!.name;
   const abort = new AbortController();
@@ -212,14 +246,20 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     return Promise.all(
       outputs.map(async (o): Promise<ProducedRecord> => {
         if (isChangelogOutput(o)) return { topic: o.changelog, partition: o.partition, key: o.key, value: o.value };
-        runtimeMetrics.recordsOut.inc({ processor, topic: o.topic.id });
         const receivedAt = TERMINAL_STATES.has(o.topic.id) ? (o.value as { header?: StateHeader }).header?.receivedAt : undefined;
+        const value = await serde.encode(o.topic, o.value);
+        const headers = { traceparent, ...o.headers };
+        const bytes = Buffer.byteLength(o.key) + value.length + Object.entries(headers).reduce((n, [k, v]) => n + k.length + Buffer.byteLength(v ?? ''), 0);
+        if (bytes > MAX_RECORD_BYTES) {
+          throw PermitflowError.permanent('PF_RECORD_TOO_LARGE', `${o.topic.id} record of ${bytes} bytes exceeds the ${MAX_RECORD_BYTES} bytes Kafka accepts`);
+        }
+        runtimeMetrics.recordsOut.inc({ processor, topic: o.topic.id });
         return {
           topic: o.topic.name,
           partition: o.partition ?? partition,
           key: o.key,
-          value: await serde.encode(o.topic, o.value),
-          headers: { traceparent, ...o.headers },
+          value,
+          headers,
           ...(typeof receivedAt === 'number' && { decision: { outcome: o.topic.id, receivedAt } }),
         };
       }),
@@ -276,16 +316,73 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
         return await encode(await definition.process(record, ctx), partition, traceparent);
       } catch (err) {
         if (classify(err) !== 'dead-letter') throw err;
-        const letter = deadLetter({ stage: processor, consumerGroup: groupId, topic: topicName, partition, message, workerId, batchId: batchIdOf(value) }, err);
-        runtimeMetrics.deadLetters.inc({ processor, error_class: letter.errorClass });
-        ctx.logger.warn({ partition, offset: message.offset, errorClass: letter.errorClass, err }, 'record dead-lettered');
-        const dlq = topology.topics.dlq;
-        return [{ topic: dlq.name, partition, key: letter.submissionHash ?? '', value: await serde.encode(dlq, letter), headers: { traceparent } }];
+        return deadLetterOutput(topicName, partition, message, batchIdOf(value), err, traceparent, ctx.logger);
       } finally {
         end();
         runtimeMetrics.inFlight.dec({ processor });
       }
     });
+  }
+
+  /** The DLQ record for a message the stage gives up on (produced in the transaction that commits past it). */
+  async function deadLetterOutput(topicName: string, partition: number, message: KafkaMessage, batchId: string | null, err: unknown, traceparent: string, log: Logger): Promise<ProducedRecord[]> {
+    const letter = deadLetter({ stage: processor, consumerGroup: groupId, topic: topicName, partition, message, workerId, batchId }, err);
+    runtimeMetrics.deadLetters.inc({ processor, error_class: letter.errorClass });
+    log.warn({ partition, offset: message.offset, errorClass: letter.errorClass, err }, 'record dead-lettered');
+    const dlq = topology.topics.dlq;
+    return [{ topic: dlq.name, partition, key: letter.submissionHash ?? '', value: await serde.encode(dlq, letter), headers: { traceparent } }];
+  }
+
+  /** Counts a failed attempt against the record at `offset` (a new record starts a new count). */
+  function noteFailure(state: PartitionState, topic: string, offset: bigint, err: unknown): Failing {
+    const same = state.failing?.topic === topic && state.failing.offset === offset;
+    const failing: Failing = same ? state.failing! : { topic, offset, attempts: 0, firstFailureAt: Date.now(), errors: [] };
+    failing.attempts += 1;
+    const chain = errorChain(err).join(' <- ');
+    if (!failing.errors.includes(chain)) failing.errors = [...failing.errors, chain].slice(-MAX_PRIOR_ERRORS);
+    state.failing = failing;
+    return failing;
+  }
+
+  /** Why a record is set aside after `failing`: the last error as cause, the earlier ones as history. */
+  function givenUp(failing: Failing, err: unknown): PermitflowError {
+    const refused = classify(err) === 'dead-letter';
+    const code = refused ? 'PF_RECORD_REFUSED' : 'PF_ATTEMPTS_EXHAUSTED';
+    const message = refused ? 'the record or its outputs were refused as data' : `the record failed ${failing.attempts} attempts with an unclassified error`;
+    const last = errorChain(err).join(' <- ');
+    return PermitflowError.permanent(code, message, { cause: err, context: { attempt: failing.attempts, firstFailureAt: failing.firstFailureAt, priorErrors: failing.errors.filter((e) => e !== last) } });
+  }
+
+  /**
+   * One record of a batch that kept failing, in a transaction of its own. Infrastructure errors
+   * propagate (the batch is retried as usual, from this record); any other failure restores the
+   * partition's state (the handler may have changed it) and retries the record in place within
+   * its budget; past it (at once for data errors) the record is dead-lettered and the batch goes on.
+   */
+  async function isolatedRecord(topic: string, partition: number, state: PartitionState, message: KafkaMessage, commitOffset: bigint, heartbeat: () => Promise<void>): Promise<ProducedRecord[]> {
+    const offsets = { topic, partition, offset: commitOffset };
+    for (;;) {
+      try {
+        const produced = await handle(topic, partition, message);
+        await producers.commit(topic, partition, produced, offsets);
+        return produced;
+      } catch (err) {
+        if (isRebalance(err) || classify(err) === 'fatal' || isInfrastructureError(err)) throw err;
+        const failing = noteFailure(state, topic, BigInt(message.offset), err);
+        restore(partition, state);
+        await state.ready;
+        if (classify(err) !== 'dead-letter' && failing.attempts < recordAttempts) {
+          logger.warn({ err, partition, offset: message.offset, attempt: failing.attempts }, 'isolated record failed: retrying it');
+          await retryPause(batchRetryDelay(failing.attempts, options.sessionTimeoutMs), abort.signal);
+          await heartbeat().catch(() => undefined);
+          continue;
+        }
+        const traceparent = stringHeaders(message.headers).traceparent ?? continueOrStart(undefined);
+        const letter = await deadLetterOutput(topic, partition, message, null, givenUp(failing, err), traceparent, logger);
+        await producers.commit(topic, partition, letter, offsets);
+        return letter;
+      }
+    }
   }
 
   const delayTimers = new Set<NodeJS.Timeout>();
@@ -319,17 +416,28 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
           messages = messages.slice(0, index);
         }
       }
-      for (let i = 0; i < messages.length; i += options.maxRecordsPerTransaction) {
+      // Records of a batch that kept failing go one per transaction (see the header comment).
+      const isolateThrough = state.isolate?.topic === batch.topic ? state.isolate.through : -1n;
+      for (let i = 0; i < messages.length; ) {
         if (!payload.isRunning() || payload.isStale()) return;
-        const chunk = messages.slice(i, i + options.maxRecordsPerTransaction);
-        const isLast = i + options.maxRecordsPerTransaction >= messages.length && !notDue;
+        const isolated = BigInt(messages[i]!.offset) <= isolateThrough;
+        const chunk = messages.slice(i, i + (isolated ? 1 : options.maxRecordsPerTransaction));
+        i += chunk.length;
+        const isLast = i >= messages.length && !notDue;
         // The last chunk commits past trailing transaction markers too.
         const lastOffset = isLast ? BigInt(batch.lastOffset()) : BigInt(chunk[chunk.length - 1]!.offset);
-        const produced = (await mapBounded(chunk, definition.concurrency ?? 1, (m) => handle(batch.topic, batch.partition, m))).flat();
-        await producers.commit(batch.topic, batch.partition, produced, { topic: batch.topic, partition: batch.partition, offset: lastOffset + 1n });
+        let produced: ProducedRecord[];
+        if (isolated) {
+          produced = await isolatedRecord(batch.topic, batch.partition, state, chunk[0]!, lastOffset + 1n, () => payload.heartbeat());
+        } else {
+          produced = (await mapBounded(chunk, definition.concurrency ?? 1, (m) => handle(batch.topic, batch.partition, m))).flat();
+          await producers.commit(batch.topic, batch.partition, produced, { topic: batch.topic, partition: batch.partition, offset: lastOffset + 1n });
+        }
         observeDecisions(produced);
         state.nextOffsets.set(batch.topic, lastOffset + 1n);
         state.failures = 0;
+        if (state.failing?.topic === batch.topic && state.failing.offset <= lastOffset) state.failing = undefined;
+        if (state.isolate?.topic === batch.topic && state.isolate.through <= lastOffset) state.isolate = undefined;
         payload.resolveOffset(lastOffset.toString());
         await payload.heartbeat();
       }
@@ -353,6 +461,15 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
       const state = partitions.get(batch.partition);
       if (!state) return;
       state.failures += 1;
+      // Data errors and unclassified ones count against the first uncommitted record; past the
+      // budget (data errors at once) the batch is isolated. Infrastructure errors never count.
+      if (disposition === 'dead-letter' || retryBudgeted(err)) {
+        const failing = noteFailure(state, batch.topic, state.nextOffsets.get(batch.topic) ?? 0n, err);
+        if (disposition === 'dead-letter' || failing.attempts >= recordAttempts) {
+          state.isolate = { topic: batch.topic, through: BigInt(batch.lastOffset()) };
+          logger.warn({ partition: batch.partition, attempts: failing.attempts }, 'batch keeps failing: its records go one per transaction');
+        }
+      }
       const delay = batchRetryDelay(state.failures, options.sessionTimeoutMs);
       logger.warn({ err, partition: batch.partition, attempt: state.failures, delayMs: delay }, 'batch failed: restoring partition and retrying');
       // The handler may have changed in-memory state for records that were never committed.

@@ -105,4 +105,10 @@ export interface RuntimeOptions {
   maxRecordsPerTransaction: number;
   /** Consumer group session timeout. */
   sessionTimeoutMs: number;
+  /**
+   * Failed attempts of a record (or of the batch it starts) with an unclassified error before
+   * it is isolated and dead-lettered; infrastructure errors never count.
+   * @default 5 (DEFAULT_RECORD_ATTEMPTS in runner.ts)
+   */
+  recordAttempts?: number;
 }
