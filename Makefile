@@ -26,12 +26,13 @@ INTEGRATION_TESTS := $(wildcard test/integration/*.test.ts)
 # kafkajs (unmaintained) warns on Node 24 about a negative timer delay on every response (tulios/kafkajs#1751).
 NODE_TEST := node --disable-warning=TimeoutNegativeWarning --import tsx --test --test-concurrency=1
 
-.PHONY: help node node-bin install stack-up stack-down stack-status tools topology demo test test-unit test-integration check bench
+.PHONY: help node node-bin install stack-up stack-down stack-status tools topology demo test test-unit test-integration check bench bench-e2e
 
 help:
 	@echo "make demo    run the main job on the local stack"
 	@echo "make test    typecheck, lint, unit and integration tests on the local stack"
 	@echo "make stack-up | stack-down | stack-status | tools | test-unit | check"
+	@echo "make bench-e2e [BENCH_ARGS='--rows 100000 --profile']   the end-to-end benchmark"
 
 $(NODE_HOME)/bin/node:
 	@echo "node $(SYSTEM_NODE_VERSION) on PATH is older than 24: fetching Node $(NODE_VERSION) into $(NODE_HOME)" >&2
@@ -85,3 +86,7 @@ test-integration: stack-up
 # One test run, so the runner prints one summary for everything.
 test: check stack-up tools
 	$(NODE_TEST) $(UNIT_TESTS) $(INTEGRATION_TESTS)
+
+# The end-to-end benchmark (bench/e2e): permitflow, the Celery peer and Kafka's own ceiling in one run.
+bench-e2e: stack-up
+	node --disable-warning=TimeoutNegativeWarning --import tsx bench/e2e/index.ts $(BENCH_ARGS)
