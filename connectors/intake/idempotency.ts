@@ -57,8 +57,15 @@ export const newToken = (): string => randomBytes(12).toString('base64url');
 export function parseIdempotencyKey(header: string): string | undefined {
   const raw = header.trim();
   const value = raw.startsWith('"') && raw.endsWith('"') && raw.length >= 2 ? raw.slice(1, -1) : raw;
-  return /^[\x21\x23-\x5b\x5d-\x7e]{1,255}$/.test(value) ? value : undefined;
+  return KEY_VALUE.test(value) ? value : undefined;
 }
+
+/** Printable ASCII but `"` and `\`, 1-255 characters: what an sf-string may hold unescaped. */
+const KEY_CHARS = '[\\x21\\x23-\\x5b\\x5d-\\x7e]{1,255}';
+const KEY_VALUE = new RegExp(`^${KEY_CHARS}$`);
+
+/** The header values parseIdempotencyKey accepts, as the OpenAPI document declares them. */
+export const IDEMPOTENCY_KEY_PATTERN = `^("${KEY_CHARS}"|${KEY_CHARS})$`;
 
 /** Fingerprint of a request: the canonical payload's hash and each attachment's identity. */
 export function fingerprintOf(payloadHash: string, attachments: readonly { sha256: string; name: string; kind: string; contentType: string }[]): string {

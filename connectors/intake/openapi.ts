@@ -5,6 +5,7 @@
  */
 import { STATES } from '../../schemas/types.ts';
 import { permitApplicationJsonSchema, type JsonSchema } from './json-schema.ts';
+import { IDEMPOTENCY_KEY_PATTERN } from './idempotency.ts';
 import { PROBLEM_CONTENT_TYPE } from './problem.ts';
 
 const HASH = { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'Submission hash: hex SHA-256 of the RFC 8785 canonical application' };
@@ -93,7 +94,7 @@ export function openApiDocument(): JsonSchema {
           summary: 'Submit a permit application (JSON, or multipart with attachments)',
           security: SECURITY('submit'),
           parameters: [
-            { name: 'Idempotency-Key', in: 'header', required: false, description: 'IETF httpapi Idempotency-Key (sf-string); retries with the same key and body replay the first response', schema: { type: 'string', maxLength: 257 } },
+            { name: 'Idempotency-Key', in: 'header', required: false, description: 'IETF httpapi Idempotency-Key (sf-string); retries with the same key and body replay the first response', schema: { type: 'string', maxLength: 257, pattern: IDEMPOTENCY_KEY_PATTERN } },
             { name: 'traceparent', in: 'header', required: false, description: 'W3C trace context to continue', schema: { type: 'string' } },
           ],
           requestBody: {
