@@ -9,28 +9,18 @@
  * the production default of 15 minutes.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { createImportDeps, resolveMapping } from '../../connectors/file-drop/deps.ts';
-import { importFile } from '../../connectors/file-drop/index.ts';
-import { createApiKey } from '../../connectors/intake/api-keys.ts';
-import { startIntake } from '../../connectors/intake/server.ts';
-import { createReadModelPool, migrate, readTimeline } from '../../connectors/read-model/index.ts';
-import { loadConfig, REPO_ROOT, withDemoDefaults, type Config } from '../../lib/config.ts';
-import { createKafka } from '../../lib/kafka.ts';
-import { fetchGroupLag } from '../../lib/lag.ts';
-import { createLogger } from '../../lib/logger.ts';
-import { serveMetrics } from '../../lib/observability/metrics.ts';
-import { startConfiguredTracing } from '../../lib/observability/tracing.ts';
-import { availableProcessors, startProcessors } from '../../processors/index.ts';
+import type { createReadModelPool } from '../../connectors/read-model/index.ts';
+import type { Config } from '../../lib/config.ts';
 import type { PermitApplication } from '../../schemas/types.ts';
-import { createRegistry, createSerde } from '../../schemas/serde.ts';
-import { applyTopology } from '../../topology/apply.ts';
-import { buildTopology, type Topology } from '../../topology/topics.ts';
-import { startArcgisFixture } from '../../test/fixtures/lookups/arcgis-server.ts';
-import { startSodaFixture } from '../../test/fixtures/lookups/soda-server.ts';
+import type { Topology } from '../../topology/topics.ts';
 import { formatTimeline } from './trace.ts';
+
+/** Repository root for the defaults of `--help` (lib/config.ts's REPO_ROOT, without loading it). */
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 const PDF = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');
 
@@ -66,6 +56,7 @@ async function submitOverHttp(url: string, key: string, applications: PermitAppl
  * submission mid-way, steadily for a few polls (the read model may trail the windower briefly).
  */
 async function settled(config: Config, topology: Topology, pool: ReturnType<typeof createReadModelPool>, timeoutMs: number): Promise<void> {
+  const [{ createKafka }, { fetchGroupLag }, { createLogger }] = await Promise.all([import('../../lib/kafka.ts'), import('../../lib/lag.ts'), import('../../lib/logger.ts')]);
   const admin = createKafka(config, createLogger({ level: 'warn' })).admin();
   await admin.connect();
   try {
@@ -97,6 +88,42 @@ export function demoCommand(): Command {
     .option('--export <path>', 'legacy CSV export to import', join(REPO_ROOT, 'test/fixtures/exports/sf-dbi-building-permits.csv'))
     .option('--mapping <mapping>', 'mapping of the export', 'sf-dbi-building-permits')
     .action(async (options: { file: string; export: string; mapping: string }) => {
+      // Loaded here, not above, like every command's modules: `--help` stays fast.
+      const [
+        { createImportDeps, resolveMapping },
+        { importFile },
+        { createApiKey },
+        { startIntake },
+        { createReadModelPool, migrate, readTimeline },
+        { loadConfig, withDemoDefaults },
+        { createKafka },
+        { createLogger },
+        { serveMetrics },
+        { startConfiguredTracing },
+        { availableProcessors, startProcessors },
+        { createRegistry, createSerde },
+        { applyTopology },
+        { buildTopology },
+        { startArcgisFixture },
+        { startSodaFixture },
+      ] = await Promise.all([
+        import('../../connectors/file-drop/deps.ts'),
+        import('../../connectors/file-drop/index.ts'),
+        import('../../connectors/intake/api-keys.ts'),
+        import('../../connectors/intake/server.ts'),
+        import('../../connectors/read-model/index.ts'),
+        import('../../lib/config.ts'),
+        import('../../lib/kafka.ts'),
+        import('../../lib/logger.ts'),
+        import('../../lib/observability/metrics.ts'),
+        import('../../lib/observability/tracing.ts'),
+        import('../../processors/index.ts'),
+        import('../../schemas/serde.ts'),
+        import('../../topology/apply.ts'),
+        import('../../topology/topics.ts'),
+        import('../../test/fixtures/lookups/arcgis-server.ts'),
+        import('../../test/fixtures/lookups/soda-server.ts'),
+      ]);
       const config = loadConfig(withDemoDefaults());
       const logger = createLogger({ level: 'warn', name: 'demo' });
       const topology = buildTopology(config.topology);

@@ -6,14 +6,12 @@
  */
 import { Command, Option } from 'commander';
 import type { Kafka } from 'kafkajs';
-import { listDeadLetters, replayDeadLetters, type DlqEntry, type DlqFilter } from '../../connectors/dlq.ts';
-import { loadConfig } from '../../lib/config.ts';
+import type * as DlqModule from '../../connectors/dlq.ts';
+import type { DlqEntry, DlqFilter } from '../../connectors/dlq.ts';
 import { PermitflowError } from '../../lib/errors.ts';
-import { createKafka } from '../../lib/kafka.ts';
-import { createLogger } from '../../lib/logger.ts';
-import { createRegistry, createSerde, type Serde } from '../../schemas/serde.ts';
+import type { Serde } from '../../schemas/serde.ts';
 import { printable, printableJson, printableLines } from '../printable.ts';
-import { buildTopology, type Topology } from '../../topology/topics.ts';
+import type { Topology } from '../../topology/topics.ts';
 
 interface FilterOptions {
   stage?: string;
@@ -52,10 +50,19 @@ function withFilters(cmd: Command): Command {
     .option('--hash <prefix>', 'only letters whose submission hash starts with this');
 }
 
-async function withDlq<T>(run: (kafka: Kafka, serde: Serde, topology: Topology) => Promise<T>): Promise<T> {
+/** Runs `run` with the DLQ's clients; the modules load here, not above, so `--help` stays fast. */
+async function withDlq<T>(run: (kafka: Kafka, serde: Serde, topology: Topology, dlq: typeof DlqModule) => Promise<T>): Promise<T> {
+  const [dlq, { loadConfig }, { createKafka }, { createLogger }, { createRegistry, createSerde }, { buildTopology }] = await Promise.all([
+    import('../../connectors/dlq.ts'),
+    import('../../lib/config.ts'),
+    import('../../lib/kafka.ts'),
+    import('../../lib/logger.ts'),
+    import('../../schemas/serde.ts'),
+    import('../../topology/topics.ts'),
+  ]);
   const config = loadConfig();
   const kafka = createKafka(config, createLogger({ level: 'warn', name: 'dlq' }));
-  return run(kafka, createSerde(createRegistry(config)), buildTopology(config.topology));
+  return run(kafka, createSerde(createRegistry(config)), buildTopology(config.topology), dlq);
 }
 
 const time = (ms: number): string => new Date(ms).toISOString();
@@ -137,7 +144,7 @@ export function dlqCommand(): Command {
       .option('--json', 'print the dead letters as JSON (original bytes in base64)')
       .action(async (options: FilterOptions & { json?: boolean }) => {
         const filter = toFilter(options);
-        const entries = await withDlq((kafka, serde, topology) => listDeadLetters(kafka, serde, topology, filter));
+        const entries = await withDlq((kafka, serde, topology, { listDeadLetters }) => listDeadLetters(kafka, serde, topology, filter));
         if (options.json) console.log(printableJson(entries.map(toJson)));
         else console.log(entries.length === 0 ? 'no dead letters match' : `${formatTable(entries)}\n${entries.length} dead letter(s), ${entries.filter((e) => e.letter.parked).length} parked`);
       }),
@@ -149,7 +156,7 @@ export function dlqCommand(): Command {
       .argument('<id>', '<dlq partition>:<offset>, or a submission hash (or prefix)')
       .option('--json', 'print as JSON (original bytes in base64)')
       .action(async (id: string, options: { json?: boolean }) => {
-        const entries = await withDlq((kafka, serde, topology) => listDeadLetters(kafka, serde, topology));
+        const entries = await withDlq((kafka, serde, topology, { listDeadLetters }) => listDeadLetters(kafka, serde, topology));
         const found = /^\d+:\d+$/.test(id) ? entries.filter((e) => e.id === id) : entries.filter((e) => (e.letter.submissionHash ?? '').toLowerCase().startsWith(id.toLowerCase()));
         if (found.length === 0) throw PermitflowError.permanent('PF_NOT_FOUND', `no dead letter ${id}`);
         console.log(options.json ? printableJson(found.map(toJson)) : found.map(formatLetter).join('\n\n'));
@@ -172,7 +179,7 @@ export function dlqCommand(): Command {
         const rate = number('--rate', options.rate, Number.MIN_VALUE);
         const canary = Math.trunc(number('--canary', options.canary, 0));
         const canaryTimeoutMs = number('--canary-timeout', options.canaryTimeout, 0);
-        const result = await withDlq((kafka, serde, topology) =>
+        const result = await withDlq((kafka, serde, topology, { replayDeadLetters }) =>
           replayDeadLetters(kafka, serde, topology, {
             filter: toFilter(options),
             rate,

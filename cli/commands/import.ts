@@ -8,11 +8,7 @@
  * line; rows before that point stay imported), 130 interrupted (run again to resume).
  */
 import { Command } from 'commander';
-import cliProgress from 'cli-progress';
-import { createImportDeps, resolveMapping } from '../../connectors/file-drop/deps.ts';
-import { formatSummary, importFile, type ImportReport } from '../../connectors/file-drop/index.ts';
-import { loadConfig } from '../../lib/config.ts';
-import { createLogger } from '../../lib/logger.ts';
+import type { ImportReport } from '../../connectors/file-drop/index.ts';
 
 export function exitCodeOf(report: ImportReport): number {
   if (report.status === 'failed') return 1;
@@ -20,8 +16,9 @@ export function exitCodeOf(report: ImportReport): number {
   return report.counts.bad > 0 && report.status === 'completed' ? 2 : 0;
 }
 
-function progressBar(enabled: boolean) {
+async function progressBar(enabled: boolean) {
   if (!enabled) return { update: () => undefined, stop: () => undefined };
+  const { default: cliProgress } = await import('cli-progress');
   const bar = new cliProgress.SingleBar(
     { format: '{bar} {percentage}% | {rows} rows | {rate} rows/s | ETA {eta_formatted}', stream: process.stderr, hideCursor: true, etaBuffer: 20 },
     cliProgress.Presets.shades_classic,
@@ -48,6 +45,13 @@ export function importCommand(): Command {
     .requiredOption('--mapping <mapping>', 'mapping YAML file, or the name of a mapping in connectors/file-drop/mappings/')
     .option('--json', 'print the full report as JSON instead of the summary')
     .action(async (file: string, options: { mapping: string; json?: boolean }) => {
+      // Loaded here, not above, like every command's modules: `--help` stays fast.
+      const [{ createImportDeps, resolveMapping }, { formatSummary, importFile }, { loadConfig }, { createLogger }] = await Promise.all([
+        import('../../connectors/file-drop/deps.ts'),
+        import('../../connectors/file-drop/index.ts'),
+        import('../../lib/config.ts'),
+        import('../../lib/logger.ts'),
+      ]);
       const config = loadConfig();
       const logger = createLogger({ level: config.logLevel, name: 'import' });
       const mapping = resolveMapping(options.mapping);
@@ -60,7 +64,7 @@ export function importCommand(): Command {
       };
       process.on('SIGINT', interrupt);
       process.on('SIGTERM', interrupt);
-      const bar = progressBar(process.stderr.isTTY && !options.json);
+      const bar = await progressBar(process.stderr.isTTY && !options.json);
       let report: ImportReport;
       try {
         report = await importFile(file, mapping, deps, {

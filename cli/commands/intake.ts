@@ -5,11 +5,8 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { createApiKey, readKeyFile, revokeApiKey, SCOPES, type Scope } from '../../connectors/intake/api-keys.ts';
-import { startIntake } from '../../connectors/intake/server.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { PermitflowError } from '../../lib/errors.ts';
-import { createLogger } from '../../lib/logger.ts';
-import { startConfiguredTracing } from '../../lib/observability/tracing.ts';
 
 function parseScopes(value: string): Scope[] {
   const scopes = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
@@ -64,6 +61,12 @@ export function intakeCommand(): Command {
     .description('Run the HTTP intake gateway (POST /v1/submissions); `intake keys` manages API keys')
     .addCommand(keysCommand())
     .action(async () => {
+      // Loaded here, not above: `--help` and the key commands must not pay for Fastify, Kafka and the AWS SDK.
+      const [{ startIntake }, { createLogger }, { startConfiguredTracing }] = await Promise.all([
+        import('../../connectors/intake/server.ts'),
+        import('../../lib/logger.ts'),
+        import('../../lib/observability/tracing.ts'),
+      ]);
       const config = loadConfig();
       const logger = createLogger({ level: config.logLevel, name: 'intake' });
       const tracing = startConfiguredTracing(config.tracing, 'intake');

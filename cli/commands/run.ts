@@ -4,18 +4,24 @@
  * one process (the demo).
  */
 import { Command } from 'commander';
-import { loadConfig } from '../../lib/config.ts';
-import { createLogger } from '../../lib/logger.ts';
-import { serveMetrics } from '../../lib/observability/metrics.ts';
-import { startConfiguredTracing } from '../../lib/observability/tracing.ts';
-import { availableProcessors, startProcessors } from '../../processors/index.ts';
 import type { ProcessorId } from '../../topology/topics.ts';
+
+/** The stages `run` starts; processors/index.ts (loaded only to run them) has the same list. */
+export const RUNNABLE: readonly ProcessorId[] = ['windower', 'enricher', 'validator', 'decider', 'read-model'];
 
 export function runCommand(): Command {
   return new Command('run')
-    .description(`Run a processor until stopped: ${availableProcessors().join(', ')}, or all`)
+    .description(`Run a processor until stopped: ${RUNNABLE.join(', ')}, or all`)
     .argument('<processor>', 'processor name, or "all"')
     .action(async (name: string) => {
+      // Loaded here, not above: `--help` must not pay for Kafka, the AWS SDK and the rest.
+      const [{ loadConfig }, { createLogger }, { serveMetrics }, { startConfiguredTracing }, { availableProcessors, startProcessors }] = await Promise.all([
+        import('../../lib/config.ts'),
+        import('../../lib/logger.ts'),
+        import('../../lib/observability/metrics.ts'),
+        import('../../lib/observability/tracing.ts'),
+        import('../../processors/index.ts'),
+      ]);
       const ids = name === 'all' ? availableProcessors() : [name as ProcessorId];
       const config = loadConfig();
       const logger = createLogger({ level: config.logLevel, name: 'permitflow' });
@@ -29,10 +35,14 @@ export function runCommand(): Command {
             })
           : undefined;
       const processors = await startProcessors(config, ids, logger);
-      const stop = () => void processors.stop().finally(() => Promise.all([metrics?.close(), tracing.shutdown()]));
+      const stop = () => {
+        metrics?.setReady(false);
+        void processors.stop().finally(() => Promise.all([metrics?.close(), tracing.shutdown()]));
+      };
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
       await processors.started;
+      metrics?.setReady(true);
       logger.info({ processors: ids, workerId: config.workerId }, 'running');
       await Promise.all(processors.running.map((r) => r.done));
     });

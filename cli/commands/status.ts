@@ -5,14 +5,9 @@
  * prints one snapshot and exits; `--json` prints that snapshot as JSON.
  */
 import { Command, Option } from 'commander';
-import logUpdate from 'log-update';
-import { loadConfig } from '../../lib/config.ts';
 import { PermitflowError } from '../../lib/errors.ts';
-import { buildTopology } from '../../topology/topics.ts';
 import { printableJson } from '../printable.ts';
-import { renderStatus } from '../status/render.ts';
-import { collectStatus, createRateHistory, type StatusSnapshot } from '../status/snapshot.ts';
-import { defaultMetricsUrls, openStatusSources } from '../status/sources.ts';
+import type { StatusSnapshot } from '../status/snapshot.ts';
 
 interface StatusOptions {
   interval: string;
@@ -42,7 +37,8 @@ export function parseMetricsUrls(value: string): string[] {
 }
 
 /** Redraws every `intervalMs` until q, Ctrl-C or SIGTERM; each snapshot is bounded in time by its sources. */
-async function watch(collect: () => Promise<StatusSnapshot>, intervalMs: number): Promise<void> {
+async function watch(collect: () => Promise<StatusSnapshot>, intervalMs: number, renderStatus: (snapshot: StatusSnapshot, options: { hint: string }) => string): Promise<void> {
+  const { default: logUpdate } = await import('log-update');
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const onKey = (data: Buffer) => {
@@ -94,6 +90,14 @@ export function statusCommand(): Command {
     .option('--metrics <url,...>', 'Prometheus endpoints of the processes to read in-flight records from (default: http://127.0.0.1:<METRICS_PORT>/metrics; "" for none)')
     .action(async (options: StatusOptions) => {
       const intervalMs = parseInterval(options.interval);
+      // Loaded here, not above, like every command's modules: `--help` stays fast.
+      const [{ loadConfig }, { buildTopology }, { renderStatus }, { collectStatus, createRateHistory }, { defaultMetricsUrls, openStatusSources }] = await Promise.all([
+        import('../../lib/config.ts'),
+        import('../../topology/topics.ts'),
+        import('../status/render.ts'),
+        import('../status/snapshot.ts'),
+        import('../status/sources.ts'),
+      ]);
       const config = loadConfig();
       const topology = buildTopology(config.topology);
       const metricsUrls = options.metrics === undefined ? defaultMetricsUrls(config) : parseMetricsUrls(options.metrics);
@@ -110,7 +114,7 @@ export function statusCommand(): Command {
       const collect = () => collectStatus(topology, sources, history);
       try {
         if (live) {
-          await watch(collect, intervalMs);
+          await watch(collect, intervalMs, renderStatus);
         } else {
           const snapshot = await collect();
           console.log(options.json ? printableJson(snapshot) : renderStatus(snapshot));

@@ -1,10 +1,4 @@
 import { Command } from 'commander';
-import { loadConfig } from '../../lib/config.ts';
-import { createKafka } from '../../lib/kafka.ts';
-import { createLogger } from '../../lib/logger.ts';
-import { createRegistry, createSerde } from '../../schemas/serde.ts';
-import { applyTopology } from '../../topology/apply.ts';
-import { buildTopology, describeTopology } from '../../topology/topics.ts';
 
 export function topologyCommand(): Command {
   const command = new Command('topology').description('Describe or apply the topics, schemas and processor graph');
@@ -12,7 +6,8 @@ export function topologyCommand(): Command {
   command
     .command('describe')
     .description('Print every topic (name, key, schema, configs) and the processor graph')
-    .action(() => {
+    .action(async () => {
+      const [{ loadConfig }, { buildTopology, describeTopology }] = await Promise.all([import('../../lib/config.ts'), import('../../topology/topics.ts')]);
       const config = loadConfig();
       console.log(describeTopology(buildTopology(config.topology)));
     });
@@ -21,6 +16,15 @@ export function topologyCommand(): Command {
     .command('apply')
     .description('Create or update every topic and register every schema (BACKWARD); safe to re-run')
     .action(async () => {
+      // Loaded here, not above, like every command's modules: `--help` stays fast.
+      const [{ loadConfig }, { createKafka }, { createLogger }, { createRegistry, createSerde }, { applyTopology }, { buildTopology }] = await Promise.all([
+        import('../../lib/config.ts'),
+        import('../../lib/kafka.ts'),
+        import('../../lib/logger.ts'),
+        import('../../schemas/serde.ts'),
+        import('../../topology/apply.ts'),
+        import('../../topology/topics.ts'),
+      ]);
       const config = loadConfig();
       const logger = createLogger({ level: config.logLevel, name: 'topology' });
       const admin = createKafka(config, logger).admin();

@@ -6,8 +6,7 @@
  * changes names several submissions, and each is printed.
  */
 import { Command } from 'commander';
-import { createReadModelPool, findSubmissions, readTimeline, type Timeline, type TimelineEvent } from '../../connectors/read-model/index.ts';
-import { loadConfig } from '../../lib/config.ts';
+import type { Timeline, TimelineEvent } from '../../connectors/read-model/index.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 import type { Finding, Reason } from '../../schemas/types.ts';
 import { printableJson, printableLines } from '../printable.ts';
@@ -76,6 +75,8 @@ export function traceCommand(): Command {
     .argument('<id>', 'submission hash, hash prefix (8+ hex digits) or source reference')
     .option('--json', 'print the timelines as JSON')
     .action(async (id: string, options: { json?: boolean }) => {
+      // Loaded here, not above, like every command's modules: `--help` stays fast.
+      const [{ createReadModelPool, findSubmissions, readTimeline }, { loadConfig }] = await Promise.all([import('../../connectors/read-model/index.ts'), import('../../lib/config.ts')]);
       const config = loadConfig();
       const pool = createReadModelPool(config, { applicationName: 'permitflow-trace', max: 2 });
       try {
