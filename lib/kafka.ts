@@ -15,6 +15,36 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
+/**
+ * Broker answers kafkajs retries itself while a group, a transaction or a partition changes
+ * hands: at start-up, in rebalances, after a leader moves (kafkajs' own texts, checked against
+ * its error table in test/unit/kafka-logging.test.ts). kafkajs logs each at error level before
+ * retrying; if its retries run out, the caller gets the error and that is logged as one.
+ */
+export const RETRIED_BROKER_ANSWERS = [
+  "The coordinator is loading and hence can't process requests for this group",
+  'The group coordinator is not available',
+  'This is not the correct coordinator for this group',
+  'There is no leader for this topic-partition as we are in the middle of a leadership election',
+  'This server is not the leader for that topic-partition',
+  'This is not the correct controller for this cluster',
+  'The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing',
+] as const;
+
+/**
+ * The level of a kafkajs line: its retried broker answers at debug, so a healthy start or
+ * rebalance prints no error; a failed connection (retried too, but the broker may really be
+ * gone) at warn; everything else at kafkajs' own level.
+ */
+export function kafkajsLevel(namespace: string, level: 'error' | 'warn' | 'info' | 'debug', message: string, error: string | undefined): 'error' | 'warn' | 'info' | 'debug' {
+  if (level !== 'error' && level !== 'warn') return level;
+  if (error !== undefined && RETRIED_BROKER_ANSWERS.some((answer) => error.includes(answer))) return 'debug';
+  // Metadata of a topic being created or deleted, answered while kafkajs refreshes it.
+  if (namespace === 'Connection' && error === 'This server does not host this topic-partition') return 'debug';
+  if (namespace === 'Connection' && (message.startsWith('Connection error:') || message === 'Connection timeout')) return 'warn';
+  return level;
+}
+
 export function createKafka(config: Config, logger: Logger, clientId = config.kafka.clientId): Kafka {
   const kafkaConfig: KafkaConfig = {
     clientId,
@@ -34,16 +64,12 @@ export function createKafka(config: Config, logger: Logger, clientId = config.ka
       // Our idempotent producers bound their retries on purpose: a send that keeps failing
       // fails its transaction, and the runtime rebuilds the producer and retries the batch.
       if (message.startsWith('Limiting retries for the idempotent producer')) return;
-      // Expected between back-to-back transactions and retried by kafkajs: not an error for us.
       const text = error instanceof Error ? error.message : typeof error === 'string' ? error : undefined;
-      // Answers kafkajs retries itself: a transaction busy for a moment, metadata of a topic
-      // being created or deleted. The caller sees an error if the retries run out.
-      const expected = text !== undefined && (text.includes('another concurrent operation on the same transaction') || (namespace === 'Connection' && text.includes('does not host this topic-partition')));
       const failure = {
         ...(text !== undefined && { error: error instanceof Error ? loggableError(error) : scrubText(text) }),
         ...(typeof stack === 'string' && { stack: scrubText(stack) }),
       };
-      logger[expected ? 'debug' : (LEVELS[level] ?? 'info')]({ kafkajs: namespace, ...extra, ...failure }, message);
+      logger[kafkajsLevel(namespace, LEVELS[level] ?? 'info', message, text)]({ kafkajs: namespace, ...extra, ...failure }, message);
     },
   };
   if (config.kafka.sasl) {
