@@ -54,19 +54,36 @@ export function watchConsumerLag(admin: Admin, source: LagSource): () => void {
 
 export interface MetricsServer {
   url: string;
+  /**
+   * What GET /readyz answers: 200 once the process's processors have joined their groups, 503
+   * before that and again once it is stopping, so an orchestrator neither counts a starting
+   * instance as capacity nor waits on a leaving one.
+   */
+  setReady(ready: boolean): void;
   close(): Promise<void>;
 }
 
-/** Serves GET /metrics (Prometheus text format) on its own port; port 0 in options picks a free one. */
+/**
+ * Serves GET /metrics (Prometheus text format), /healthz (the process answers: liveness) and
+ * /readyz (see {@link MetricsServer.setReady}) on its own port; port 0 in options picks a free one.
+ */
 export async function serveMetrics(options: { host: string; port: number }, logger: Logger): Promise<MetricsServer> {
   registerProcessMetrics();
   const app = Fastify({ logger: false });
+  let ready = false;
   app.get('/metrics', async (_request, reply) => {
     const body = await register.metrics();
     return reply.type(register.contentType).send(body);
   });
   app.get('/healthz', () => ({ status: 'ok' }));
+  app.get('/readyz', (_request, reply) => (ready ? reply.send({ status: 'ready' }) : reply.code(503).send({ status: 'not ready' })));
   const address = await app.listen({ host: options.host, port: options.port });
   logger.info({ url: `${address}/metrics` }, 'metrics endpoint listening');
-  return { url: `${address}/metrics`, close: () => app.close() };
+  return {
+    url: `${address}/metrics`,
+    setReady: (value) => {
+      ready = value;
+    },
+    close: () => app.close(),
+  };
 }
