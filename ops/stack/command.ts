@@ -7,7 +7,7 @@
  * the processes whose pids it recorded. Operator command: plain console output.
  */
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { ConfigError, loadConfig, REPO_ROOT } from '../../lib/config.ts';
 import type { Config } from '../../lib/config.ts';
@@ -17,6 +17,7 @@ import { ensurePromtool } from '../prometheus/promtool.ts';
 import { postgresService } from '../postgres/service.ts';
 import { redisService } from '../redis/service.ts';
 import { registryService } from '../registry/service.ts';
+import { ensureDeployTools, ensureSystemdAnalyze } from './deploy-tools.ts';
 import { writeEnvFile } from './env-file.ts';
 import { cmdline, isAlive, logFile, portInUse, readPid, removePid, stopProcess, tailLog, waitUntil } from './proc.ts';
 import { withTimeout } from '../../lib/timeout.ts';
@@ -274,11 +275,20 @@ export async function stackStatus(config: Config, options: StackOptions = {}): P
   return { ok: reports.every((r) => r.state === 'ready'), services: reports };
 }
 
-/** Builds the pinned operator tools the tests need (promtool) into the cache; instant once built. */
+/**
+ * Builds or fetches the pinned operator tools the tests need into the cache (promtool; kubeconform,
+ * kustomize and their schemas; systemd-analyze); instant once there.
+ */
 export async function stackTools(config: Config, options: StackOptions = {}): Promise<{ ok: boolean }> {
   const out = options.out ?? console.log;
-  const path = await ensurePromtool(stackPaths(config), (message) => out(`${'promtool'.padEnd(10)} ${message}`));
-  out(row('promtool', 'ready', path));
+  const paths = stackPaths(config);
+  const say = (tool: string, message: string) => out(`${tool.padEnd(10)} ${message}`);
+  out(row('promtool', 'ready', await ensurePromtool(paths, (message) => say('promtool', message))));
+  const deploy = await ensureDeployTools(paths, say);
+  out(row('kubeconform', 'ready', deploy.kubeconform));
+  out(row('kustomize', 'ready', deploy.kustomize));
+  out(row('schemas', 'ready', `Kubernetes ${deploy.kubernetesVersion} and KEDA CRDs in ${dirname(dirname(deploy.schemaLocations[0]))}`));
+  out(row('systemd', 'ready', await ensureSystemdAnalyze(paths, say)));
   return { ok: true };
 }
 
@@ -316,7 +326,7 @@ export function stackCommand(): Command {
     .action(() => runAction(() => stackStatus(loadConfig())));
   stack
     .command('tools')
-    .description('Build the operator tools the tests use (promtool, pinned) into PERMITFLOW_CACHE_DIR with go install, unless already built. Safe to repeat.')
+    .description('Build the operator tools the tests use (promtool, kubeconform, kustomize: pinned, with go install; the Kubernetes and KEDA schemas) into PERMITFLOW_CACHE_DIR unless already there, and install systemd-analyze if missing. Safe to repeat.')
     .action(() => runAction(() => stackTools(loadConfig())));
   return stack;
 }
