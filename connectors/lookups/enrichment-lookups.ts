@@ -39,7 +39,7 @@ import { lookupZoning } from './zoning.ts';
 export interface LookupAllOptions {
   /** Aborts every request (shutdown, rebalance). */
   signal?: AbortSignal;
-  /** Picks the fee schedule version when the application has no `appliedAt`; default now. */
+  /** When the submission was received: picks the fee schedule version (never the applicant's `appliedAt`); default now. */
   at?: number;
 }
 

@@ -1,23 +1,19 @@
 /**
  * Fee lookup: the fee schedule's quote for the permit type and valuation, under the version in
- * force on the application date (or, without one, the time the caller gives). Local and
- * synchronous: no API, so no rate limit, cache or breaker.
+ * force at the time the caller gives (when the submission was received). The applicant's own
+ * `appliedAt` does not choose it: backdating would buy older fees. Local and synchronous: no
+ * API, so no rate limit, cache or breaker.
  */
 import { pathToFileURL } from 'node:url';
 import type { LookupResult, PermitApplication } from '../../schemas/types.ts';
 import { quoteFee, type FeeSchedule } from './fee-schedule.ts';
 import type { ParcelAnswer } from './parcel.ts';
 
-function applicationDate(application: PermitApplication, at: number): string {
-  const applied = application.appliedAt ? Date.parse(application.appliedAt) : NaN;
-  return new Date(Number.isNaN(applied) ? at : applied).toISOString().slice(0, 10);
-}
-
 export function lookupFees(schedule: FeeSchedule, application: PermitApplication, parcel: ParcelAnswer, at: number): LookupResult {
   const base = { lookup: 'fees', fetchedAt: schedule.loadedAt, cacheHit: false, attempt: 1 };
   const source = pathToFileURL(schedule.path).href;
   if (parcel.outsideJurisdiction) return { ...base, outcome: 'outside_jurisdiction', source, data: null };
-  const answer = quoteFee(schedule, application.permitType, application.project.estimatedCost, applicationDate(application, at));
+  const answer = quoteFee(schedule, application.permitType, application.project.estimatedCost, new Date(at).toISOString().slice(0, 10));
   if ('missing' in answer) {
     return { ...base, outcome: 'not_found', source: answer.scheduleVersion ? `${source}#${answer.scheduleVersion}` : source, data: JSON.stringify({ reason: answer.missing, permitType: application.permitType }) };
   }

@@ -88,7 +88,8 @@ export function createEnricher(options: EnricherOptions): ProcessorDefinition<Su
       const application = await readApplication(options, chunked);
 
       try {
-        const results = await lookups.lookupAll(application, { signal: ctx.signal });
+        // The fee schedule in force when the submission was received, not on the applicant's appliedAt.
+        const results = await lookups.lookupAll(application, { signal: ctx.signal, at: chunked.receivedAt });
         const enriched: SubmissionEnriched = {
           header: { ...chunked.header, state: 'enriched', at: Date.now(), workerId, attempt, traceparent: ctx.traceparent },
           payload: chunked.payload,

@@ -40,7 +40,9 @@ export function createValidator(options: ValidatorOptions): ProcessorDefinition<
       const enriched = record.value;
       const hash = submissionOf(record);
       const application = await readApplication(options.payloads, enriched.payload);
-      const result = await validate({ application, attachments: enriched.attachments, lookups: enriched.lookups, at: enriched.header.at }, options);
+      // The intake's receipt time picks the rule set, not the applicant's appliedAt (backdating).
+      const receivedAt = enriched.header.receivedAt ?? enriched.header.at;
+      const result = await validate({ application, attachments: enriched.attachments, lookups: enriched.lookups, receivedAt }, options);
       const validated: SubmissionValidated = {
         header: { ...enriched.header, state: 'validated', at: clock(), workerId, attempt: 1, traceparent: ctx.traceparent },
         payload: enriched.payload,

@@ -1,6 +1,7 @@
 /**
- * Validation of one application against the rule set in force on its date: the form, the site
- * (from the lookups) and the fee. Pure apart from the injected fee quoter, which is only asked
+ * Validation of one application against the rule set in force when it was received: the form,
+ * the site (from the lookups) and the fee. The applicant's own `appliedAt` is data, never the
+ * key: a backdated application would otherwise buy an older rule set and older fees. Pure apart from the injected fee quoter, which is only asked
  * when the enriched record carries no fee quote.
  */
 import type { Attachment, Finding, LookupResult } from '../../schemas/types.ts';
@@ -18,8 +19,11 @@ export interface ValidationInput {
   application: Record<string, unknown>;
   attachments: Attachment[];
   lookups: LookupResult[];
-  /** Epoch ms the application is judged at when it has no appliedAt: the enriched record's time, so a replay judges alike. */
-  at: number;
+  /**
+   * Epoch ms the submission was received (the intake's receipt, carried in every state header;
+   * else the record's time): it alone picks the rule set and fee schedule, and a replay judges alike.
+   */
+  receivedAt: number;
 }
 
 export interface Validation {
@@ -37,8 +41,8 @@ export interface ValidationDeps {
 /** In order: form, site, fee. The order is the order findings are reported in. */
 const CHECKS: Check[] = [permitTypeIssued, requiredFields, valueRanges, requiredAttachments, jurisdictionAndParcel, zoningUse, overlayRules, activePermits];
 
-/** The date rules and fees are chosen by: appliedAt when it is a date, else `at`. */
-export const judgedOn = (facts: ApplicationFacts, at: number): string => facts.appliedDate ?? new Date(at).toISOString().slice(0, 10);
+/** The date rules and fees are chosen by: the day (UTC) the submission was received. */
+export const judgedOn = (receivedAt: number): string => new Date(receivedAt).toISOString().slice(0, 10);
 
 async function feeDue(lookups: SiteLookups, facts: ApplicationFacts, date: string, fees: FeeQuoter): Promise<FeeDue> {
   const lookup = lookups.fees;
@@ -65,7 +69,7 @@ export function evaluate(ctx: CheckContext): Finding[] {
 
 export async function validate(input: ValidationInput, deps: ValidationDeps): Promise<Validation> {
   const facts = applicationFacts(input.application);
-  const date = judgedOn(facts, input.at);
+  const date = judgedOn(input.receivedAt);
   const ruleSet: RuleSet | undefined = facts.jurisdiction === null ? undefined : deps.ruleSets.inForce(facts.jurisdiction, date);
   if (!ruleSet) return { ruleSetVersion: NO_RULE_SET, findings: withoutRuleSet(facts), computedFeeCents: null, paidFeeCents: facts.paidCents };
 

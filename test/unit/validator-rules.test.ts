@@ -5,8 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { FeeAnswer } from '../../connectors/lookups/fee-schedule.ts';
-import type { FeeQuoter } from '../../processors/validator/fee-quoter.ts';
+import { join } from 'node:path';
+import { loadFeeSchedule, type FeeAnswer } from '../../connectors/lookups/fee-schedule.ts';
+import { lookupFees } from '../../connectors/lookups/fees.ts';
+import type { ParcelAnswer } from '../../connectors/lookups/parcel.ts';
+import { REPO_ROOT } from '../../lib/config.ts';
+import { scheduleFeeQuoter, type FeeQuoter } from '../../processors/validator/fee-quoter.ts';
 import { validate, type Validation } from '../../processors/validator/validate.ts';
 import type { Attachment, PermitApplication } from '../../schemas/types.ts';
 import { alderCreek, attachment, FEES, foundAs, HISTORY, lookups, notFound, outside, OVERLAYS, ruleSets, ZONING } from './validator-fixtures.ts';
@@ -158,7 +162,7 @@ for (const c of CASES) {
     application.appliedAt = '2026-11-02T16:21:07Z';
     c.application?.(application);
     const result = await validate(
-      { application: application as unknown as Record<string, unknown>, attachments: c.attachments ?? DEFAULT_ATTACHMENTS, lookups: lookups(c.lookups), at: AT },
+      { application: application as unknown as Record<string, unknown>, attachments: c.attachments ?? DEFAULT_ATTACHMENTS, lookups: lookups(c.lookups), receivedAt: AT },
       { ruleSets, fees: c.fees ?? noQuoter },
     );
     assert.deepEqual(
@@ -174,22 +178,39 @@ for (const c of CASES) {
   });
 }
 
-test('findings carry the rule set of the application date; without appliedAt, the record time decides', async () => {
+test('the rule set in force when the submission was received applies; a backdated appliedAt buys nothing', async () => {
   const demolition = (appliedAt: string | null) => {
     const a = alderCreek();
     Object.assign(a, { permitType: 'Demolition', workClass: 'Demolition', appliedAt });
     a.project.removedSqFt = 380;
     return a as unknown as Record<string, unknown>;
   };
-  const run = (appliedAt: string | null, at: number) => validate({ application: demolition(appliedAt), attachments: [], lookups: lookups(), at }, { ruleSets, fees: noQuoter });
+  const run = (appliedAt: string | null, receivedAt: number) => validate({ application: demolition(appliedAt), attachments: [], lookups: lookups(), receivedAt }, { ruleSets, fees: noQuoter });
 
-  // 2025.07 asked for no asbestos survey; 2026.11 does.
-  const older = await run('2026-08-01T09:00:00Z', AT);
-  assert.equal(older.ruleSetVersion, 'us-or-cedar-county@2025.07');
-  assert.deepEqual(older.findings, []);
-  const newer = await run('2026-11-05T09:00:00Z', Date.parse('2026-08-01T00:00:00Z'));
-  assert.equal(newer.ruleSetVersion, 'us-or-cedar-county@2026.11');
-  assert.deepEqual(newer.findings.map((f) => f.code), ['ATTACHMENT_REQUIRED']);
-  assert.equal((await run(null, Date.parse('2026-07-15T00:00:00Z'))).ruleSetVersion, 'us-or-cedar-county@2025.07');
+  // 2025.07 asked for no asbestos survey; 2026.11 does. Received under 2026.11, claiming August: 2026.11.
+  const backdated = await run('2026-08-01T09:00:00Z', AT);
+  assert.equal(backdated.ruleSetVersion, 'us-or-cedar-county@2026.11');
+  assert.deepEqual(backdated.findings.map((f) => f.code), ['ATTACHMENT_REQUIRED']);
+  // Received in August: 2025.07, whatever the applicant claims.
+  const august = Date.parse('2026-08-01T00:00:00Z');
+  assert.equal((await run('2026-11-05T09:00:00Z', august)).ruleSetVersion, 'us-or-cedar-county@2025.07');
+  assert.deepEqual((await run(null, august)).findings, []);
   assert.equal((await run('not a date', AT)).ruleSetVersion, 'us-or-cedar-county@2026.11');
+});
+
+test('the fee schedule in force when the submission was received prices it, not the one of a backdated appliedAt', async () => {
+  const schedule = await loadFeeSchedule(join(REPO_ROOT, 'test/fixtures/lookups/fee-schedule.yaml'));
+  const application = alderCreek();
+  application.appliedAt = '2025-08-01T09:00:00Z';
+  const parcel = { outsideJurisdiction: false } as ParcelAnswer;
+  // The enricher's quote.
+  const quoted = lookupFees(schedule, application, parcel, AT);
+  assert.equal(quoted.outcome, 'found');
+  const quote = JSON.parse(quoted.data!) as { scheduleVersion: string; feeCents: number };
+  assert.deepEqual([quote.scheduleVersion, quote.feeCents], ['2026.11', 118425], 'not 2025.07 at 111490');
+  // The validator's own quote, when the enriched record carries none.
+  const withoutQuote = lookups().filter((l) => l.lookup !== 'fees');
+  const validation = await validate({ application: application as unknown as Record<string, unknown>, attachments: DEFAULT_ATTACHMENTS, lookups: withoutQuote, receivedAt: AT }, { ruleSets, fees: scheduleFeeQuoter(schedule) });
+  assert.equal(validation.computedFeeCents, 118425, 'the 2026.11 fee, not 2025.07\'s 111490');
+  assert.equal(application.appliedAt, '2025-08-01T09:00:00Z', 'appliedAt stays as the applicant gave it');
 });
