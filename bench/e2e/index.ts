@@ -13,7 +13,7 @@
  *   producer-perf   Kafka's ProducerPerformance, 1 KB records, acks=all, 6 partitions
  *
  * Usage: node --import tsx bench/e2e/index.ts [--rows N] [--only a,b] [--rates 500,1000,2000]
- *        [--seconds 60] [--live-layout all|stages] [--profile]
+ *        [--seconds 60] [--live-layout all|stages] [--profile] [--out bench/results]
  * With --profile each drain's processes run with --cpu-prof; the top 15 self-time functions per
  * process go into the report. Results: printed, and bench/results/e2e-<timestamp>.{json,md}.
  */
@@ -45,6 +45,7 @@ const { values: args } = parseArgs({
     'live-layout': { type: 'string', default: 'all' },
     'producer-records': { type: 'string', default: '500000' },
     profile: { type: 'boolean', default: false },
+    out: { type: 'string', default: join(REPO_ROOT, 'bench/results') },
   },
 });
 
@@ -96,7 +97,7 @@ async function main(): Promise<void> {
   await preflight(config);
   const startedAt = new Date().toISOString();
   const stamp = startedAt.replace(/[:.]/g, '-');
-  const resultsDir = join(REPO_ROOT, 'bench/results');
+  const resultsDir = args.out;
   mkdirSync(resultsDir, { recursive: true });
   const results: E2eResults = { startedAt, rows, machine: { cpus: cpus().length, node: process.versions.node }, drains: [], live: [], celery: [], failures: [], loads: {} };
   const fixtures = await startFixtures();
@@ -129,7 +130,7 @@ async function main(): Promise<void> {
   writeFileSync(join(resultsDir, `e2e-${stamp}.json`), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(resultsDir, `e2e-${stamp}.md`), markdown);
   console.log(markdown);
-  console.error(`bench e2e: written to bench/results/e2e-${stamp}.{json,md}`);
+  console.error(`bench e2e: written to ${join(resultsDir, `e2e-${stamp}`)}.{json,md}`);
   if (results.failures.length > 0) process.exitCode = 1;
 }
 
