@@ -38,9 +38,11 @@ export function problemFor(err: unknown): { problem: Problem; headers: Record<st
 
 export async function buildApp(deps: IntakeDeps): Promise<FastifyInstance> {
   const s = deps.settings;
-  if (s.headersTimeoutMs > s.requestTimeoutMs) {
-    throw new ConfigError([`INTAKE_HEADERS_TIMEOUT_MS (${s.headersTimeoutMs}) must not exceed INTAKE_REQUEST_TIMEOUT_MS (${s.requestTimeoutMs})`]);
-  }
+  const problems = [
+    s.headersTimeoutMs > s.requestTimeoutMs && `INTAKE_HEADERS_TIMEOUT_MS (${s.headersTimeoutMs}) must not exceed INTAKE_REQUEST_TIMEOUT_MS (${s.requestTimeoutMs})`,
+    s.lag.hardLimit < s.lag.threshold && `INTAKE_LAG_HARD_LIMIT (${s.lag.hardLimit}) must not be below INTAKE_LAG_THRESHOLD (${s.lag.threshold})`,
+  ].filter((p): p is string => typeof p === 'string');
+  if (problems.length > 0) throw new ConfigError(problems);
   const loggerInstance: FastifyBaseLogger = deps.logger;
   const app = Fastify({
     loggerInstance,
@@ -66,7 +68,8 @@ export async function buildApp(deps: IntakeDeps): Promise<FastifyInstance> {
 
   // Only the two submission media types: anything else is 415 before the body is read.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  // A JSON body is only the application: its own limit, far below the multipart one (issue 14).
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: s.jsonLimitBytes }, app.getDefaultJsonParser('error', 'error'));
   await app.register(multipart, { throwFileSizeLimit: true });
 
   app.setErrorHandler((err, request, reply) => {

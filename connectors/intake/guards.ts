@@ -80,11 +80,17 @@ export function shedUnderBackpressure(deps: IntakeDeps): onRequestHookHandler {
   };
 }
 
-/** 413 from the declared Content-Length, before reading (the JSON parser checks too; multipart does not). */
+/**
+ * 413 from the declared Content-Length, before reading (the parsers check as they read too): a
+ * JSON body is held to the JSON limit, a multipart one to the body limit.
+ */
 export function declaredBodyLimit(deps: IntakeDeps): onRequestHookHandler {
   return (request, _reply, done) => {
     const declared = Number(request.headers['content-length'] ?? 0);
-    if (declared <= deps.settings.bodyLimitBytes) return done();
-    done(new ProblemError(problem(413, PROBLEM_TYPES.blank, `the body is limited to ${deps.settings.bodyLimitBytes} bytes`)));
+    // The body is not parsed yet (onRequest), so the header tells which parser will read it.
+    const multipart = /^\s*multipart\/form-data/i.test(request.headers['content-type'] ?? '');
+    const limit = multipart ? deps.settings.bodyLimitBytes : deps.settings.jsonLimitBytes;
+    if (declared <= limit) return done();
+    done(new ProblemError(problem(413, PROBLEM_TYPES.blank, `the body is limited to ${limit} bytes${multipart ? '' : ' as JSON: send attachments as multipart'}`)));
   };
 }

@@ -38,8 +38,13 @@ export interface MultipartSubmission {
 
 export interface MultipartLimits {
   bodyLimitBytes: number;
+  /** Largest application part (the JSON body's limit). */
+  jsonLimitBytes: number;
   maxAttachments: number;
 }
+
+/** Parses the application part's text exactly as a JSON body is parsed; throws for invalid JSON. */
+export type JsonParser = (text: string) => unknown;
 
 const APPLICATION_PART = 'application';
 const KIND = /^[a-z][a-z0-9-]{0,39}$/;
@@ -61,9 +66,9 @@ function kindOf(fieldname: string): string {
   return fieldname === 'attachment' || !KIND.test(fieldname) ? 'other' : fieldname;
 }
 
-function parseJson(text: string): unknown {
+function parseApplication(parse: JsonParser, text: string): unknown {
   try {
-    return JSON.parse(text) as unknown;
+    return parse(text);
   } catch {
     throw new ProblemError(problem(400, PROBLEM_TYPES.invalidJson, `the ${APPLICATION_PART} part is not valid JSON`));
   }
@@ -109,7 +114,7 @@ function truncationGuard(request: IncomingMessage, stallMs: number) {
 
 const STALL_MS = 1000;
 
-export async function readMultipart(request: FastifyRequest, limits: MultipartLimits): Promise<MultipartSubmission> {
+export async function readMultipart(request: FastifyRequest, limits: MultipartLimits, parseJson: JsonParser): Promise<MultipartSubmission> {
   const dir = await mkdtemp(join(tmpdir(), 'permitflow-intake-'));
   const dispose = () => rm(dir, { recursive: true, force: true });
   const guard = truncationGuard(request.raw, STALL_MS);
@@ -118,8 +123,8 @@ export async function readMultipart(request: FastifyRequest, limits: MultipartLi
   let seenApplication = false;
   let total = 0;
 
-  /** Streams a file part through a meter (size, SHA-256, body limit) into `sink`. */
-  async function consume(file: Readable & { truncated?: boolean }, sink: Writable): Promise<{ size: number; sha256: string }> {
+  /** Streams a file part through a meter (size, SHA-256, part and body limits) into `sink`. */
+  async function consume(file: Readable & { truncated?: boolean }, sink: Writable, partLimit = limits.bodyLimitBytes): Promise<{ size: number; sha256: string }> {
     const hash = createHash('sha256');
     let size = 0;
     const meter = new Transform({
@@ -127,6 +132,7 @@ export async function readMultipart(request: FastifyRequest, limits: MultipartLi
         guard.progress();
         size += chunk.length;
         total += chunk.length;
+        if (size > partLimit) return done(tooLarge(`the ${APPLICATION_PART} part exceeds ${partLimit} bytes`));
         if (total > limits.bodyLimitBytes) return done(tooLarge(`the submission exceeds ${limits.bodyLimitBytes} bytes`));
         hash.update(chunk);
         done(null, chunk);
@@ -147,7 +153,8 @@ export async function readMultipart(request: FastifyRequest, limits: MultipartLi
     const parts = request.parts({
       limits: {
         fieldNameSize: 100,
-        fieldSize: limits.bodyLimitBytes,
+        // Only the application may be a field: the JSON limit bounds what a field parse can cost.
+        fieldSize: limits.jsonLimitBytes,
         fields: 4,
         fileSize: limits.bodyLimitBytes,
         files: limits.maxAttachments + 1,
@@ -160,13 +167,14 @@ export async function readMultipart(request: FastifyRequest, limits: MultipartLi
         if (seenApplication) throw badPart(`more than one ${APPLICATION_PART} part`);
         seenApplication = true;
         if (part.type === 'field') {
-          // @fastify/multipart has already parsed a field sent as application/json.
-          application = typeof part.value === 'string' && !part.mimetype.startsWith('application/json') ? parseJson(part.value) : part.value;
+          if (part.valueTruncated) throw tooLarge(`the ${APPLICATION_PART} part exceeds ${limits.jsonLimitBytes} bytes`);
+          // @fastify/multipart has already parsed a field sent as application/json (with secure-json-parse, as a JSON body).
+          application = typeof part.value === 'string' && !part.mimetype.startsWith('application/json') ? parseApplication(parseJson, part.value) : part.value;
           total += typeof part.value === 'string' ? part.value.length : 0;
         } else {
           const chunks: Buffer[] = [];
-          await consume(part.file, new Writable({ write: (chunk: Buffer, _e, done) => { chunks.push(chunk); done(); } }));
-          application = parseJson(Buffer.concat(chunks).toString('utf8'));
+          await consume(part.file, new Writable({ write: (chunk: Buffer, _e, done) => { chunks.push(chunk); done(); } }), limits.jsonLimitBytes);
+          application = parseApplication(parseJson, Buffer.concat(chunks).toString('utf8'));
         }
         continue;
       }

@@ -14,7 +14,7 @@ import type { IntakeDeps } from './deps.ts';
 import { authenticate, declaredBodyLimit, rateLimit, shedUnderBackpressure } from './guards.ts';
 import { fingerprintOf, parseIdempotencyKey, runIdempotently, type StoredResponse } from './idempotency.ts';
 import type { IntakeMetrics } from './metrics.ts';
-import { readMultipart, type SpooledAttachment } from './multipart.ts';
+import { readMultipart, type JsonParser, type SpooledAttachment } from './multipart.ts';
 import { problem, PROBLEM_TYPES, ProblemError, unsupportedMediaType } from './problem.ts';
 import { createApplicationValidator } from './validation.ts';
 import { inSpan, SpanKind } from '../../lib/observability/tracing.ts';
@@ -27,8 +27,8 @@ interface Input {
 
 const location = (id: string) => `/v1/submissions/${id}`;
 
-async function readInput(request: FastifyRequest, deps: IntakeDeps): Promise<Input> {
-  if (request.isMultipart()) return readMultipart(request, deps.settings);
+async function readInput(request: FastifyRequest, deps: IntakeDeps, parseJson: JsonParser): Promise<Input> {
+  if (request.isMultipart()) return readMultipart(request, deps.settings, parseJson);
   if (request.headers['content-type'] === undefined) throw unsupportedMediaType();
   return { application: request.body, attachments: [], dispose: () => Promise.resolve() };
 }
@@ -57,6 +57,15 @@ function send(reply: FastifyReply, stored: StoredResponse, replayed: boolean): F
 export function submissionRoutes(app: FastifyInstance, deps: IntakeDeps, metrics: IntakeMetrics): void {
   const validate = createApplicationValidator();
   const clock = deps.clock ?? Date.now;
+  // The multipart application part is parsed by the very parser of JSON bodies (secure-json-parse,
+  // `__proto__` and `constructor.prototype` refused), so both paths accept the same documents.
+  const jsonBodyParser = app.getDefaultJsonParser('error', 'error');
+  const parseJson: JsonParser = (text) => {
+    let parsed: { err: Error | null; value: unknown } = { err: new Error('the JSON parser did not answer'), value: undefined };
+    void jsonBodyParser({} as FastifyRequest, text, (err, value) => (parsed = { err, value }));
+    if (parsed.err) throw parsed.err;
+    return parsed.value;
+  };
 
   /** The durable part: store, produce, and the 202 it earns. */
   async function accept(request: FastifyRequest, input: Input, application: PermitApplication, canonical: CanonicalPayload, submissionHash: string): Promise<StoredResponse> {
@@ -81,7 +90,7 @@ export function submissionRoutes(app: FastifyInstance, deps: IntakeDeps, metrics
 
   app.post('/v1/submissions', { onRequest: [authenticate(deps, 'submit'), rateLimit(deps), shedUnderBackpressure(deps), declaredBodyLimit(deps)] }, async (request, reply) => {
     const idempotencyKey = idempotencyKeyOf(request);
-    const input = await readInput(request, deps);
+    const input = await readInput(request, deps, parseJson);
     try {
       const checked = validate(input.application);
       if (!checked.ok) {

@@ -171,8 +171,8 @@ test('the converter maps Avro types: records closed, unions nullable, maps, arra
   assert.deepEqual(props.n, { type: 'integer', minimum: -(2 ** 31), maximum: 2 ** 31 - 1 });
   assert.deepEqual(props.l!.type, ['integer', 'null']);
   assert.deepEqual(props.ne!.enum, ['X', null]);
-  assert.deepEqual(props.tags, { type: 'array', items: { type: 'string' } });
-  assert.deepEqual(props.m, { type: 'object', additionalProperties: { type: 'number' } });
+  assert.deepEqual(props.tags, { type: 'array', maxItems: 100, items: { type: 'string', maxLength: 200 } });
+  assert.deepEqual(props.m, { type: 'object', maxProperties: 100, propertyNames: { maxLength: 100 }, additionalProperties: { type: 'number' } });
   assert.throws(() => avroToJsonSchema({ type: 'record', name: 'U', fields: [{ name: 'u', type: ['string', 'int'] }] }), /u: unions other than \[null, T\]/);
 });
 
