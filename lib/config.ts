@@ -103,6 +103,7 @@ export const OPTIONS = {
   INTAKE_PORT: { schema: port, default: '8088', description: 'Port of the intake gateway' },
   INTAKE_API_KEYS_FILE: { schema: z.string().min(1).optional(), description: 'JSON file of hashed API keys, managed by `permitflow keys` (default: <PERMITFLOW_STACK_DIR>/api-keys.json)' },
   INTAKE_BODY_LIMIT_BYTES: { schema: positiveInt, default: String(25 * 1024 * 1024), description: 'Largest request body, JSON or multipart with attachments (413 above)' },
+  INTAKE_JSON_LIMIT_BYTES: { schema: positiveInt, default: String(1024 * 1024), description: 'Largest application JSON: a JSON body, or the application part of a multipart body (413 above); capped at INTAKE_BODY_LIMIT_BYTES' },
   INTAKE_INLINE_LIMIT_BYTES: { schema: positiveInt, default: String(64 * 1024), description: 'Canonical payloads up to this size travel inline in the envelope; larger ones are claim-checked' },
   INTAKE_MAX_ATTACHMENTS: { schema: wholeNumber('a whole number, 0 or more').min(0, { message: 'expected a whole number, 0 or more' }), default: '20', description: 'Most attachments in one multipart submission' },
   INTAKE_MAX_HEADER_BYTES: { schema: positiveInt, default: '16384', description: 'Largest request header block (431 above)' },
@@ -111,6 +112,7 @@ export const OPTIONS = {
   INTAKE_CONNECTION_TIMEOUT_MS: { schema: positiveInt, default: '30000', description: 'Idle socket timeout' },
   INTAKE_KEEP_ALIVE_TIMEOUT_MS: { schema: positiveInt, default: '5000', description: 'How long an idle keep-alive connection stays open' },
   INTAKE_IDEMPOTENCY_TTL_S: { schema: positiveInt, default: '86400', description: 'How long an Idempotency-Key and its first response are kept in Redis' },
+  INTAKE_IDEMPOTENCY_MAX_KEYS: { schema: positiveInt, default: '20000', description: "Idempotency-Keys kept per client; past it the client's oldest is forgotten first (its retry is then a new request, which the windower drops as a duplicate)" },
   INTAKE_STATUS_TTL_S: { schema: positiveInt, default: String(7 * 24 * 3600), description: 'How long the intake remembers an accepted submission for status look-ups' },
   INTAKE_RATE_LIMIT_PER_S: { schema: positiveInt, default: '500', description: 'Requests per second per client (API key client id), shared through Redis; a key may override it' },
   INTAKE_LAG_PROCESSORS: {
@@ -122,6 +124,7 @@ export const OPTIONS = {
     description: 'Processors whose consumer-group lag (on their input topics) is the backpressure signal',
   },
   INTAKE_LAG_THRESHOLD: { schema: positiveInt, default: '50000', description: 'Lag (records) of any watched group above which POST answers 503 with Retry-After' },
+  INTAKE_LAG_HARD_LIMIT: { schema: positiveInt, default: '200000', description: 'Lag above which every client gets 503; between INTAKE_LAG_THRESHOLD and this, only clients above their fair share of recent submissions do' },
   INTAKE_LAG_POLL_MS: { schema: positiveInt, default: '3000', description: 'How often the intake reads consumer-group lag' },
   INTAKE_RETRY_AFTER_MAX_S: { schema: positiveInt, default: '120', description: 'Upper bound of a Retry-After the intake computes' },
   INTAKE_PRODUCE_TIMEOUT_MS: { schema: positiveInt, default: '10000', description: 'How long a submission waits for the raw-topic produce (acks=all) before answering 503' },
@@ -218,6 +221,7 @@ export interface Config {
     port: number;
     apiKeysFile: string;
     bodyLimitBytes: number;
+    jsonLimitBytes: number;
     inlineLimitBytes: number;
     maxAttachments: number;
     maxHeaderBytes: number;
@@ -226,9 +230,10 @@ export interface Config {
     connectionTimeoutMs: number;
     keepAliveTimeoutMs: number;
     idempotencyTtlMs: number;
+    idempotencyMaxKeys: number;
     statusTtlMs: number;
     rateLimitPerSecond: number;
-    lag: { processors: Raw['INTAKE_LAG_PROCESSORS']; threshold: number; pollMs: number };
+    lag: { processors: Raw['INTAKE_LAG_PROCESSORS']; threshold: number; hardLimit: number; pollMs: number };
     retryAfterMaxS: number;
     produceTimeoutMs: number;
     shutdownTimeoutMs: number;
@@ -386,6 +391,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       port: r.INTAKE_PORT,
       apiKeysFile: r.INTAKE_API_KEYS_FILE === undefined ? join(stackDir, 'api-keys.json') : isAbsolute(r.INTAKE_API_KEYS_FILE) ? r.INTAKE_API_KEYS_FILE : join(REPO_ROOT, r.INTAKE_API_KEYS_FILE),
       bodyLimitBytes: r.INTAKE_BODY_LIMIT_BYTES,
+      jsonLimitBytes: Math.min(r.INTAKE_JSON_LIMIT_BYTES, r.INTAKE_BODY_LIMIT_BYTES),
       inlineLimitBytes: r.INTAKE_INLINE_LIMIT_BYTES,
       maxAttachments: r.INTAKE_MAX_ATTACHMENTS,
       maxHeaderBytes: r.INTAKE_MAX_HEADER_BYTES,
@@ -394,9 +400,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       connectionTimeoutMs: r.INTAKE_CONNECTION_TIMEOUT_MS,
       keepAliveTimeoutMs: r.INTAKE_KEEP_ALIVE_TIMEOUT_MS,
       idempotencyTtlMs: r.INTAKE_IDEMPOTENCY_TTL_S * 1000,
+      idempotencyMaxKeys: r.INTAKE_IDEMPOTENCY_MAX_KEYS,
       statusTtlMs: r.INTAKE_STATUS_TTL_S * 1000,
       rateLimitPerSecond: r.INTAKE_RATE_LIMIT_PER_S,
-      lag: { processors: r.INTAKE_LAG_PROCESSORS, threshold: r.INTAKE_LAG_THRESHOLD, pollMs: r.INTAKE_LAG_POLL_MS },
+      lag: { processors: r.INTAKE_LAG_PROCESSORS, threshold: r.INTAKE_LAG_THRESHOLD, hardLimit: r.INTAKE_LAG_HARD_LIMIT, pollMs: r.INTAKE_LAG_POLL_MS },
       retryAfterMaxS: r.INTAKE_RETRY_AFTER_MAX_S,
       produceTimeoutMs: r.INTAKE_PRODUCE_TIMEOUT_MS,
       shutdownTimeoutMs: r.INTAKE_SHUTDOWN_TIMEOUT_MS,
