@@ -169,6 +169,7 @@ export const OPTIONS = {
   IMPORT_MAX_RECORD_BYTES: { schema: positiveInt, default: String(1024 * 1024), description: 'Longest CSV record or JSON line; a longer JSON line is a bad row, a longer CSV record (an unclosed quote) stops the file' },
   IMPORT_RETRIES: { schema: wholeNumber('a whole number, 0 or more').min(0, { message: 'expected a whole number, 0 or more' }), default: '5', description: 'Restarts of an import from its checkpoint after a transient Kafka failure' },
   IMPORT_DUPLICATE_TRACKING_ROWS: { schema: positiveInt, default: '1000000', description: 'Distinct rows per file whose hash is remembered to count in-file duplicates (16 bytes each at most)' },
+  IMPORT_MAX_BAD_ROWS: { schema: wholeNumber('a whole number, 0 or more').min(0, { message: 'expected a whole number, 0 or more' }), default: '10000', description: 'Bad rows one file may have (all dead-lettered); at the next the import stops, naming file and line, with the rows before it committed' },
   FILE_DROP_POLL_MS: { schema: positiveInt, default: '2000', description: 'How often the drop-folder watcher lists its inbox' },
   FILE_DROP_STABLE_MS: { schema: positiveInt, default: '10000', description: 'A dropped file is complete once its size and mtime have not changed for this long (or its <name>.done marker exists)' },
   FILE_DROP_REQUIRE_MARKER: { schema: bool, default: 'false', description: 'Take a dropped file only once its <name>.done marker exists' },
@@ -258,6 +259,7 @@ export interface Config {
     maxRecordBytes: number;
     retries: number;
     duplicateTrackingRows: number;
+    maxBadRows: number;
     pollMs: number;
     stableMs: number;
     requireMarker: boolean;
@@ -436,6 +438,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxRecordBytes: r.IMPORT_MAX_RECORD_BYTES,
       retries: r.IMPORT_RETRIES,
       duplicateTrackingRows: r.IMPORT_DUPLICATE_TRACKING_ROWS,
+      maxBadRows: r.IMPORT_MAX_BAD_ROWS,
       pollMs: r.FILE_DROP_POLL_MS,
       stableMs: r.FILE_DROP_STABLE_MS,
       requireMarker: r.FILE_DROP_REQUIRE_MARKER,

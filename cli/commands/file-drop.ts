@@ -1,7 +1,8 @@
 /**
  * `permitflow file-drop watch <inbox> --mapping <mapping>`: the drop-folder connector. Imports
- * each complete file dropped into the inbox (an SFTP upload folder), then moves it to
- * `archive/` or `quarantine/` with a report; runs until SIGTERM or SIGINT, which stop it at a
+ * each complete file dropped into the inbox (an SFTP upload folder), then moves it to the
+ * archive or the quarantine folder, both outside the inbox (uploaders must not be able to
+ * redirect them), with a report; runs until SIGTERM or SIGINT, which stop it at a
  * chunk boundary (an interrupted file resumes from its checkpoint on the next start).
  */
 import { Command } from 'commander';
@@ -15,15 +16,19 @@ export function fileDropCommand(): Command {
   command
     .command('watch')
     .description('Watch an inbox folder and import every complete file with one mapping (FILE_DROP_* settings)')
-    .argument('<inbox>', 'the folder files are dropped into; archive/ and quarantine/ are created inside it')
+    .argument('<inbox>', 'the folder files are dropped into')
     .requiredOption('--mapping <mapping>', 'mapping YAML file, or the name of a mapping in connectors/file-drop/mappings/')
-    .action(async (inbox: string, options: { mapping: string }) => {
+    .option('--archive <dir>', 'where imported files go, outside the inbox (default: <inbox>.archive beside it)')
+    .option('--quarantine <dir>', 'where refused and unreadable files go, outside the inbox (default: <inbox>.quarantine beside it)')
+    .action(async (inbox: string, options: { mapping: string; archive?: string; quarantine?: string }) => {
       const config = loadConfig();
       const logger = createLogger({ level: config.logLevel, name: 'file-drop' });
       const mapping = resolveMapping(options.mapping);
       const deps = createImportDeps(config, logger);
       const watcher = await watchInbox({
         inbox,
+        ...(options.archive !== undefined && { archive: options.archive }),
+        ...(options.quarantine !== undefined && { quarantine: options.quarantine }),
         pollMs: config.fileDrop.pollMs,
         stableMs: config.fileDrop.stableMs,
         requireMarker: config.fileDrop.requireMarker,

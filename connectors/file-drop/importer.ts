@@ -11,7 +11,8 @@
  * Outcomes: a report with status `completed` (bad rows included), `already-imported` (the
  * checkpoint says done: a re-dropped identical file produces nothing), `interrupted` (the
  * signal fired; the next run resumes) or `failed` (the input is unreadable: the report names
- * file and line, and rows before that point stay imported). Infrastructure failures that
+ * file and line, and rows before that point stay imported; so does a file with more than
+ * IMPORT_MAX_BAD_ROWS bad rows, at the first bad row past the cap). Infrastructure failures that
  * outlast IMPORT_RETRIES restarts from the checkpoint are thrown.
  */
 import { basename } from 'node:path';
@@ -90,7 +91,7 @@ const DEAD_LETTER_VALUE_LIMIT = 64 * 1024;
 
 /** Input problems: the file is at fault, not the infrastructure; the report says so. */
 function isInputProblem(err: unknown): err is PermitflowError {
-  return err instanceof PermitflowError && !err.retriable && /^PF_IMPORT_(NOT_FOUND|SYMLINK|NOT_A_FILE|UNREADABLE|EMPTY|ENCODING|BINARY|MISSING_COLUMNS|UNSAFE_NAME)$/.test(err.code);
+  return err instanceof PermitflowError && !err.retriable && /^PF_IMPORT_(NOT_FOUND|SYMLINK|HARDLINK|NOT_A_FILE|UNREADABLE|EMPTY|ENCODING|BINARY|MISSING_COLUMNS|UNSAFE_NAME|TOO_MANY_BAD_ROWS)$/.test(err.code);
 }
 
 interface Chunk {
@@ -154,6 +155,16 @@ async function run(source: SourceFile, mapping: Mapping, mapper: RowMapper, deps
     };
 
     const deadLetter = async (line: number, errorClass: string, message: string, raw: string): Promise<void> => {
+      if (counts.bad >= settings.maxBadRows) {
+        // A file this broken is the wrong file or the wrong mapping: stop before this row (the
+        // checkpoint stays before it, so it is not counted as read), keeping what was committed.
+        counts.read--;
+        throw PermitflowError.permanent(
+          'PF_IMPORT_TOO_MANY_BAD_ROWS',
+          `${source.name}:${line}: more than ${settings.maxBadRows} bad rows (IMPORT_MAX_BAD_ROWS); the import stops here, the rows before this line are committed: check the file and the mapping`,
+          { context: { line } },
+        );
+      }
       counts.bad++;
       if (report.badRows.length < BAD_ROWS_IN_REPORT) report.badRows.push({ line, errorClass, message });
       const now = Date.now();
@@ -237,9 +248,10 @@ async function run(source: SourceFile, mapping: Mapping, mapper: RowMapper, deps
         if (options.signal?.aborted) break;
       }
     } catch (err) {
-      // Unreadable from here on: the rows read before this point are good, keep them.
-      if (isInputProblem(err) && chunk.rows > 0) {
-        await flush(false);
+      // Unreadable from here on: the rows read before this point are good, keep them, and let a
+      // commit still in flight finish before the session closes (its counts are the report's).
+      if (isInputProblem(err)) {
+        if (chunk.rows > 0) await flush(false);
         await inflight;
       }
       throw err;

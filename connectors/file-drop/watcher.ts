@@ -1,8 +1,14 @@
 /**
  * Drop-folder watcher: takes the files an SFTP server writes into an inbox, one at a time, once
- * they are complete, imports each, and moves it to `archive/` (imported, bad rows and all) or
- * `quarantine/` (unreadable, or refused: symlinks, unsafe names), with a `<file>.report.json`
- * beside it.
+ * they are complete, imports each, and moves it to the archive folder (imported, bad rows and
+ * all) or the quarantine folder (unreadable, or refused: symlinks, hard links, unsafe names),
+ * with a `<file>.report.json` beside it.
+ *
+ * The archive and quarantine live OUTSIDE the inbox (by default beside it: `<inbox>.archive`,
+ * `<inbox>.quarantine`): whoever can write to the inbox could otherwise replace them with a
+ * symlink and have the watcher move files, and write reports, wherever it points. Each is
+ * checked at start (a real folder, not a symlink, not inside the inbox) and again, by identity,
+ * before every move.
  *
  * Complete means: its `<name>.done` marker exists, or (unless FILE_DROP_REQUIRE_MARKER) its size
  * and mtime have not changed across polls for FILE_DROP_STABLE_MS. The watcher observes the
@@ -16,9 +22,11 @@
  * file's own faults quarantine it. Stopping interrupts the import in hand at a chunk boundary;
  * the file stays and resumes from its checkpoint next time.
  */
-import { mkdir, readdir, rename, rm, lstat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { Stats } from 'node:fs';
+import { mkdir, readdir, realpath, rename, rm, lstat, writeFile } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { PermitflowError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { ImportReport } from './importer.ts';
 import { childPath, sanitizeName, unsafeNameReason } from './names.ts';
@@ -32,6 +40,10 @@ export type WatcherEvent =
 
 export interface WatcherOptions {
   inbox: string;
+  /** Where imported files go; outside the inbox (default `<inbox>.archive`, beside it). */
+  archive?: string;
+  /** Where refused and unreadable files go; outside the inbox (default `<inbox>.quarantine`). */
+  quarantine?: string;
   pollMs: number;
   stableMs: number;
   requireMarker: boolean;
@@ -59,13 +71,38 @@ interface Observed {
   failures?: number;
 }
 
+/** The default archive and quarantine folders of an inbox: beside it, named after it. */
+export function defaultFolders(inbox: string): { archive: string; quarantine: string } {
+  const base = resolve(inbox);
+  return { archive: `${base}.archive`, quarantine: `${base}.quarantine` };
+}
+
+const unsafeFolder = (message: string) => PermitflowError.permanent('PF_FILE_DROP_UNSAFE_FOLDER', message);
+
+/** Creates `dir` if needed and returns its identity; refuses a symlink, a non-folder, or a folder inside the inbox. */
+async function outsideFolder(dir: string, what: string, inboxReal: string): Promise<Stats> {
+  await mkdir(dir, { recursive: true, mode: 0o750 });
+  const stats = await lstat(dir);
+  if (stats.isSymbolicLink()) throw unsafeFolder(`the ${what} folder ${dir} is a symbolic link; refused (files would be moved wherever it points)`);
+  if (!stats.isDirectory()) throw unsafeFolder(`the ${what} folder ${dir} is not a folder`);
+  const real = await realpath(dir);
+  if (real === inboxReal || real.startsWith(`${inboxReal}${sep}`)) {
+    throw unsafeFolder(`the ${what} folder ${dir} is inside the inbox ${inboxReal}, which uploaders can write to: put it beside the inbox`);
+  }
+  return stats;
+}
+
 export async function watchInbox(options: WatcherOptions): Promise<Watcher> {
   const { inbox, logger } = options;
   const clock = options.clock ?? Date.now;
-  const archive = join(inbox, 'archive');
-  const quarantine = join(inbox, 'quarantine');
-  await mkdir(archive, { recursive: true });
-  await mkdir(quarantine, { recursive: true });
+  const defaults = defaultFolders(inbox);
+  const archive = resolve(options.archive ?? defaults.archive);
+  const quarantine = resolve(options.quarantine ?? defaults.quarantine);
+  const inboxReal = await realpath(inbox);
+  const identities = new Map<string, Stats>([
+    [archive, await outsideFolder(archive, 'archive', inboxReal)],
+    [quarantine, await outsideFolder(quarantine, 'quarantine', inboxReal)],
+  ]);
   const observed = new Map<string, Observed>();
   const controller = new AbortController();
 
@@ -82,7 +119,17 @@ export async function watchInbox(options: WatcherOptions): Promise<Watcher> {
     }
   }
 
+  /** The folder is still the one checked at start: not swapped for a symlink or another folder since. */
+  async function sameFolder(dir: string): Promise<void> {
+    const now = await lstat(dir).catch(() => null);
+    const then = identities.get(dir)!;
+    if (!now || now.isSymbolicLink() || !now.isDirectory() || now.ino !== then.ino || now.dev !== then.dev) {
+      throw unsafeFolder(`the folder ${dir} was replaced since the watcher started; nothing is moved into it`);
+    }
+  }
+
   async function move(name: string, dir: string, type: 'archived' | 'quarantined', report: ImportReport | null, reason: string | null): Promise<void> {
+    await sameFolder(dir);
     const target = await destination(dir, sanitizeName(name));
     await rename(join(inbox, name), target);
     await rm(join(inbox, `${name}${MARKER}`), { force: true });
@@ -130,6 +177,11 @@ export async function watchInbox(options: WatcherOptions): Promise<Watcher> {
       }
       const stats = await lstat(join(inbox, name)).catch(() => null);
       if (!stats) continue;
+      if (stats.nlink > 1) {
+        // Another name for a file elsewhere (perhaps outside the inbox): refused like a symlink.
+        await move(name, quarantine, 'quarantined', null, `PF_IMPORT_HARDLINK: the file has ${stats.nlink} links; hard links are refused (upload the file itself)`);
+        continue;
+      }
       const now = clock();
       const previous = observed.get(name);
       const unchanged = previous !== undefined && previous.size === stats.size && previous.mtimeMs === stats.mtimeMs;
@@ -148,7 +200,7 @@ export async function watchInbox(options: WatcherOptions): Promise<Watcher> {
       try {
         await poll();
       } catch (err) {
-        logger.error({ err, inbox }, 'listing the inbox failed');
+        logger.error({ err, inbox }, 'a poll of the inbox failed');
       }
       await sleep(options.pollMs, undefined, { signal: controller.signal }).catch(() => undefined);
     }

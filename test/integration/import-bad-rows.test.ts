@@ -1,7 +1,7 @@
 /**
  * Bad input on the real stack: bad rows go to the DLQ with file, line and reason while the rest
- * of the file imports; an unreadable file stops with a message naming file and line, keeping
- * the rows before it.
+ * of the file imports, up to IMPORT_MAX_BAD_ROWS; an unreadable file, or one past that cap,
+ * stops with a message naming file and line, keeping the rows before it.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -53,6 +53,31 @@ test('a file with bad rows: each goes to the DLQ with file, line and reason; the
   const formula = apps.find((a) => a.description.startsWith('=HYPERLINK'));
   assert.equal(formula?.extraFields?.[FORMULA_FLAG], 'Description', 'the formula cell is flagged, and kept as data');
   assert.ok(apps.some((a) => a.description === 'line one of the scope\nline two of the scope'), 'a quoted newline stays inside its field');
+});
+
+test('past IMPORT_MAX_BAD_ROWS the import stops at the next bad row, naming file and line; what was committed stays, and a higher cap resumes there', async (t) => {
+  const { config, topology, env } = await importStack(t, { IMPORT_CHUNK_ROWS: '2', IMPORT_MAX_BAD_ROWS: '3' });
+  const file = join(FIXTURES, 'sf-dbi-malformed-rows.csv');
+  const capped = permitflow(t, ['import', file, '--mapping', SF_MAPPING], env);
+  assert.equal((await capped.exited).code, 1, capped.output());
+  assert.match(capped.output(), /permitflow: sf-dbi-malformed-rows\.csv:6: more than 3 bad rows \(IMPORT_MAX_BAD_ROWS\); the import stops here/);
+  // Lines 2-5: one good row, three bad ones; line 6 is neither read nor dead-lettered.
+  assert.match(capped.output(), /read 4 · produced 1 · duplicates 0 · bad rows 3/);
+  const lettersOf = async () => (await readAll<DeadLetter>(config, topology, 'dlq')).map((r) => r.value.originalOffset).sort((a, b) => a - b);
+  assert.deepEqual(await lettersOf(), [3, 4, 5]);
+
+  // The same cap again: it stops at the same line, producing nothing twice.
+  const again = permitflow(t, ['import', file, '--mapping', SF_MAPPING], env);
+  assert.equal((await again.exited).code, 1, again.output());
+  assert.match(again.output(), /sf-dbi-malformed-rows\.csv:6: more than 3 bad rows/);
+  assert.deepEqual(await lettersOf(), [3, 4, 5]);
+
+  // A higher cap resumes from the checkpoint: every row exactly once.
+  const resumed = permitflow(t, ['import', file, '--mapping', SF_MAPPING], { ...env, IMPORT_MAX_BAD_ROWS: '10' });
+  assert.equal((await resumed.exited).code, 2, resumed.output());
+  assert.match(resumed.output(), /read 9 · produced 4 · duplicates 0 · bad rows 5/);
+  assert.deepEqual(await lettersOf(), [3, 4, 5, 6, 10]);
+  assert.equal((await readAll(config, topology, 'raw')).length, 4);
 });
 
 test('an unreadable file stops with file and line, and the rows before it stay imported', async (t) => {

@@ -4,13 +4,13 @@
  * report; nothing outside the inbox is touched.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { createImportDeps } from '../../connectors/file-drop/deps.ts';
 import { importFile } from '../../connectors/file-drop/importer.ts';
 import { loadMapping } from '../../connectors/file-drop/mapping.ts';
-import { watchInbox, type WatcherEvent } from '../../connectors/file-drop/watcher.ts';
+import { defaultFolders, watchInbox, type WatcherEvent } from '../../connectors/file-drop/watcher.ts';
 import type { Config } from '../../lib/config.ts';
 import { REPO_ROOT } from '../../lib/config.ts';
 import { createLogger } from '../../lib/logger.ts';
@@ -36,6 +36,7 @@ async function startWatcher(t: TestContext, config: Config, inbox: string, requi
   t.after(async () => {
     await watcher.stop();
     deps.close();
+    for (const dir of Object.values(defaultFolders(inbox))) rmSync(dir, { recursive: true, force: true });
   });
   return events;
 }
@@ -63,7 +64,8 @@ test('files are taken when complete, imported and archived; unreadable, symlinke
 
   const archived = done('permits.csv')!;
   assert.equal(archived.type, 'archived');
-  assert.equal(archived.path.startsWith(join(inbox, 'archive')), true);
+  const folders = defaultFolders(inbox);
+  assert.equal(archived.path.startsWith(`${folders.archive}/`), true, archived.path);
   assert.equal(reportOf(archived.path).report?.counts.read, 40);
   assert.match(reportOf(archived.path).summary, /read 40 · produced 40/);
 
@@ -83,12 +85,12 @@ test('files are taken when complete, imported and archived; unreadable, symlinke
 
   const unsafe = done(traversal)!;
   assert.equal(unsafe.type, 'quarantined');
-  assert.equal(unsafe.path.startsWith(join(inbox, 'quarantine')), true);
-  assert.doesNotMatch(unsafe.path.slice(join(inbox, 'quarantine').length + 1), /[\\/]/, 'quarantined under a sanitised name');
+  assert.equal(unsafe.path.startsWith(`${folders.quarantine}/`), true, unsafe.path);
+  assert.doesNotMatch(unsafe.path.slice(folders.quarantine.length + 1), /[\\/]/, 'quarantined under a sanitised name');
   assert.equal(reportOf(unsafe.path).originalName, traversal);
   assert.match(reportOf(unsafe.path).reason ?? '', /path separator/);
 
-  assert.deepEqual(readdirSync(inbox).sort(), ['archive', 'quarantine'], 'the inbox is empty again');
+  assert.deepEqual(readdirSync(inbox), [], 'the inbox is empty again: archive and quarantine are beside it');
 });
 
 test('with markers required, a file is not taken until its .done marker arrives, however stable', async (t) => {

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import iconv from 'iconv-lite';
 import { readCsv, readJsonl, type Position, type SourceItem } from '../../connectors/file-drop/records.ts';
 import { openSource, type EncodingChoice } from '../../connectors/file-drop/source.ts';
+import { scanUtf8 } from '../../connectors/file-drop/utf8.ts';
 
 function file(t: TestContext, name: string, content: string | Buffer): string {
   const dir = mkdtempSync(join(tmpdir(), 'permitflow-records-'));
@@ -107,4 +108,53 @@ test('files that are not text exports are refused: symlinks, UTF-16, binary, emp
   const bom = await openSource(file(t, 'bom.csv', '\ufeffa\n1\n'));
   assert.deepEqual([bom.encoding, bom.bom, bom.sha256.length], ['utf-8', true, 64]);
   await bom.handle.close();
+});
+
+test('a hard link is refused like a symlink: it may be another name for a file outside the drop folder', async (t) => {
+  const path = file(t, 'a.csv', 'a,b\n1,2\n');
+  linkSync(path, join(path, '..', 'second-name.csv'));
+  await assert.rejects(openSource(join(path, '..', 'second-name.csv')), /second-name\.csv: has 2 hard links; hard links are refused/);
+  await assert.rejects(openSource(path), /a\.csv: has 2 hard links/);
+});
+
+test('a UTF-8 file with a stray byte is refused at the line of that byte, not read as Windows-1252', async (t) => {
+  // Mostly ASCII, accents in UTF-8, and one Windows-1252 "é" pasted in on line 4.
+  const utf8 = Buffer.from('ref,owner\n1,Zoë Brontë\n2,Ana Núñez\n', 'utf8');
+  const stray = Buffer.concat([utf8, Buffer.from('3,Ren'), Buffer.from([0xe9]), Buffer.from('e\n4,plain\n')]);
+  await assert.rejects(openSource(file(t, 'mixed.csv', stray)), (err: Error) => {
+    assert.match(err.message, /mixed\.csv:4: is UTF-8 but for invalid bytes, the first on this line \(byte offset 44\): a damaged or mixed-encoding export/);
+    assert.deepEqual((err as unknown as { context: unknown }).context, { line: 4 });
+    return true;
+  });
+  // Far into a big file, past the first 256 KiB read, whose boundary cuts an "ë" in two.
+  const filler = 'x'.repeat(99) + '\n';
+  const big = Buffer.concat([Buffer.from('a1234\n'), Buffer.from(filler.repeat(2620)), Buffer.from('Zoë\n'.repeat(3000)), Buffer.from([0x41, 0x92, 0x0a])]);
+  await assert.rejects(openSource(file(t, 'big.csv', big)), /big\.csv:5622: is UTF-8 but for invalid bytes/);
+  // A forced windows-1252 still reads it as the mapping says.
+  const forced = await openSource(file(t, 'forced.csv', stray), 'windows-1252');
+  assert.equal(forced.encoding, 'windows-1252');
+  await forced.handle.close();
+});
+
+test('Windows-1252 files without any UTF-8 sequence are still converted; valid UTF-8 across chunk boundaries stays UTF-8', async (t) => {
+  const legacy = await openSource(file(t, 'legacy.csv', Buffer.concat([Buffer.from('a\n'.repeat(200_000)), iconv.encode('Ren\u00e9 \u2013 \u00bd\n', 'win1252')])));
+  assert.equal(legacy.encoding, 'windows-1252');
+  await legacy.handle.close();
+  // 4-byte and 3-byte sequences every few bytes: some are cut by the 256 KiB read boundary.
+  const utf8 = await openSource(file(t, 'emoji.csv', Buffer.from('a\n' + '\u{1F3D7}\u20ac\u00e9x\n'.repeat(60_000), 'utf8')));
+  assert.deepEqual([utf8.encoding, utf8.encodingReason], ['utf-8', 'valid UTF-8 throughout']);
+  await utf8.handle.close();
+});
+
+test('scanUtf8 finds the first invalid byte by the rules of RFC 3629', () => {
+  const at = (bytes: number[]) => scanUtf8(Uint8Array.from(bytes)).firstInvalid;
+  assert.equal(at([0x41, 0xc3, 0xa9, 0xe2, 0x82, 0xac, 0xf0, 0x9f, 0x8f, 0x97]), -1);
+  assert.equal(scanUtf8(Uint8Array.from([0x41, 0xc3, 0xa9, 0xe2, 0x82, 0xac])).multibyte, 2);
+  assert.equal(at([0x41, 0xc0, 0x80]), 1, 'overlong');
+  assert.equal(at([0x41, 0xe0, 0x80, 0x80]), 1, 'overlong 3-byte');
+  assert.equal(at([0xed, 0xa0, 0x80]), 0, 'surrogate');
+  assert.equal(at([0xf4, 0x90, 0x80, 0x80]), 0, 'past U+10FFFF');
+  assert.equal(at([0x41, 0x80]), 1, 'stray continuation');
+  assert.equal(at([0x41, 0xc3, 0x41]), 1, 'cut sequence');
+  assert.equal(at([0x41, 0xe2, 0x82]), -1, 'cut by the end of the buffer: the next chunk may complete it');
 });
