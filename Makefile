@@ -26,13 +26,15 @@ INTEGRATION_TESTS := $(wildcard test/integration/*.test.ts)
 # kafkajs (unmaintained) warns on Node 24 about a negative timer delay on every response (tulios/kafkajs#1751).
 NODE_TEST := node --disable-warning=TimeoutNegativeWarning --import tsx --test --test-concurrency=1
 
-.PHONY: help node node-bin install stack-up stack-down stack-status tools topology demo test test-unit test-integration check bench bench-e2e
+.PHONY: help node node-bin install stack-up stack-down stack-status tools topology demo test test-unit test-integration check bench bench-e2e chaos fuzz
 
 help:
 	@echo "make demo    run the main job on the local stack"
 	@echo "make test    typecheck, lint, unit and integration tests on the local stack"
 	@echo "make stack-up | stack-down | stack-status | tools | test-unit | check"
 	@echo "make bench-e2e [BENCH_ARGS='--rows 100000 --profile']   the end-to-end benchmark"
+	@echo "make chaos [CHAOS_ARGS='--submissions 3000 --only broker']   faults while submissions flow (private stack)"
+	@echo "make fuzz    schemathesis against the intake, poison files against the importer"
 
 $(NODE_HOME)/bin/node:
 	@echo "node $(SYSTEM_NODE_VERSION) on PATH is older than 24: fetching Node $(NODE_VERSION) into $(NODE_HOME)" >&2
@@ -90,3 +92,24 @@ test: check stack-up tools
 # The end-to-end benchmark (bench/e2e): permitflow, the Celery peer and Kafka's own ceiling in one run.
 bench-e2e: stack-up
 	node --disable-warning=TimeoutNegativeWarning --import tsx bench/e2e/index.ts $(BENCH_ARGS)
+
+# The chaos suite (test/chaos): its own stack (/tmp/permitflow-chaos, ports 2xxxx), started and
+# stopped by the run, so killing its broker never touches the stack other work uses. Prints the
+# table and writes it to bench/results/chaos-*.md; fails on any loss, duplicate, stuck
+# submission or a recovery of 60 s or more. `make test` runs a short version (test/integration/chaos.test.ts).
+chaos: install
+	node --disable-warning=TimeoutNegativeWarning --import tsx test/chaos/run.ts $(CHAOS_ARGS)
+
+# Fuzzing (test/fuzz): schemathesis (pinned, in a venv in the cache) against the intake's
+# /openapi.json with a valid key, at least 10,000 requests; then the importer's poison files.
+SCHEMATHESIS_VERSION := 4.32.5
+SCHEMATHESIS_VENV := $(HOME)/.cache/permitflow/schemathesis-$(SCHEMATHESIS_VERSION)
+FUZZ_EXAMPLES ?= 2500
+
+$(SCHEMATHESIS_VENV)/bin/schemathesis:
+	rm -rf $(SCHEMATHESIS_VENV) && python3 -m venv $(SCHEMATHESIS_VENV)
+	$(SCHEMATHESIS_VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
+
+fuzz: stack-up $(SCHEMATHESIS_VENV)/bin/schemathesis
+	node --disable-warning=TimeoutNegativeWarning --import tsx test/fuzz/intake.ts --schemathesis $(SCHEMATHESIS_VENV)/bin/schemathesis --examples $(FUZZ_EXAMPLES)
+	node --disable-warning=TimeoutNegativeWarning --import tsx test/fuzz/import-poison.ts

@@ -193,7 +193,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   const stages = new Map<Stage, StageProcess>();
   const extraEnv = (await scenario.stageEnv?.()) ?? {};
   const respawn = (stage: Stage): Promise<void> => {
-    stages.set(stage, spawnStage(stage, { ...ns.env, ...extraEnv }));
+    stages.set(stage, spawnStage(stage, { ...ns.env, ...extraEnv }, log));
     return Promise.resolve();
   };
   try {

@@ -15,6 +15,7 @@ import { REPO_ROOT } from '../../lib/config.ts';
 import { formatTable, runScenario, type ScenarioResult } from './harness.ts';
 import { allScenarios } from './scenarios.ts';
 import { chaosStackDown, chaosStackUp, useChaosStack } from './stack.ts';
+import { killAllStages } from './workload.ts';
 
 const RECOVERY_GOAL_S = 60;
 
@@ -23,6 +24,12 @@ const { values } = parseArgs({
 });
 
 useChaosStack();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killAllStages();
+    process.exit(130);
+  });
+}
 const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
 log('starting the private chaos stack');
 await chaosStackUp();

@@ -106,6 +106,14 @@ export async function produceApplications(config: Config, topology: Topology, co
   return hashes;
 }
 
+/** Stage processes alive now: killed with the harness when it is interrupted. */
+const live = new Set<ChildProcess>();
+
+/** SIGKILLs every stage process this harness started (an interrupted run must not leave any). */
+export function killAllStages(): void {
+  for (const child of live) child.kill('SIGKILL');
+}
+
 export interface StageProcess {
   name: string;
   child: ChildProcess;
@@ -113,8 +121,11 @@ export interface StageProcess {
   tail(): string;
 }
 
-/** `permitflow run <stage>` as a child process; no metrics endpoint (several would want one port). */
-export function spawnStage(name: string, env: Record<string, string>): StageProcess {
+/**
+ * `permitflow run <stage>` as a child process; no metrics endpoint (several would want one port).
+ * `onExit` hears of a failed exit (not by a signal, not 0 after SIGTERM), with the last lines.
+ */
+export function spawnStage(name: string, env: Record<string, string>, onExit?: (line: string) => void): StageProcess {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/permitflow.js'), 'run', name], {
     env: { ...process.env, ...env, METRICS_PORT: '0', PERMITFLOW_WORKER_ID: `chaos-${name}-${randomBytes(2).toString('hex')}` },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -126,6 +137,11 @@ export function spawnStage(name: string, env: Record<string, string>): StageProc
   };
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
+  live.add(child);
+  child.on('exit', (code) => {
+    live.delete(child);
+    if (code !== null && code !== 0) onExit?.(`${name} exited by itself with code ${code}; its last lines:\n${lines.slice(-15).join('\n')}`);
+  });
   return { name, child, tail: () => lines.join('\n') };
 }
 
