@@ -6,10 +6,6 @@
  * chunk boundary (an interrupted file resumes from its checkpoint on the next start).
  */
 import { Command } from 'commander';
-import { createImportDeps, resolveMapping } from '../../connectors/file-drop/deps.ts';
-import { importFile, watchInbox } from '../../connectors/file-drop/index.ts';
-import { loadConfig } from '../../lib/config.ts';
-import { createLogger } from '../../lib/logger.ts';
 
 export function fileDropCommand(): Command {
   const command = new Command('file-drop').description('Drop-folder connector for legacy exports (SFTP uploads)');
@@ -21,6 +17,13 @@ export function fileDropCommand(): Command {
     .option('--archive <dir>', 'where imported files go, outside the inbox (default: <inbox>.archive beside it)')
     .option('--quarantine <dir>', 'where refused and unreadable files go, outside the inbox (default: <inbox>.quarantine beside it)')
     .action(async (inbox: string, options: { mapping: string; archive?: string; quarantine?: string }) => {
+      // Loaded here, not above, like every command's modules: `--help` stays fast.
+      const [{ createImportDeps, resolveMapping }, { importFile, watchInbox }, { loadConfig }, { createLogger }] = await Promise.all([
+        import('../../connectors/file-drop/deps.ts'),
+        import('../../connectors/file-drop/index.ts'),
+        import('../../lib/config.ts'),
+        import('../../lib/logger.ts'),
+      ]);
       const config = loadConfig();
       const logger = createLogger({ level: config.logLevel, name: 'file-drop' });
       const mapping = resolveMapping(options.mapping);
