@@ -25,7 +25,7 @@ import { inSpan, MESSAGING, SpanKind } from '../../lib/observability/tracing.ts'
 import type { Serde } from '../../schemas/serde.ts';
 import type { SubmissionEnvelope, SubmissionReceived } from '../../schemas/types.ts';
 import type { Topology } from '../../topology/topics.ts';
-import { isSubmissionHash, sha256Hex } from '../../connectors/claim-check.ts';
+import { canonicalPayload, isSubmissionHash, sha256Hex, submissionHashOf } from '../../connectors/claim-check.ts';
 import type { Output, PartitionContext, ProcessorDefinition } from '../runtime/types.ts';
 import { decodeSeen, encodeSeen, SeenHashes } from './seen-hashes.ts';
 import {
@@ -60,15 +60,55 @@ const metrics = {
 };
 
 
+/**
+ * Upper bounds of an envelope's free-text fields, in UTF-8 bytes. Inter-agency producers write
+ * the raw topic directly, past the intake's JSON Schema: an unbounded reference would reach the
+ * read model's index (a btree row holds at most 2,704 bytes) or Kafka's max message size. Generous
+ * next to the intake's limits, so a file-drop `<file>:<line>` reference always fits.
+ */
+export const ENVELOPE_LIMITS = { sourceReferenceBytes: 1024, sourceBytes: 256, sourceClientBytes: 256, attachments: 100, attachmentFieldBytes: 1024 } as const;
+
+/** The submission hash the payload and attachments give, as the intake computes it; null when the inline payload is not JSON. */
+function identityOf(inline: Buffer, attachments: SubmissionEnvelope['attachments']): string | null {
+  let document: unknown;
+  try {
+    document = JSON.parse(inline.toString('utf8'));
+  } catch {
+    return null;
+  }
+  return submissionHashOf(canonicalPayload(document).hash, attachments);
+}
+
+function overLimit(field: string, value: string | null, maxBytes: number): string | null {
+  const bytes = value === null ? 0 : Buffer.byteLength(value);
+  return bytes > maxBytes ? `${field} is ${bytes} bytes, over the ${maxBytes} allowed` : null;
+}
+
 /** Why an envelope cannot be windowed, or null when it is sound. */
 export function envelopeProblem(envelope: SubmissionEnvelope, key: string | null): string | null {
   if (!isSubmissionHash(envelope.submissionHash)) return 'submissionHash is not a lower-case hex SHA-256';
   if (key !== null && key !== envelope.submissionHash) return 'record key differs from submissionHash';
+  const tooLong =
+    overLimit('sourceReference', envelope.sourceReference, ENVELOPE_LIMITS.sourceReferenceBytes) ??
+    overLimit('source', envelope.source, ENVELOPE_LIMITS.sourceBytes) ??
+    overLimit('sourceClient', envelope.sourceClient, ENVELOPE_LIMITS.sourceClientBytes);
+  if (tooLong) return tooLong;
+  if (envelope.attachments.length > ENVELOPE_LIMITS.attachments) return `${envelope.attachments.length} attachments, over the ${ENVELOPE_LIMITS.attachments} allowed`;
+  for (const a of envelope.attachments) {
+    const problem = overLimit('an attachment name', a.name, ENVELOPE_LIMITS.attachmentFieldBytes) ?? overLimit('an attachment kind', a.kind, ENVELOPE_LIMITS.attachmentFieldBytes) ?? overLimit('an attachment object key', a.objectKey, ENVELOPE_LIMITS.attachmentFieldBytes);
+    if (problem) return problem;
+  }
   const { payload } = envelope;
   if ((payload.inline === null) === (payload.objectKey === null)) return 'payload must be either inline or an object key';
   if (payload.size < 0) return 'payload size is negative';
-  if (payload.inline && (payload.inline.length !== payload.size || sha256Hex(payload.inline) !== payload.sha256)) {
-    return 'inline payload does not match its size and sha256';
+  if (payload.inline) {
+    if (payload.inline.length !== payload.size || sha256Hex(payload.inline) !== payload.sha256) return 'inline payload does not match its size and sha256';
+    const identity = identityOf(payload.inline, envelope.attachments);
+    if (identity === null) return 'inline payload is not JSON';
+    // The key is the submission's identity: a record whose payload says otherwise would be deduplicated, and looked up, as another submission.
+    if (identity !== envelope.submissionHash) return 'submissionHash is not the hash of the inline payload and its attachments';
+  } else if (submissionHashOf(payload.sha256, envelope.attachments) !== envelope.submissionHash) {
+    return 'submissionHash is not the hash of the claim-checked payload and its attachments';
   }
   return null;
 }

@@ -1,7 +1,7 @@
 /** Sample records of every schema, for tests. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canonicalPayload } from '../../connectors/claim-check.ts';
+import { canonicalPayload, submissionHashOf } from '../../connectors/claim-check.ts';
 import { REPO_ROOT } from '../../lib/config.ts';
 import type { SchemaName } from '../../schemas/index.ts';
 import type { PermitApplication, StateHeader, SubmissionEnvelope } from '../../schemas/types.ts';
@@ -12,16 +12,17 @@ export function sampleApplications(): PermitApplication[] {
 
 export function sampleEnvelope(application: PermitApplication = sampleApplications()[0]!): SubmissionEnvelope {
   const payload = canonicalPayload(application);
+  const attachments: SubmissionEnvelope['attachments'] = [
+    { name: 'site-plan.pdf', kind: 'site-plan', contentType: 'application/pdf', size: 48211, sha256: 'ab'.repeat(32), objectKey: `attachments/${'ab'.repeat(32)}` },
+  ];
   return {
-    submissionHash: payload.hash,
+    submissionHash: submissionHashOf(payload.hash, attachments),
     source: 'http',
     sourceClient: 'portal',
     sourceReference: application.sourceReference ?? null,
     receivedAt: Date.parse('2026-11-29T10:00:00Z'),
     payload: { contentType: 'application/json', size: payload.bytes.length, sha256: payload.hash, inline: payload.bytes, objectKey: null },
-    attachments: [
-      { name: 'site-plan.pdf', kind: 'site-plan', contentType: 'application/pdf', size: 48211, sha256: 'ab'.repeat(32), objectKey: `attachments/${'ab'.repeat(32)}` },
-    ],
+    attachments,
     traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
   };
 }

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
 import { test } from 'node:test';
-import { canonicalPayload } from '../../connectors/claim-check.ts';
+import { canonicalPayload, sha256Hex, submissionHashOf } from '../../connectors/claim-check.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { PermitflowError } from '../../lib/errors.ts';
-import { createWindower, envelopeProblem } from '../../processors/windower/index.ts';
+import { createWindower, ENVELOPE_LIMITS, envelopeProblem } from '../../processors/windower/index.ts';
 import { FingerprintTable } from '../../processors/windower/fingerprint-table.ts';
 import { decodeSeen, encodeSeen, SeenHashes } from '../../processors/windower/seen-hashes.ts';
 import { closeWindow, idempotencyKey, openWindow } from '../../processors/windower/window.ts';
@@ -130,6 +130,41 @@ test('an invalid envelope is a permanent error (dead letter), with the reason', 
   const tampered = envelope(2);
   tampered.payload = { ...tampered.payload, inline: Buffer.from('{"n":999}') };
   assert.match(envelopeProblem(tampered, tampered.submissionHash) ?? '', /does not match/);
+});
+
+test('an inline payload must hash to its key, attachments included, as the intake computes it', async () => {
+  const w = await harness();
+  // Another application's payload, with its own consistent size and sha256, under a key it does not give.
+  const swapped = { ...envelope(3), payload: envelope(4).payload };
+  assert.equal(envelopeProblem(swapped, swapped.submissionHash), 'submissionHash is not the hash of the inline payload and its attachments');
+  await assert.rejects(w.process(swapped), (err: unknown) => err instanceof PermitflowError && err.code === 'PF_INVALID_ENVELOPE' && !err.retriable);
+
+  const attachment = { name: 'plan.pdf', kind: 'site-plan', contentType: 'application/pdf', size: 10, sha256: 'ab'.repeat(32), objectKey: `attachments/${'ab'.repeat(32)}` };
+  const withAttachment = { ...envelope(5), attachments: [attachment] };
+  assert.match(envelopeProblem(withAttachment, withAttachment.submissionHash) ?? '', /not the hash of the inline payload and its attachments/, 'the payload hash alone is not the identity once attachments come');
+  const identified = { ...withAttachment, submissionHash: submissionHashOf(withAttachment.payload.sha256, [attachment]) };
+  assert.equal(envelopeProblem(identified, identified.submissionHash), null);
+  // Key order and whitespace are not identity: the canonical form is hashed, as at the intake.
+  const loose = Buffer.from('{ "filler": "", "n": 6 }');
+  const reordered = { ...envelope(6), payload: { ...envelope(6).payload, inline: loose, size: loose.length, sha256: sha256Hex(loose) } };
+  assert.equal(envelopeProblem(reordered, reordered.submissionHash), null);
+  const notJson = Buffer.from('not json');
+  const garbage = { ...envelope(7), payload: { ...envelope(7).payload, inline: notJson, size: notJson.length, sha256: sha256Hex(notJson) } };
+  assert.equal(envelopeProblem(garbage, garbage.submissionHash), 'inline payload is not JSON');
+});
+
+test('an envelope whose free text is over its bound is refused before it reaches a state topic', async () => {
+  const w = await harness();
+  const reference = (bytes: number) => ({ ...envelope(8), sourceReference: 'r'.repeat(bytes) });
+  assert.equal(envelopeProblem(reference(ENVELOPE_LIMITS.sourceReferenceBytes), envelope(8).submissionHash), null);
+  const long = reference(3 * 1024);
+  assert.equal(envelopeProblem(long, long.submissionHash), `sourceReference is 3072 bytes, over the ${ENVELOPE_LIMITS.sourceReferenceBytes} allowed`);
+  await assert.rejects(w.process(long), (err: unknown) => err instanceof PermitflowError && err.code === 'PF_INVALID_ENVELOPE');
+  // Bytes, not characters: 400 four-byte characters are 1,600 bytes.
+  const wide = { ...envelope(8), sourceReference: '\u{1F3D7}'.repeat(400) };
+  assert.match(envelopeProblem(wide, wide.submissionHash) ?? '', /1600 bytes/);
+  const client = { ...envelope(8), sourceClient: 'c'.repeat(ENVELOPE_LIMITS.sourceClientBytes + 1) };
+  assert.match(envelopeProblem(client, client.submissionHash) ?? '', /^sourceClient/);
 });
 
 test('closing the same window twice gives the same archive bytes and key', () => {
