@@ -18,6 +18,8 @@ import { PROCESSORS } from '../../topology/topics.ts';
 
 const dir = join(REPO_ROOT, 'deploy', 'systemd');
 const STAGES = Object.keys(PROCESSORS);
+/** Directives every service unit sets to exactly this value. */
+const HARDENING: Array<[string, string]> = [['NoNewPrivileges', 'yes'], ['ProtectSystem', 'strict'], ['DynamicUser', 'yes'], ['PrivateTmp', 'yes'], ['CapabilityBoundingSet', '']];
 const UNITS = ['permitflow@.service', 'permitflow-intake.service', 'permitflow-topology.service', 'permitflow.target'];
 
 /** The units as installed (the template plus one instance link per stage) in a scratch folder. */
@@ -68,7 +70,7 @@ test('the services run node on bin/permitflow.js (never npx), restart on failure
   for (const [unit, command] of Object.entries(expected)) {
     const d = directives(unit);
     assert.deepEqual(d.get('ExecStart'), [`/usr/bin/node /opt/permitflow/bin/permitflow.js ${command}`], unit);
-    for (const [key, value] of [['NoNewPrivileges', 'yes'], ['ProtectSystem', 'strict'], ['DynamicUser', 'yes'], ['PrivateTmp', 'yes'], ['CapabilityBoundingSet', '']]) {
+    for (const [key, value] of HARDENING) {
       assert.deepEqual(d.get(key), [value], `${unit}: ${key}=${value}`);
     }
     assert.ok(d.get('EnvironmentFile')?.includes('/etc/permitflow/permitflow.env'), `${unit}: configuration from /etc/permitflow/permitflow.env`);
