@@ -35,8 +35,8 @@ function accepted(record: SubmissionValidated): SubmissionAccepted {
   return { ...sample, header: { ...record.header, state: 'accepted' } };
 }
 
-/** A decider stand-in: accepts every record, except that `fail(key, call)` may throw instead. */
-function stage(topology: Topology, fail: (key: string, call: number) => void): ProcessorDefinition<SubmissionValidated> & { calls: Map<string, number> } {
+/** A decider stand-in: accepts every record, except that `fail(key, call)` may throw instead (or return warnings to put on it). */
+function stage(topology: Topology, fail: (key: string, call: number) => string[] | void): ProcessorDefinition<SubmissionValidated> & { calls: Map<string, number> } {
   const calls = new Map<string, number>();
   return {
     id: 'decider',
@@ -45,8 +45,8 @@ function stage(topology: Topology, fail: (key: string, call: number) => void): P
     process(record): Output[] {
       const call = (calls.get(record.key!) ?? 0) + 1;
       calls.set(record.key!, call);
-      fail(record.key!, call);
-      return [{ topic: topology.topics.accepted, key: record.key!, value: accepted(record.value) }];
+      const warnings = fail(record.key!, call) ?? [];
+      return [{ topic: topology.topics.accepted, key: record.key!, value: { ...accepted(record.value), warnings } }];
     },
   };
 }
@@ -122,4 +122,22 @@ test('a programmer error still stops the processor: nothing is dead-lettered', a
   }));
   await assert.rejects(running.done, TypeError);
   assert.equal((await readAll(config, topology, 'dlq')).length, 0);
+});
+
+test('an output over Kafka\'s max message size is dead-lettered with the cause; the partition moves on', async (t) => {
+  const config = await testConfig();
+  const topology = await testTopology(t, config);
+  const hashes = Array.from({ length: 5 }, () => randomBytes(32).toString('hex'));
+  const huge = hashes[2]!;
+  await produce(config, topology, 'validated', hashes.map((hash) => ({ key: hash, value: validated(hash), partition: 0 })));
+  const running = run(t, config, topology, stage(topology, (key) => (key === huge ? ['w'.repeat(1_100_000)] : [])));
+  await running.started;
+  await waitFor('4 accepted records and one dead letter', async () => (await readAll(config, topology, 'accepted')).length >= 4 && (await readAll(config, topology, 'dlq')).length >= 1, 60_000, 500);
+
+  assert.deepEqual((await readAll(config, topology, 'accepted')).map((r) => r.key).sort(), hashes.filter((h) => h !== huge).sort());
+  const letters = (await readAll<DeadLetter>(config, topology, 'dlq')).map((r) => r.value);
+  assert.equal(letters.length, 1);
+  assert.equal(letters[0]!.submissionHash, huge);
+  assert.equal(letters[0]!.errorClass, 'PF_RECORD_TOO_LARGE');
+  assert.match(letters[0]!.errorMessage, /exceeds the 1000000 bytes Kafka accepts/);
 });
