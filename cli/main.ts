@@ -8,10 +8,12 @@
  * lists the commands from the table below; test/unit/cli.test.ts keeps it in step with the
  * commands' own descriptions.
  */
-import { Command } from 'commander';
+import { Command, Help } from 'commander';
 
 interface CommandEntry {
   name: string;
+  /** How the command's list shows it, arguments included (commander's `subcommandTerm`). */
+  term?: string;
   description: string;
   load: () => Promise<Command>;
 }
@@ -31,26 +33,30 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'keys', description: "Manage the intake clients' API keys (stored hashed in INTAKE_API_KEYS_FILE)", load: async () => (await import('./commands/intake.ts')).keysCommand() },
   {
     name: 'run',
+    term: 'run <processor>',
     description: 'Run a processor until stopped: windower, enricher, validator, decider, read-model, or all',
     load: async () => (await import('./commands/run.ts')).runCommand(),
   },
   {
     name: 'status',
+    term: 'status [options]',
     description: 'Live view of every stage: consumer lag (total, worst partition), records/s, in-flight records and dead letters',
     load: async () => (await import('./commands/status.ts')).statusCommand(),
   },
   {
     name: 'demo',
+    term: 'demo [options]',
     description: 'Run the whole pipeline on the local stack (start it with `permitflow stack up`): HTTP and file submissions to decisions',
     load: async () => (await import('./commands/demo.ts')).demoCommand(),
   },
   {
     name: 'import',
+    term: 'import [options] <file>',
     description: 'Import a legacy CSV or JSON Lines export: one submission per row, exactly once (run again to resume), bad rows to the DLQ',
     load: async () => (await import('./commands/import.ts')).importCommand(),
   },
   { name: 'file-drop', description: 'Drop-folder connector for legacy exports (SFTP uploads)', load: async () => (await import('./commands/file-drop.ts')).fileDropCommand() },
-  { name: 'trace', description: 'Print the audit timeline of a submission from the read model', load: async () => (await import('./commands/trace.ts')).traceCommand() },
+  { name: 'trace', term: 'trace [options] <id>', description: 'Print the audit timeline of a submission from the read model', load: async () => (await import('./commands/trace.ts')).traceCommand() },
   { name: 'dlq', description: 'Inspect and replay dead letters', load: async () => (await import('./commands/dlq.ts')).dlqCommand() },
 ];
 
@@ -67,7 +73,11 @@ export function invokedCommand(argv: readonly string[]): CommandEntry | undefine
 /** The program with the invoked command loaded and the others as name and description only. */
 export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const invoked = invokedCommand(argv);
-  const program = new Command('permitflow').description('Durable, auditable, high-volume permit submission pipeline on Kafka').showHelpAfterError();
+  const program = new Command('permitflow')
+    .description('Durable, auditable, high-volume permit submission pipeline on Kafka')
+    .showHelpAfterError()
+    // The commands not loaded have no arguments or options to show: the table says them.
+    .configureHelp({ subcommandTerm: (command) => COMMANDS.find((entry) => entry.name === command.name())?.term ?? new Help().subcommandTerm(command) });
   for (const entry of COMMANDS) {
     program.addCommand(entry === invoked ? await entry.load() : new Command(entry.name).description(entry.description));
   }

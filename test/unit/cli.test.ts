@@ -6,17 +6,27 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { test } from 'node:test';
+import { Command, Help } from 'commander';
 import { promisify } from 'node:util';
 import { availableProcessors } from '../../processors/index.ts';
 import { REPO_ROOT } from '../../lib/config.ts';
-import { COMMANDS, invokedCommand } from '../../cli/main.ts';
+import { buildProgram, COMMANDS, invokedCommand } from '../../cli/main.ts';
 import { RUNNABLE } from '../../cli/commands/run.ts';
 
-test("the command table matches every command's own name and description", async () => {
+test("the command table matches every command's own name, arguments and description", async () => {
   for (const entry of COMMANDS) {
     const command = await entry.load();
-    assert.deepEqual([command.name(), command.description()], [entry.name, entry.description]);
+    assert.deepEqual([new Help().subcommandTerm(command), command.description()], [entry.term ?? entry.name, entry.description]);
   }
+});
+
+test('`permitflow --help` lists every command as it would with all of them loaded', async () => {
+  const argv = ['node', 'permitflow', '--help'];
+  const listed = await buildProgram(argv);
+  const loaded = new Command('permitflow');
+  for (const entry of COMMANDS) loaded.addCommand(await entry.load());
+  const list = (program: Command) => program.createHelp().visibleCommands(program).map((c) => [program.createHelp().subcommandTerm(c), c.description()]);
+  assert.deepEqual(list(listed), list(loaded));
 });
 
 test('the invoked command is the first operand, also after `help`', () => {
