@@ -450,8 +450,14 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     try {
       await processBatch(payload);
     } catch (err) {
-      // The group is rebalancing: what was committed stays committed; kafkajs must rejoin.
-      if (isRebalance(err)) throw err;
+      // The group is rebalancing: what was committed stays committed; kafkajs must rejoin. What
+      // this batch changed in memory was not committed: the partition is restored all the same,
+      // or a windower kept hashes it never wrote (dropped as duplicates when redelivered).
+      if (isRebalance(err)) {
+        const state = partitions.get(batch.partition);
+        if (state) restore(batch.partition, state);
+        throw err;
+      }
       const disposition = classify(err);
       if (disposition === 'fatal') {
         logger.fatal({ err, partition: batch.partition }, 'programmer error: stopping the processor');
