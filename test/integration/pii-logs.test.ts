@@ -48,14 +48,21 @@ const PII = {
   contractorPhone: '+1 555 0142 8830',
   contractorEmail: 'zq-contractor@example.net',
   attachmentName: 'quxworth-family-site-plan.pdf',
+  applicantOrganization: 'Vexmoor Holdings Trust',
+  contractorCompany: 'Xandrel Quorvix Construction',
+  paymentReference: 'PAYREF-QX-7731-9024',
 };
+/** Where a site is, to the metre: its parcel's point moved by a distinctive few metres (still on the parcel). */
+const COORDINATE_OFFSET = { lat: 0.0000137, lon: -0.0000173 };
+/** The coordinates given to submissions, as they would print; filled by withPii. */
+const COORDINATES = new Set<string>();
 /** Parts of the markers that must not appear on their own either (a name split, a phone reformatted). */
-const TOKENS = ['Zebulon', 'Quxworth', 'Marigold', 'Quillfeather', 'zq-applicant', 'zq-contractor', '0199 7311', '0142 8830'];
+const TOKENS = ['Zebulon', 'Quxworth', 'Marigold', 'Quillfeather', 'zq-applicant', 'zq-contractor', '0199 7311', '0142 8830', 'Vexmoor', 'Xandrel', 'Quorvix', '7731-9024'];
 
 /** Every form a marker could take in a line: as is, URL-encoded (path and form), digits only. */
 function forbiddenForms(): string[] {
   const forms = new Set<string>();
-  for (const value of [...Object.values(PII), ...TOKENS]) {
+  for (const value of [...Object.values(PII), ...TOKENS, ...COORDINATES]) {
     forms.add(value);
     forms.add(encodeURIComponent(value));
     forms.add(new URLSearchParams({ v: value }).toString().slice(2));
@@ -71,14 +78,21 @@ function leaks(lines: Line[]): string[] {
   return lines.flatMap((l) => forms.filter((f) => l.text.toLowerCase().includes(f)).map((f) => `${l.process} ${l.stream} [${f}]: ${l.text}`));
 }
 
-/** An application carrying every marker. */
+/**
+ * An application carrying every marker: coordinates on its own parcel when it names one (a site
+ * without a parcel keeps being looked up by address), a payment reference when it pays.
+ */
 function withPii(application: PermitApplication, reference: string): PermitApplication {
+  const site = Object.values(SITES).find((s) => 'apn' in s && s.apn === application.site.parcelNumber);
+  const coordinates = site && { latitude: Number((site.lat + COORDINATE_OFFSET.lat).toFixed(7)), longitude: Number((site.lon + COORDINATE_OFFSET.lon).toFixed(7)) };
+  if (coordinates) for (const c of [coordinates.latitude, coordinates.longitude]) COORDINATES.add(String(c));
   return {
     ...application,
     sourceReference: reference,
-    site: { ...application.site, address: { ...application.site.address, line1: PII.line1, line2: PII.line2 } },
-    applicant: { ...application.applicant, name: PII.applicantName, email: PII.applicantEmail, phone: PII.applicantPhone },
-    contractor: { companyName: 'Ridgeline Builders LLC', licenseNumber: 'CCB-214580', licenseState: 'OR', ...application.contractor, phone: PII.contractorPhone, email: PII.contractorEmail },
+    site: { ...application.site, ...coordinates, address: { ...application.site.address, line1: PII.line1, line2: PII.line2 } },
+    applicant: { ...application.applicant, name: PII.applicantName, email: PII.applicantEmail, phone: PII.applicantPhone, organization: PII.applicantOrganization },
+    contractor: { licenseNumber: 'CCB-214580', licenseState: 'OR', ...application.contractor, companyName: PII.contractorCompany, phone: PII.contractorPhone, email: PII.contractorEmail },
+    ...(application.payment && { payment: { ...application.payment, reference: PII.paymentReference } }),
   };
 }
 
@@ -177,6 +191,7 @@ fields:
   site.address.postalCode: { column: Zip, required: true }
   site.parcelNumber: { column: APN }
   applicant.name: { column: Applicant, required: true }
+  applicant.organization: { column: Organization }
   applicant.email: { column: Email }
   applicant.phone: { column: Phone, pattern: '^\\+?[0-9 ()-]{7,20}$' }
   contractor.companyName: { column: Contractor }
@@ -187,13 +202,13 @@ fields:
 `;
 
 function csvRow(cells: Record<string, string>): string {
-  const columns = ['Ref', 'Type', 'Work', 'Description', 'Street', 'Unit', 'Zip', 'APN', 'Applicant', 'Email', 'Phone', 'Contractor', 'License', 'Contractor Phone', 'Contractor Email', 'Cost'];
+  const columns = ['Ref', 'Type', 'Work', 'Description', 'Street', 'Unit', 'Zip', 'APN', 'Applicant', 'Organization', 'Email', 'Phone', 'Contractor', 'License', 'Contractor Phone', 'Contractor Email', 'Cost'];
   return columns.map((c) => `"${(cells[c] ?? '').replaceAll('"', '""')}"`).join(',');
 }
 
 function legacyExport(): string {
-  const person = { Street: PII.line1, Unit: PII.line2, Zip: '97402', Applicant: PII.applicantName, Email: PII.applicantEmail, Phone: PII.applicantPhone, Contractor: 'Quxworth Electric', License: 'CCB-198877', 'Contractor Phone': PII.contractorPhone, 'Contractor Email': PII.contractorEmail };
-  const header = 'Ref,Type,Work,Description,Street,Unit,Zip,APN,Applicant,Email,Phone,Contractor,License,Contractor Phone,Contractor Email,Cost';
+  const person = { Street: PII.line1, Unit: PII.line2, Zip: '97402', Applicant: PII.applicantName, Organization: PII.applicantOrganization, Email: PII.applicantEmail, Phone: PII.applicantPhone, Contractor: PII.contractorCompany, License: 'CCB-198877', 'Contractor Phone': PII.contractorPhone, 'Contractor Email': PII.contractorEmail };
+  const header = 'Ref,Type,Work,Description,Street,Unit,Zip,APN,Applicant,Organization,Email,Phone,Contractor,License,Contractor Phone,Contractor Email,Cost';
   return [
     header,
     // Good rows: an electrical permit where one is still open (rejected), an addition (decided either way).

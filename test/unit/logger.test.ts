@@ -87,3 +87,30 @@ test("the intake's request loggers serialize errors the same way", async () => {
   assert.doesNotMatch(JSON.stringify(lines()), /Marigold|Okafor|m\.okafor/i);
   await intake.app.close();
 });
+
+test('personal data and secrets are redacted at any depth, in lines and child bindings, without touching the logged object', () => {
+  const { destination, lines } = capture();
+  const logger = createLogger({ level: 'debug', destination });
+  const [sample] = sampleApplications();
+  const application = {
+    ...sample!,
+    applicant: { ...sample!.applicant, name: 'Zebulon Quxworth', organization: 'Quxworth Family Trust' },
+    contractor: { companyName: 'Marigold Builders LLC', licenseNumber: 'CCB-1', licenseState: 'OR', phone: '+1 555 0142 8830', email: 'zq@example.net' },
+    site: { ...sample!.site, latitude: 44.0521973, longitude: -123.0867531 },
+    payment: { amountPaid: 100, currency: 'USD', reference: 'PAY-QUX-77812' },
+    extraFields: { OWNER_NAME: 'Zebulon Quxworth' },
+  };
+  const before = JSON.stringify(application);
+  logger.info({ deep: { envelope: { payload: { application } } }, list: [{ application }], credentials: { nested: { password: 'hunter2', apiKey: 'k-1' } } }, 'deep');
+  logger.child({ context: { application } }).info('bound');
+  assert.equal(JSON.stringify(application), before, 'the logged object is not changed');
+  const text = JSON.stringify(lines());
+  for (const secret of ['Zebulon', 'Quxworth', 'Marigold', '0142 8830', 'zq@example.net', '44.0521973', '123.0867531', 'PAY-QUX', 'hunter2', 'k-1']) {
+    assert.ok(!text.includes(secret), `${secret} reached a line: ${text}`);
+  }
+  const [deep] = lines();
+  const logged = (deep!.deep as { envelope: { payload: { application: typeof application } } }).envelope.payload.application;
+  assert.deepEqual([logged.contractor.companyName, logged.applicant.organization, logged.site.latitude, logged.payment.reference, logged.extraFields], ['[redacted]', '[redacted]', '[redacted]', '[redacted]', '[redacted]']);
+  assert.equal(logged.contractor.licenseState, 'OR', 'what identifies nobody stays');
+  assert.equal(logged.payment.amountPaid, 100);
+});
