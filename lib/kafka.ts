@@ -34,18 +34,40 @@ export const RETRIED_BROKER_ANSWERS = [
 /**
  * The level of a kafkajs line: its retried broker answers at debug, so a healthy start or
  * rebalance prints no error; a failed connection (retried too, but the broker may really be
- * gone) at warn; everything else at kafkajs' own level.
+ * gone) at warn, folded by `foldRepeats`; everything else at kafkajs' own level.
  */
 export function kafkajsLevel(namespace: string, level: 'error' | 'warn' | 'info' | 'debug', message: string, error: string | undefined): 'error' | 'warn' | 'info' | 'debug' {
   if (level !== 'error' && level !== 'warn') return level;
   if (error !== undefined && RETRIED_BROKER_ANSWERS.some((answer) => error.includes(answer))) return 'debug';
   // Metadata of a topic being created or deleted, answered while kafkajs refreshes it.
   if (namespace === 'Connection' && error === 'This server does not host this topic-partition') return 'debug';
-  if (namespace === 'Connection' && (message.startsWith('Connection error:') || message === 'Connection timeout')) return 'warn';
+  if (isConnectionFailure(namespace, message)) return 'warn';
   return level;
 }
 
+const isConnectionFailure = (namespace: string, message: string): boolean => namespace === 'Connection' && (message.startsWith('Connection error:') || message === 'Connection timeout');
+
+/**
+ * Folds repeats of a line: the first of a kind is printed, the repeats within `windowMs` are
+ * only counted, and the next one printed after the window carries that count. kafkajs retries
+ * a lost broker every few hundred milliseconds; an operator needs one line a minute, not hundreds.
+ */
+export function foldRepeats(windowMs = 60_000, now: () => number = Date.now): (kind: string) => { print: boolean; repeats: number } {
+  const seen = new Map<string, { since: number; repeats: number }>();
+  return (kind) => {
+    const at = now();
+    const last = seen.get(kind);
+    if (last && at - last.since < windowMs) {
+      last.repeats += 1;
+      return { print: false, repeats: last.repeats };
+    }
+    seen.set(kind, { since: at, repeats: 0 });
+    return { print: true, repeats: last?.repeats ?? 0 };
+  };
+}
+
 export function createKafka(config: Config, logger: Logger, clientId = config.kafka.clientId): Kafka {
+  const connectionFailures = foldRepeats();
   const kafkaConfig: KafkaConfig = {
     clientId,
     brokers: config.kafka.brokers,
@@ -69,7 +91,14 @@ export function createKafka(config: Config, logger: Logger, clientId = config.ka
         ...(text !== undefined && { error: error instanceof Error ? loggableError(error) : scrubText(text) }),
         ...(typeof stack === 'string' && { stack: scrubText(stack) }),
       };
-      logger[kafkajsLevel(namespace, LEVELS[level] ?? 'info', message, text)]({ kafkajs: namespace, ...extra, ...failure }, message);
+      const fields = { kafkajs: namespace, ...extra, ...failure };
+      if (isConnectionFailure(namespace, message)) {
+        const { print, repeats } = connectionFailures(message);
+        if (print) logger.warn({ ...fields, ...(repeats > 0 && { repeatsSinceLastLine: repeats }) }, message);
+        else logger.debug(fields, message);
+        return;
+      }
+      logger[kafkajsLevel(namespace, LEVELS[level] ?? 'info', message, text)](fields, message);
     },
   };
   if (config.kafka.sasl) {

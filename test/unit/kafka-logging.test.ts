@@ -2,14 +2,15 @@
  * kafkajs logs, at error level, broker answers it then retries itself (a fresh group's
  * coordinator not available yet, or loading; a partition changing leader). Through
  * lib/kafka.ts they are debug lines, so a healthy start prints no error; a failed connection is
- * a warning; anything else, retries run out included, keeps its error level.
+ * a warning, once a minute with a count; anything else, retries run out included, keeps its
+ * error level.
  */
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { loadConfig } from '../../lib/config.ts';
-import { createKafka, RETRIED_BROKER_ANSWERS } from '../../lib/kafka.ts';
+import { createKafka, foldRepeats, RETRIED_BROKER_ANSWERS } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
 
 function kafkaLogging() {
@@ -65,4 +66,30 @@ test("every answer logged at debug is one kafkajs' error table marks retriable, 
     assert.ok(entry, `kafkajs has no error "${answer}"`);
     assert.equal(entry.retriable, true, `${entry.type} is not retried by kafkajs`);
   }
+});
+
+test('repeated connection failures print one warning, the repeats at debug', () => {
+  const { logger, levels } = kafkaLogging();
+  for (let i = 0; i < 3; i++) logger.namespace('Connection').error('Connection error: connect ECONNREFUSED 127.0.0.1:1', { broker: '127.0.0.1:1' });
+  logger.namespace('Connection').error('Connection timeout', { broker: '127.0.0.1:2' });
+  assert.deepEqual(
+    levels().map((l) => [l.msg, l.level]),
+    [
+      ['Connection error: connect ECONNREFUSED 127.0.0.1:1', WARN],
+      ['Connection error: connect ECONNREFUSED 127.0.0.1:1', DEBUG],
+      ['Connection error: connect ECONNREFUSED 127.0.0.1:1', DEBUG],
+      ['Connection timeout', WARN],
+    ],
+  );
+});
+
+test('after the window, the next line of a kind is printed with the count of those folded', () => {
+  let now = 0;
+  const fold = foldRepeats(60_000, () => now);
+  assert.deepEqual(fold('a'), { print: true, repeats: 0 });
+  now = 1_000;
+  assert.deepEqual([fold('a'), fold('a'), fold('b')], [{ print: false, repeats: 1 }, { print: false, repeats: 2 }, { print: true, repeats: 0 }]);
+  now = 61_000;
+  assert.deepEqual(fold('a'), { print: true, repeats: 2 });
+  assert.deepEqual(fold('a'), { print: false, repeats: 1 });
 });
