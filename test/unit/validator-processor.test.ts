@@ -115,3 +115,23 @@ test('the decider dead-letters an acceptance whose rule set is gone, but still r
   assert.equal(out.topic.id, 'rejected');
   assert.deepEqual((out.value as SubmissionRejected).reasons.map((r) => r.code), ['JURISDICTION_UNSUPPORTED']);
 });
+
+test('the rule set and fee are those in force when the intake received the submission, not on a backdated appliedAt', async () => {
+  // Received on 20 November 2026 (2026.11 in force), claiming August 2025 (2025.07, cheaper).
+  const backdated = { ...alderCreek(), appliedAt: '2025-08-01T09:00:00Z' };
+  const input = enriched(backdated);
+  input.header = { ...input.header, receivedAt: Date.parse('2026-11-20T08:00:00Z'), at: Date.parse('2026-11-20T08:05:00Z') };
+  input.lookups = input.lookups.filter((l) => l.lookup !== 'fees');
+  const fees: string[] = [];
+  const quoting = createValidator({
+    topology,
+    workerId: 'validator-1',
+    ruleSets,
+    fees: { quote: (_type, _valuation, date) => (fees.push(date), Promise.resolve({ quote: { scheduleVersion: date >= '2026-11-01' ? '2026.11' : '2025.07', effectiveFrom: date, permitType: 'Building', valuation: 86500, feeCents: 118425, currency: 'USD', tier: { from: 50000, to: 100000 } } })) },
+    payloads: inline,
+  });
+  const out = (await quoting.process({ topic: topology.topics.enriched, partition: 2, offset: '9', timestamp: 1, key: input.header.submissionHash, value: input, headers: {} }, ctx('validator'))) as TopicOutput[];
+  const v = out[0]!.value as SubmissionValidated;
+  assert.equal(v.ruleSetVersion, 'us-or-cedar-county@2026.11');
+  assert.deepEqual(fees, ['2026-11-20'], 'the fee schedule is asked for the day of receipt');
+});
