@@ -62,7 +62,7 @@ export async function acceptSubmission(deps: AcceptDeps, s: CheckedSubmission): 
   };
   const ms = deps.produceTimeoutMs;
   await withTimeout(deps.sink.send(envelope), ms, () => PermitflowError.retriable('PF_PRODUCE_TIMEOUT', `the raw-topic produce did not complete in ${ms} ms`));
-  await deps.receipts.received(envelope.submissionHash, envelope.receivedAt).catch((err: unknown) => {
+  await deps.receipts.received(envelope.submissionHash, envelope.receivedAt, s.client).catch((err: unknown) => {
     deps.logger.warn({ err, submissionHash: envelope.submissionHash }, 'accepted, but the receipt for status look-ups was not recorded');
   });
   return { envelope, payloadStored: payload.objectKey === null ? 'inline' : 'object' };

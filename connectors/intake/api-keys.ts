@@ -10,8 +10,14 @@ import { dirname } from 'node:path';
 import { z } from 'zod';
 import { PermitflowError } from '../../lib/errors.ts';
 
-export const SCOPES = ['submit', 'read'] as const;
+/** `read` shows a client its own submissions; `read:any` (clerks, compliance) every submission. */
+export const SCOPES = ['submit', 'read', 'read:any'] as const;
 export type Scope = (typeof SCOPES)[number];
+
+/** Whether scopes grant `wanted`: `read:any` includes `read`. */
+export function grants(scopes: readonly Scope[], wanted: Scope): boolean {
+  return scopes.includes(wanted) || (wanted === 'read' && scopes.includes('read:any'));
+}
 
 const CLIENT_ID = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 

@@ -4,7 +4,7 @@
  * declared body size (413). A refused request costs no body parsing and writes nothing.
  */
 import type { FastifyRequest, onRequestAsyncHookHandler, onRequestHookHandler } from 'fastify';
-import type { Principal, Scope } from './api-keys.ts';
+import { grants, type Principal, type Scope } from './api-keys.ts';
 import type { IntakeDeps } from './deps.ts';
 import { problem, PROBLEM_TYPES, ProblemError } from './problem.ts';
 
@@ -42,7 +42,7 @@ function refusal(deps: IntakeDeps, scope: Scope, request: FastifyRequest): Probl
     return new ProblemError(problem(401, PROBLEM_TYPES.unauthenticated, 'the API key is not valid'), { 'www-authenticate': `${REALM}, error="invalid_token"` });
   }
   request.principal = principal;
-  if (!principal.scopes.includes(scope)) {
+  if (!grants(principal.scopes, scope)) {
     return new ProblemError(problem(403, PROBLEM_TYPES.forbidden, `this API key lacks the ${scope} scope`), {
       'www-authenticate': `${REALM}, error="insufficient_scope", scope="${scope}"`,
     });

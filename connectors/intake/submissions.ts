@@ -1,5 +1,5 @@
 /**
- * POST /v1/submissions and GET /v1/submissions/{id}.
+ * POST /v1/submissions and GET /v1/submissions/{id} (the submitting clients' and `read:any` clerks' only).
  *
  * POST: read the body (JSON, or multipart with attachments spooled to temporary files), validate
  * it, canonicalise it (its SHA-256 and the attachments' kinds and digests make the submission id), apply the Idempotency-Key, then accept
@@ -10,12 +10,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { canonicalPayload, isSubmissionHash, submissionHashOf, type CanonicalPayload } from '../claim-check.ts';
 import type { PermitApplication } from '../../schemas/types.ts';
 import { acceptSubmission } from './accept.ts';
+import type { Principal } from './api-keys.ts';
 import type { IntakeDeps } from './deps.ts';
 import { authenticate, declaredBodyLimit, rateLimit, shedUnderBackpressure } from './guards.ts';
 import { fingerprintOf, parseIdempotencyKey, runIdempotently, type StoredResponse } from './idempotency.ts';
 import type { IntakeMetrics } from './metrics.ts';
 import { readMultipart, type JsonParser, type SpooledAttachment } from './multipart.ts';
 import { problem, PROBLEM_TYPES, ProblemError, unsupportedMediaType } from './problem.ts';
+import type { SubmissionStatus } from './status.ts';
 import { createApplicationValidator } from './validation.ts';
 import { inSpan, SpanKind } from '../../lib/observability/tracing.ts';
 
@@ -113,10 +115,19 @@ export function submissionRoutes(app: FastifyInstance, deps: IntakeDeps, metrics
     }
   });
 
+  async function mayRead(principal: Principal, status: SubmissionStatus): Promise<boolean> {
+    if (principal.scopes.includes('read:any') || status.sourceClient === principal.client) return true;
+    return deps.receipts.submittedBy(status.submissionId, principal.client).catch((err: unknown) => {
+      deps.logger.warn({ err }, 'receipts unavailable for an ownership check: answering 404');
+      return false;
+    });
+  }
+
   app.get<{ Params: { id: string } }>('/v1/submissions/:id', { onRequest: [authenticate(deps, 'read'), rateLimit(deps)] }, async (request, reply) => {
     const { id } = request.params;
     const status = isSubmissionHash(id) ? await deps.statusSource.get(id) : undefined;
-    if (!status) throw new ProblemError(problem(404, PROBLEM_TYPES.blank, 'no submission with this id is known'));
+    // Another client's submission is as unknown as a missing one: a 403 would confirm the id.
+    if (!status || !(await mayRead(request.principal!, status))) throw new ProblemError(problem(404, PROBLEM_TYPES.blank, 'no submission with this id is known'));
     return reply.send({
       submissionId: status.submissionId,
       status: status.status,

@@ -40,6 +40,7 @@ export function createReadModelStatusSource(pool: pg.Pool): ReadModelStatusSourc
         status: last.state,
         receivedAt: t.receivedAt ?? states[0]!.at,
         timeline: states.map((e): TimelineEntry => ({ state: e.state, at: e.at })),
+        sourceClient: t.sourceClient,
         sourceReference: t.sourceReference,
         batchId: t.batch?.batchId ?? null,
         findings: (detail('validated').findings as Finding[] | undefined) ?? [],

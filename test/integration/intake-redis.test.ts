@@ -71,15 +71,19 @@ test('keys are scoped per client', async (t) => {
   assert.equal((await store.reserve({ client: 'agency-odot', key: 'same' }, 'b')).kind, 'reserved');
 });
 
-test('receipts keep the first receipt time and expire', async (t) => {
+test('receipts keep the first receipt time and each submitting client, and expire', async (t) => {
   const { redis, prefix } = await redisFor(t);
   const receipts = redisReceipts(redis, { prefix: `${prefix}:receipt`, ttlMs: 60_000 });
   const id = randomBytes(32).toString('hex');
   assert.equal(await receipts.get(id), undefined);
-  await receipts.received(id, 1000);
-  await receipts.received(id, 2000);
+  await receipts.received(id, 1000, 'portal');
+  await receipts.received(id, 2000, 'agency-odot');
   assert.deepEqual(await receipts.get(id), { submissionId: id, status: 'received', receivedAt: 1000, timeline: [{ state: 'received', at: 1000 }] });
   assert.ok((await redis.pttl(`${prefix}:receipt:${id}`)) > 0);
+  assert.equal(await receipts.submittedBy(id, 'portal'), true);
+  assert.equal(await receipts.submittedBy(id, 'agency-odot'), true);
+  assert.equal(await receipts.submittedBy(id, 'other-portal'), false);
+  assert.ok((await redis.pttl(`${prefix}:receipt:${id}:by:portal`)) > 0);
 });
 
 test('the rate limit is shared by limiters on separate connections (as separate instances would be)', async (t) => {

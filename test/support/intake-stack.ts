@@ -36,7 +36,7 @@ export async function intakeOnStack(t: TestContext, env: Record<string, string> 
   const config = await testConfig({ INTAKE_API_KEYS_FILE: keysFile, ...env });
   const topology = await testTopology(t, config);
   const portal = createApiKey(keysFile, { client: 'portal', scopes: ['submit', 'read'] });
-  const reader = createApiKey(keysFile, { client: 'clerk-tool', scopes: ['read'] });
+  const reader = createApiKey(keysFile, { client: 'clerk-tool', scopes: ['read:any'] });
   const intake = await startIntake(config, { logger, port: 0 });
   t.after(() => intake.close());
   const store = createObjectStore(config);

@@ -129,13 +129,19 @@ export function scriptedRateLimiter(): ClientRateLimiter & { decisions: Map<stri
   };
 }
 
-export function memoryReceipts(): SubmissionStatusSource & ReceiptLog & { receipts: Map<string, number> } {
+export function memoryReceipts(): SubmissionStatusSource & ReceiptLog & { receipts: Map<string, number>; submitters: Set<string> } {
   const receipts = new Map<string, number>();
+  const submitters = new Set<string>();
   return {
     receipts,
-    received(id, at) {
+    submitters,
+    received(id, at, client) {
       if (!receipts.has(id)) receipts.set(id, at);
+      submitters.add(`${id} ${client}`);
       return Promise.resolve();
+    },
+    submittedBy(id, client) {
+      return Promise.resolve(submitters.has(`${id} ${client}`));
     },
     get(id) {
       const at = receipts.get(id);
@@ -152,8 +158,8 @@ export interface TestIntake {
   rateLimiter: ReturnType<typeof scriptedRateLimiter>;
   receipts: ReturnType<typeof memoryReceipts>;
   pressure: { current: Pressure };
-  /** Keys by role: portal (submit, read), submitter (submit only), reader (read only). */
-  keys: { portal: string; submitter: string; reader: string };
+  /** Keys by role: portal and otherPortal (submit, read: their own), submitter (submit only), reader (read:any, a clerk). */
+  keys: { portal: string; otherPortal: string; submitter: string; reader: string };
   records: ApiKeyRecord[];
 }
 
@@ -163,8 +169,9 @@ export async function testIntake(env: Record<string, string> = {}, overrides: Pa
   const make = (client: string, scopes: Scope[]) => generateApiKey({ client, scopes });
   const portal = make('portal', ['submit', 'read']);
   const submitter = make('agency-odot', ['submit']);
-  const reader = make('clerk-tool', ['read']);
-  const records = [portal.record, submitter.record, reader.record];
+  const reader = make('clerk-tool', ['read:any']);
+  const otherPortal = make('other-portal', ['submit', 'read']);
+  const records = [portal.record, submitter.record, reader.record, otherPortal.record];
   const store = memoryObjectStore();
   const sink = memorySink();
   const idempotency = memoryIdempotency();
@@ -187,7 +194,7 @@ export async function testIntake(env: Record<string, string> = {}, overrides: Pa
     metricsRegistry: new Registry(),
     ...overrides,
   });
-  return { app, store, sink, idempotency, rateLimiter, receipts, pressure, keys: { portal: portal.key, submitter: submitter.key, reader: reader.key }, records };
+  return { app, store, sink, idempotency, rateLimiter, receipts, pressure, keys: { portal: portal.key, otherPortal: otherPortal.key, submitter: submitter.key, reader: reader.key }, records };
 }
 
 export interface SeenResponse {
