@@ -45,7 +45,12 @@ const runId = randomBytes(4).toString('hex');
 function template(bytes: number): [string, string] {
   const base = { ...sampleApplications()[0]!, sourceReference: `BENCH-${ID}`, description: '' };
   const pad = Math.max(0, bytes - JSON.stringify(base).length);
-  const text = JSON.stringify({ ...base, description: 'Scope of work. '.repeat(Math.ceil(pad / 15)).slice(0, pad) });
+  const filler = (n: number) => 'Scope of work. '.repeat(Math.ceil(n / 15)).slice(0, n);
+  // Within the schema's bounds: the description holds 10,000 characters, each extra field 2,000.
+  const description = filler(Math.min(pad, 10_000));
+  const extra = Math.max(0, pad - description.length);
+  const extraFields = Object.fromEntries(Array.from({ length: Math.ceil(extra / 2030) }, (_, i) => [`note-${i}`, filler(2000)]));
+  const text = JSON.stringify({ ...base, description, extraFields });
   const at = text.indexOf(ID);
   return [text.slice(0, at), text.slice(at + ID.length)];
 }

@@ -53,7 +53,9 @@ test('a small JSON submission: 202, then its envelope on the raw topic decodes t
 
 test('a large submission and an attachment are claim-checked into MinIO under their hashes', async (t) => {
   const s = await intakeOnStack(t);
-  const application = { ...unique(), description: `Detailed scope narrative ${randomBytes(8).toString('hex')}. `.repeat(3000) };
+  // Large yet within the schema's bounds: 40 extra fields of 2000 characters.
+  const narrative = `Detailed scope narrative ${randomBytes(8).toString('hex')}. `.repeat(60).slice(0, 2000);
+  const application = { ...unique(), extraFields: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`narrative-${i}`, narrative])) };
   const drawing = Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(300_000)]);
   const form = await multipartBody(application, [{ field: 'drawings', name: 'floor-plan.pdf', type: 'application/pdf', bytes: drawing }]);
   const res = await call(`${s.intake.url}/v1/submissions`, { method: 'POST', headers: { authorization: `Bearer ${s.keys.portal}`, 'content-type': form.contentType }, body: form.payload });
