@@ -88,7 +88,7 @@ export const PROCESSORS = {
   },
 } as const satisfies Record<ProcessorId, ProcessorDef>;
 
-export type ConnectorId = 'file-drop';
+export type ConnectorId = 'file-drop' | 'dlq-replay';
 
 interface ConnectorDef {
   outputs: readonly TopicId[];
@@ -104,6 +104,13 @@ export const CONNECTORS = {
     // Import progress, written in the same transactions as the rows it covers.
     stores: ['checkpoints'],
     description: 'CSV/JSONL importer: rows to raw, bad rows to the DLQ, progress to its checkpoints store',
+  },
+  'dlq-replay': {
+    // Only the input topics of the stages that dead-letter: never a state topic, the DLQ or a sink's input.
+    outputs: ['raw', 'chunked', 'retryEnrich1', 'retryEnrich2', 'retryEnrich3', 'enriched', 'validated'],
+    // The letters already replayed, keyed by DLQ position, written in the replay's transaction.
+    stores: ['replays'],
+    description: '`permitflow dlq replay`: original records back to their stage input, each letter marked replayed',
   },
 } as const satisfies Record<ConnectorId, ConnectorDef>;
 

@@ -1,8 +1,9 @@
 /**
  * `permitflow dlq list|show|replay`: the dead-letter queue for operators. `list` filters dead
  * letters, `show` prints one in full, `replay` puts original records back on their topics with
- * a canary first and a rate limit (see connectors/dlq.ts); parked letters (replays that failed
- * again) are skipped unless `--include-parked`.
+ * a canary first and a rate limit (see connectors/dlq.ts), only to the input topic of the stage
+ * a letter names; parked letters (replays that failed again) are skipped unless
+ * `--include-parked`, letters replayed before unless `--force`.
  */
 import { Command, Option } from 'commander';
 import type { Kafka } from 'kafkajs';
@@ -169,8 +170,9 @@ export function dlqCommand(): Command {
       .addOption(new Option('--canary <n>', 'records replayed alone first; the rest follow only if they are processed and not dead-lettered again').default('1'))
       .addOption(new Option('--canary-timeout <ms>', 'how long to wait for the canary').default('60000'))
       .option('--include-parked', 'also replay parked letters (replays that failed again)')
+      .option('--force', 'also replay letters replayed before (every replay is recorded, so without it a letter goes back once)')
       .option('--dry-run', 'only print what would be replayed')
-      .action(async (options: FilterOptions & { rate: string; canary: string; canaryTimeout: string; includeParked?: boolean; dryRun?: boolean }) => {
+      .action(async (options: FilterOptions & { rate: string; canary: string; canaryTimeout: string; includeParked?: boolean; force?: boolean; dryRun?: boolean }) => {
         const number = (flag: string, v: string, min: number) => {
           const n = Number(v);
           if (!Number.isFinite(n) || n < min) throw PermitflowError.permanent('PF_BAD_ARGUMENT', `${flag} expects a number >= ${min}, not '${v}'`);
@@ -186,11 +188,12 @@ export function dlqCommand(): Command {
             canary,
             canaryTimeoutMs,
             includeParked: options.includeParked ?? false,
+            force: options.force ?? false,
             dryRun: options.dryRun ?? false,
             onProgress: (m) => console.log(printable(m)),
           }),
         );
-        for (const { entry, reason } of result.skipped) console.log(printable(`skipped ${entry.id} (${reason})`));
+        for (const { entry, detail } of result.skipped) console.log(printable(`skipped ${entry.id} (${detail})`));
         if (result.outcome === 'dry-run') console.log(formatTable(result.selected));
         for (const r of result.replayed) console.log(`replayed ${r.from} -> ${r.topic}[${r.partition}]@${r.offset}`);
         if (result.outcome === 'canary-failed') throw PermitflowError.permanent('PF_CANARY_FAILED', printable(result.message));

@@ -5,8 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Partitioners } from 'kafkajs';
+import { Partitioners, type Kafka } from 'kafkajs';
 import { listDeadLetters, replayDeadLetters } from '../../connectors/dlq.ts';
+import { consumeToEnd } from '../../connectors/topic-reader.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
@@ -15,6 +16,24 @@ import { readAll, syntheticEnvelope, waitFor, startStages } from '../support/pip
 import { testConfig, testTopology } from '../support/stack.ts';
 
 const logger = createLogger({ level: 'warn' });
+
+/** Committed records of a topic, undecoded (a transaction's commit marker takes an offset, not a record). */
+async function countRecords(kafka: Kafka, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+  let records = 0;
+  await consumeToEnd(kafka, {
+    topic,
+    ends: new Map(ends.filter((p) => BigInt(p.high) > BigInt(p.low)).map((p) => [p.partition, BigInt(p.high)])),
+    timeoutMs: 60_000,
+    what: `counting ${topic}`,
+    onBatch(batch) {
+      records += batch.messages.length;
+    },
+  });
+  return records;
+}
 
 
 test('dead letters are listed by filter; a replay that fails again is parked, stops at the canary and is never replayed again', async (t) => {
@@ -61,12 +80,8 @@ test('dead letters are listed by filter; a replay that fails again is parked, st
   assert.equal(parked[0]!.letter.originalHeaders['permitflow-replay-of'], result.replayed[0]!.from);
   assert.ok(parked[0]!.letter.originalHeaders['permitflow-replayed-at']);
   assert.equal(after.find((e) => e.id === result.replayed[0]!.from)!.replayedAs, parked[0]!.id);
-  // The raw topic got exactly one replayed record.
-  const admin = kafka.admin();
-  await admin.connect();
-  const offsets = await admin.fetchTopicOffsets(topology.topics.raw.name);
-  await admin.disconnect();
-  assert.equal(offsets.reduce((n, p) => n + Number(p.high), 0), 4);
+  // The raw topic got exactly one replayed record (counted as records: a transaction's marker takes an offset too).
+  assert.equal(await countRecords(kafka, topology.topics.raw.name), 4);
 
   // Replaying the canary's letter again selects nothing: it is parked, and its original already replayed.
   const again = await replayDeadLetters(kafka, serde, topology, { filter: { submissionHash: 'garbage-1' } });
@@ -74,7 +89,7 @@ test('dead letters are listed by filter; a replay that fails again is parked, st
   assert.deepEqual(again.skipped.map((s) => s.reason).sort(), ['already replayed', 'parked']);
 });
 
-test('a replay whose original is valid reaches the stage output and parks nothing', async (t) => {
+test('a replay whose original is valid reaches the stage output and parks nothing; a second replay skips it unless forced; a letter naming a state topic is refused', async (t) => {
   const config = await testConfig({ WINDOW_MAX_COUNT: '1', WINDOW_MAX_AGE_MS: '60000' });
   const topology = await testTopology(t, config);
   const kafka = createKafka(config, logger);
@@ -104,9 +119,11 @@ test('a replay whose original is valid reaches the stage output and parks nothin
       parked: false,
     })),
   );
+  // Anyone who can produce to the DLQ can write a letter naming any topic: this one names state.accepted.
+  const forged: DeadLetter = { ...letters[0]!, stage: 'decider', consumerGroup: topology.group('decider'), originalTopic: topology.topics.accepted.name, originalPartition: 0, submissionHash: 'f'.repeat(64), originalKey: Buffer.from('f'.repeat(64)) };
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
-  await producer.send({ topic: topology.topics.dlq.name, messages: await Promise.all(letters.map(async (l, i) => ({ key: l.submissionHash, value: await serde.encode(topology.topics.dlq, l), partition: i % 3 }))) });
+  await producer.send({ topic: topology.topics.dlq.name, messages: await Promise.all([...letters, forged].map(async (l, i) => ({ key: l.submissionHash, value: await serde.encode(topology.topics.dlq, l), partition: i % 3 }))) });
   await producer.disconnect();
   await startStages(t, config, ['windower']);
 
@@ -114,6 +131,8 @@ test('a replay whose original is valid reaches the stage output and parks nothin
   assert.equal(dry.outcome, 'dry-run');
   assert.equal(dry.selected.length, 3);
   assert.equal(dry.replayed.length, 0);
+  assert.deepEqual(dry.skipped.map((s) => s.reason), ['not an input of its stage']);
+  assert.match(dry.skipped[0]!.detail, /^refused: .*state\.accepted is not an input of stage decider; replays go only to /);
 
   const started = Date.now();
   const result = await replayDeadLetters(kafka, serde, topology, { canary: 1, rate: 4 });
@@ -125,6 +144,21 @@ test('a replay whose original is valid reaches the stage output and parks nothin
   const received = await readAll<SubmissionReceived>(config, topology, 'received');
   assert.deepEqual(received.map((r) => r.key).sort(), envelopes.map((e) => e.submissionHash).sort());
   const dlq = await listDeadLetters(kafka, serde, topology);
-  assert.equal(dlq.length, 3, 'no new dead letters');
+  assert.equal(dlq.length, 4, 'no new dead letters');
   assert.ok(dlq.every((e) => !e.letter.parked));
+  const rawRecords = () => countRecords(kafka, topology.topics.raw.name);
+  assert.equal(await rawRecords(), 3);
+  assert.equal((await readAll(config, topology, 'accepted')).length, 0, 'nothing was written to state.accepted');
+
+  // Replayed letters are remembered: a second replay sends nothing...
+  const again = await replayDeadLetters(kafka, serde, topology, { canary: 0, rate: 50 });
+  assert.equal(again.outcome, 'nothing', again.message);
+  assert.deepEqual(again.skipped.map((s) => s.reason).sort(), ['already replayed', 'already replayed', 'already replayed', 'not an input of its stage']);
+  assert.equal(await rawRecords(), 3, 'a second replay re-sends nothing');
+  // ...unless forced (the windower drops the duplicates).
+  const forced = await replayDeadLetters(kafka, serde, topology, { canary: 0, rate: 50, force: true });
+  assert.equal(forced.outcome, 'ok', forced.message);
+  assert.equal(forced.replayed.length, 3);
+  assert.equal(await rawRecords(), 6);
+  assert.equal((await readAll(config, topology, 'accepted')).length, 0);
 });

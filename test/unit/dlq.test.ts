@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { describeBytes, toFilter } from '../../cli/commands/dlq.ts';
-import { createPacer, linkReplays, matchesFilter, replayMessage, skipReason, type DlqEntry } from '../../connectors/dlq.ts';
+import { createPacer, linkReplays, matchesFilter, replayMessage, replayTargets, skipDetail, skipReason, type DlqEntry } from '../../connectors/dlq.ts';
 import { deadLetter } from '../../processors/runtime/dead-letter.ts';
 import type { DeadLetter } from '../../schemas/types.ts';
 import { buildTopology } from '../../topology/topics.ts';
@@ -91,4 +91,29 @@ test('dlq show prints JSON as JSON, text as text, and binary as hex and base64',
   assert.match(binary[1]!, /hex +0000000003ff/);
   assert.match(binary[2]!, /base64 AAAAAAP\//);
   assert.deepEqual(describeBytes(null), ['(none)']);
+});
+
+test('a replay goes only to an input topic of the stage the letter names, never to a state topic or the DLQ', () => {
+  const t = topology.topics;
+  assert.deepEqual(
+    [...replayTargets(topology)].map(([name, { stage }]) => `${name}<-${stage}`).sort(),
+    [`${t.raw.name}<-windower`, `${t.chunked.name}<-enricher`, `${t.retryEnrich1.name}<-enricher`, `${t.retryEnrich2.name}<-enricher`, `${t.retryEnrich3.name}<-enricher`, `${t.enriched.name}<-validator`, `${t.validated.name}<-decider`].sort(),
+  );
+  assert.equal(skipReason(entry('0:1', { stage: 'windower', originalTopic: t.raw.name }), topology), null);
+  assert.equal(skipReason(entry('0:2', { stage: 'enricher', originalTopic: t.retryEnrich2.name }), topology), null);
+  for (const id of ['accepted', 'rejected', 'received', 'batches', 'dlq'] as const) {
+    assert.equal(skipReason(entry('0:3', { stage: 'decider', originalTopic: t[id].name }), topology), 'not an input of its stage', id);
+  }
+  // A letter that names another stage's input is refused too: the canary would wait on the wrong group.
+  const misnamed = entry('0:4', { stage: 'validator', originalTopic: t.raw.name });
+  assert.equal(skipReason(misnamed, topology), 'not an input of its stage');
+  assert.match(skipDetail(entry('0:5', { stage: 'decider', originalTopic: t.accepted.name }), 'not an input of its stage', topology), /^refused: permits\.state\.accepted is not an input of stage decider; replays go only to permits\.submissions\.raw, /);
+});
+
+test('a letter whose replay is recorded is skipped unless forced', () => {
+  const e = entry('2:9', { stage: 'windower', originalTopic: topology.topics.raw.name });
+  assert.equal(skipReason(e, topology, false, new Set(['2:9'])), 'already replayed');
+  assert.equal(skipReason(e, topology, false, new Set(['2:9']), true), null, '--force');
+  assert.equal(skipReason(e, topology, false, new Set(['2:8'])), null);
+  assert.match(skipDetail(e, 'already replayed', topology), /--force replays it again/);
 });
