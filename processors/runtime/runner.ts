@@ -387,13 +387,27 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
 
   const delayTimers = new Set<NodeJS.Timeout>();
 
+  /**
+   * kafkajs drops its consumer group while it restarts after a crash (a broker outage): resume
+   * then throws, from a timer, which would kill the process. The new group starts with nothing
+   * paused: a held retry partition is held again when its records come back, and an input
+   * pause is put back when the group is joined.
+   */
+  function resume(topics: { topic: string; partitions?: number[] }[]): void {
+    try {
+      consumer.resume(topics);
+    } catch (err) {
+      logger.debug({ err }, 'consumer restarting: nothing to resume');
+    }
+  }
+
   /** Holds a delayed (retry) topic's partition until its next record is due; other partitions go on. */
   function holdUntilDue(topic: string, partition: number, offset: bigint, dueAt: number): void {
     consumer.seek({ topic, partition, offset: offset.toString() });
     consumer.pause([{ topic, partitions: [partition] }]);
     const timer = setTimeout(() => {
       delayTimers.delete(timer);
-      consumer.resume([{ topic, partitions: [partition] }]);
+      resume([{ topic, partitions: [partition] }]);
     }, Math.max(0, dueAt - Date.now()));
     timer.unref();
     delayTimers.add(timer);
@@ -495,12 +509,15 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     consumer.pause(topics);
     runtimeMetrics.pausedPartitions.set({ processor }, [...assigned.values()].flat().length);
     logger.warn('input paused');
-    paused = until.finally(() => {
-      paused = undefined;
-      consumer.resume(topics);
-      runtimeMetrics.pausedPartitions.set({ processor }, 0);
-      logger.info('input resumed');
-    });
+    paused = until
+      // A pause ends when `until` settles, either way; its rejection is its owner's to report.
+      .catch(() => undefined)
+      .finally(() => {
+        paused = undefined;
+        resume(topics);
+        runtimeMetrics.pausedPartitions.set({ processor }, 0);
+        logger.info('input resumed');
+      });
   }
 
   let punctuator: NodeJS.Timeout | undefined;
@@ -563,6 +580,8 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
   const started = new Promise<void>((resolve) => (markStarted = resolve));
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
     onAssignment(payload.memberAssignment);
+    // A consumer restarted after a crash comes back unpaused.
+    if (paused) consumer.pause(definition.inputs.map((t) => ({ topic: t.name })));
     markStarted();
   });
   consumer.on(consumer.events.CRASH, ({ payload }) => {
