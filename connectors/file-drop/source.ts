@@ -104,7 +104,7 @@ async function scan(handle: FileHandle, size: number): Promise<{ sha256: string;
   const decoder = new TextDecoder('utf-8', { fatal: true });
   let head = Buffer.alloc(0);
   const verdict: Utf8Verdict = { firstInvalid: null, invalidAt: null, multibyte: false };
-  let lines = 0;
+  let invalidOffset: number | null = null;
   let offset = 0;
   let carried: Uint8Array = new Uint8Array(0);
   const stream = handle.createReadStream({ start: 0, end: size - 1, autoClose: false, highWaterMark: READ_CHUNK });
@@ -122,9 +122,8 @@ async function scan(handle: FileHandle, size: number): Promise<{ sha256: string;
         const at = Math.max(0, found.firstInvalid - carried.length);
         if (found.multibyte > 0) verdict.multibyte = true;
         verdict.firstInvalid = Buffer.from(chunk.subarray(0, SAMPLE_BYTES));
-        verdict.invalidAt = { line: lines + countLines(chunk, at) + 1, offset: offset + at };
+        invalidOffset = offset + at;
       }
-      lines += countLines(chunk);
       carried = incompleteTail(chunk);
     } else if (!verdict.multibyte && hasMultibyte(chunk)) {
       verdict.multibyte = true;
@@ -137,10 +136,21 @@ async function scan(handle: FileHandle, size: number): Promise<{ sha256: string;
     } catch {
       // The file ends inside a multi-byte sequence.
       verdict.firstInvalid = head;
-      verdict.invalidAt = { line: lines + 1, offset: size - carried.length };
+      invalidOffset = size - carried.length;
     }
   }
+  // The line is counted only for a file that has one: a second read of the bytes before it.
+  if (invalidOffset !== null) verdict.invalidAt = { line: (await linesBefore(handle, invalidOffset)) + 1, offset: invalidOffset };
   return { sha256: hash.digest('hex'), head, ...verdict };
+}
+
+/** Line feeds in the first `end` bytes of the file. */
+async function linesBefore(handle: FileHandle, end: number): Promise<number> {
+  if (end === 0) return 0;
+  let lines = 0;
+  const stream = handle.createReadStream({ start: 0, end: end - 1, autoClose: false, highWaterMark: READ_CHUNK });
+  for await (const chunk of stream as AsyncIterable<Buffer>) lines += countLines(chunk);
+  return lines;
 }
 
 function decideEncoding(path: string, choice: EncodingChoice, head: Buffer, { firstInvalid, invalidAt, multibyte }: Utf8Verdict): { encoding: Encoding; reason: string; bom: boolean } {
