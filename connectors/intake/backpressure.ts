@@ -125,3 +125,67 @@ export function createLagMonitor(options: LagMonitorOptions): LagMonitor {
     groups: () => states,
   };
 }
+
+/**
+ * Who is shed while lag is above the threshold (issue 14: one client's surge shed every client).
+ * Each intake instance counts the submissions it accepted per client over the last `windowMs`;
+ * under pressure a client whose share of them is at least its fair share (1 / active clients)
+ * is shed, and the others pass, until lag passes the hard limit and every client is shed. A shed
+ * client's share decays while it is refused, so it gets back in at about its fair share.
+ */
+export interface FairShare {
+  accepted(client: string): void;
+  /** The client's share of the recent accepted submissions (0 when none), and how many clients had some. */
+  shareOf(client: string): { share: number; activeClients: number };
+}
+
+export function createFairShare(options: { windowMs: number; bucketMs?: number; clock?: () => number }): FairShare {
+  const clock = options.clock ?? Date.now;
+  const bucketMs = options.bucketMs ?? 1000;
+  const buckets = Math.max(1, Math.ceil(options.windowMs / bucketMs));
+  // Per client: a ring of per-bucket counts, and the bucket number each slot holds.
+  const counts = new Map<string, { slots: number[]; epochs: number[] }>();
+  const recent = (c: { slots: number[]; epochs: number[] }, epoch: number) => c.slots.reduce((sum, n, i) => (epoch - c.epochs[i]! < buckets ? sum + n : sum), 0);
+  return {
+    accepted(client) {
+      const epoch = Math.floor(clock() / bucketMs);
+      let c = counts.get(client);
+      if (!c) counts.set(client, (c = { slots: new Array<number>(buckets).fill(0), epochs: new Array<number>(buckets).fill(-Infinity) }));
+      const slot = epoch % buckets;
+      if (c.epochs[slot] !== epoch) {
+        c.epochs[slot] = epoch;
+        c.slots[slot] = 0;
+      }
+      c.slots[slot]!++;
+    },
+    shareOf(client) {
+      const epoch = Math.floor(clock() / bucketMs);
+      let total = 0;
+      let own = 0;
+      let activeClients = 0;
+      for (const [name, c] of counts) {
+        const n = recent(c, epoch);
+        if (n === 0) {
+          counts.delete(name);
+          continue;
+        }
+        total += n;
+        activeClients++;
+        if (name === client) own = n;
+      }
+      return { share: total === 0 ? 0 : own / total, activeClients };
+    },
+  };
+}
+
+export type ShedDecision = { shed: false } | { shed: true; retryAfterS: number; lag: number; reason: 'hard-limit' | 'fair-share' };
+
+/** Whether `client` is shed under `pressure`: all above the hard limit, else those at or above their fair share. */
+export function shedDecision(pressure: Pressure, client: { share: number; activeClients: number }, hardLimit: number): ShedDecision {
+  if (!pressure.shed) return { shed: false };
+  const base = { shed: true as const, retryAfterS: pressure.retryAfterS, lag: pressure.lag };
+  if (pressure.lag > hardLimit) return { ...base, reason: 'hard-limit' };
+  // A tiny tolerance: two clients at exactly half each are both at their fair share.
+  if (client.activeClients > 0 && client.share * client.activeClients >= 1 - 1e-9) return { ...base, reason: 'fair-share' };
+  return { shed: false };
+}

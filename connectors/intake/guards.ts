@@ -1,10 +1,12 @@
 /**
  * Request guards of the /v1 routes, run as onRequest hooks before a byte of the body is read:
- * authentication and scope (401/403), the client's rate limit (429), backpressure (503) and the
+ * authentication and scope (401/403), the client's rate limit (429), backpressure (503, fair per
+ * client) and the
  * declared body size (413). A refused request costs no body parsing and writes nothing.
  */
 import type { FastifyRequest, onRequestAsyncHookHandler, onRequestHookHandler } from 'fastify';
 import { grants, type Principal, type Scope } from './api-keys.ts';
+import { shedDecision, type FairShare } from './backpressure.ts';
 import type { IntakeDeps } from './deps.ts';
 import { problem, PROBLEM_TYPES, ProblemError } from './problem.ts';
 
@@ -68,13 +70,17 @@ export function rateLimit(deps: IntakeDeps): onRequestAsyncHookHandler {
   };
 }
 
-export function shedUnderBackpressure(deps: IntakeDeps): onRequestHookHandler {
-  return (_request, _reply, done) => {
+export function shedUnderBackpressure(deps: IntakeDeps, fairShare: FairShare): onRequestHookHandler {
+  return (request, _reply, done) => {
     const pressure = deps.backpressure.pressure();
     if (!pressure.shed) return done();
+    const client = request.principal!.client;
+    const decision = shedDecision(pressure, fairShare.shareOf(client), deps.settings.lag.hardLimit);
+    if (!decision.shed) return done();
+    const why = decision.reason === 'fair-share' ? `; client ${client} has sent at least its fair share of recent submissions` : '';
     done(
       new ProblemError(
-        problem(503, PROBLEM_TYPES.backpressure, `processing is behind (${pressure.lag} submissions waiting); retry in ${pressure.retryAfterS} s`, { retryAfter: pressure.retryAfterS }),
+        problem(503, PROBLEM_TYPES.backpressure, `processing is behind (${decision.lag} submissions waiting)${why}; retry in ${decision.retryAfterS} s`, { retryAfter: decision.retryAfterS }),
       ),
     );
   };

@@ -11,6 +11,7 @@ import { canonicalPayload, isSubmissionHash, submissionHashOf, type CanonicalPay
 import type { PermitApplication } from '../../schemas/types.ts';
 import { acceptSubmission } from './accept.ts';
 import type { Principal } from './api-keys.ts';
+import { createFairShare } from './backpressure.ts';
 import type { IntakeDeps } from './deps.ts';
 import { authenticate, declaredBodyLimit, rateLimit, shedUnderBackpressure } from './guards.ts';
 import { fingerprintOf, parseIdempotencyKey, runIdempotently, type StoredResponse } from './idempotency.ts';
@@ -28,6 +29,9 @@ interface Input {
 }
 
 const location = (id: string) => `/v1/submissions/${id}`;
+
+/** How far back each client's share of accepted submissions is counted for fair shedding. */
+const FAIR_SHARE_WINDOW_MS = 30_000;
 
 async function readInput(request: FastifyRequest, deps: IntakeDeps, parseJson: JsonParser): Promise<Input> {
   if (request.isMultipart()) return readMultipart(request, deps.settings, parseJson);
@@ -59,6 +63,7 @@ function send(reply: FastifyReply, stored: StoredResponse, replayed: boolean): F
 export function submissionRoutes(app: FastifyInstance, deps: IntakeDeps, metrics: IntakeMetrics): void {
   const validate = createApplicationValidator();
   const clock = deps.clock ?? Date.now;
+  const fairShare = createFairShare({ windowMs: FAIR_SHARE_WINDOW_MS, clock });
   // The multipart application part is parsed by the very parser of JSON bodies (secure-json-parse,
   // `__proto__` and `constructor.prototype` refused), so both paths accept the same documents.
   const jsonBodyParser = app.getDefaultJsonParser('error', 'error');
@@ -81,6 +86,7 @@ export function submissionRoutes(app: FastifyInstance, deps: IntakeDeps, metrics
       ),
     );
     metrics.accepted.inc({ payload: payloadStored });
+    fairShare.accepted(client);
     metrics.attachmentBytes.inc(envelope.attachments.reduce((sum, a) => sum + a.size, 0));
     request.log.debug({ submissionHash: envelope.submissionHash, client }, 'submission accepted');
     return {
@@ -90,7 +96,7 @@ export function submissionRoutes(app: FastifyInstance, deps: IntakeDeps, metrics
     };
   }
 
-  app.post('/v1/submissions', { onRequest: [authenticate(deps, 'submit'), rateLimit(deps), shedUnderBackpressure(deps), declaredBodyLimit(deps)] }, async (request, reply) => {
+  app.post('/v1/submissions', { onRequest: [authenticate(deps, 'submit'), rateLimit(deps), shedUnderBackpressure(deps, fairShare), declaredBodyLimit(deps)] }, async (request, reply) => {
     const idempotencyKey = idempotencyKeyOf(request);
     const input = await readInput(request, deps, parseJson);
     try {

@@ -69,10 +69,10 @@ test("over the client's rate limit: 429 with Retry-After; the key's own limit is
   assert.deepEqual(intake.rateLimiter.calls, [{ client: 'portal', perSecond: 7 }]);
 });
 
-test('lag above the threshold: 503 with the computed Retry-After', async (t) => {
+test('lag above the hard limit: 503 with the computed Retry-After (below it, see intake-fair-shedding)', async (t) => {
   const intake = await testIntake();
   t.after(() => intake.app.close());
-  intake.pressure.current = { shed: true, retryAfterS: 42, group: 'permitflow.windower', lag: 90_000 };
+  intake.pressure.current = { shed: true, retryAfterS: 42, group: 'permitflow.windower', lag: 250_000 };
   await refused(t, intake, post({ authorization: `Bearer ${intake.keys.portal}` }, app), 503, (b, h) => {
     assert.equal(h['retry-after'], '42');
     assert.equal(b.type, 'urn:permitflow:problem:backpressure');
