@@ -9,6 +9,11 @@
  * A failed request releases its reservation (only if it still holds it, by token), so the client
  * can retry with the same key. The in-flight marker has its own short TTL, so a crashed intake
  * does not lock a key for the whole retention.
+ *
+ * Every entry expires (the TTL), and a client keeps at most `maxKeysPerClient` of them: past it,
+ * its oldest are forgotten. A forgotten key's retry runs again and produces the same submission
+ * hash, which the windower drops as a duplicate: forgetting costs a duplicate raw record, never
+ * a lost or doubled submission.
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -74,11 +79,26 @@ export function fingerprintOf(payloadHash: string, attachments: readonly { sha25
   return sha256Hex([payloadHash, ...parts].join('\u0001'));
 }
 
-// Reserve atomically: SET if absent, else return what is there.
+// Reserve atomically: SET if absent, else return what is there. A new key joins the client's
+// index (a sorted set by time): keys older than the TTL leave it, and past the client's bound
+// its oldest keys are forgotten, so one client's unique keys cannot fill Redis for all.
 const RESERVE = `
 local current = redis.call('GET', KEYS[1])
 if current then return current end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local now = tonumber(ARGV[3])
+local ttl = tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)
+redis.call('ZADD', KEYS[2], now, KEYS[1])
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
+if excess > 0 then
+  local oldest = redis.call('ZPOPMIN', KEYS[2], excess)
+  for i = 1, #oldest, 2 do
+    -- Keys of the same millisecond tie: never forget the one just reserved.
+    if oldest[i] == KEYS[1] then redis.call('ZADD', KEYS[2], now, KEYS[1]) else redis.call('DEL', oldest[i]) end
+  end
+end
+redis.call('PEXPIRE', KEYS[2], ttl)
 return false`;
 
 // Complete or release only while our own reservation still holds the key.
@@ -88,14 +108,27 @@ if not current or cjson.decode(current).token ~= ARGV[1] then return 0 end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
 return 1`;
 
-export function redisIdempotencyStore(redis: Redis, options: { prefix: string; ttlMs: number; inFlightTtlMs: number }): IdempotencyStore {
+export interface RedisIdempotencyOptions {
+  prefix: string;
+  ttlMs: number;
+  inFlightTtlMs: number;
+  /** Keys kept per client; past it the client's oldest are forgotten (default: no bound). */
+  maxKeysPerClient?: number;
+  clock?: () => number;
+}
+
+export function redisIdempotencyStore(redis: Redis, options: RedisIdempotencyOptions): IdempotencyStore {
   // The client's key is hashed: it is chosen by the client and may be long or odd.
   const keyOf = (s: IdempotencyScope) => `${options.prefix}:${s.client}:${sha256Hex(s.key)}`;
+  // `~` cannot start a hex digest, so the index never collides with a key.
+  const indexOf = (s: IdempotencyScope) => `${options.prefix}:${s.client}:~index`;
+  const clock = options.clock ?? Date.now;
+  const maxKeys = String(options.maxKeysPerClient ?? Number.MAX_SAFE_INTEGER);
   return {
     async reserve(scope, fingerprint) {
       const token = newToken();
       const marker: Entry = { state: 'in-flight', fingerprint, token };
-      const found = (await redis.eval(RESERVE, 1, keyOf(scope), JSON.stringify(marker), String(options.inFlightTtlMs))) as string | null;
+      const found = (await redis.eval(RESERVE, 2, keyOf(scope), indexOf(scope), JSON.stringify(marker), String(options.inFlightTtlMs), String(clock()), String(options.ttlMs), maxKeys)) as string | null;
       if (found === null) return { kind: 'reserved', token };
       return decide(JSON.parse(found) as Entry, fingerprint);
     },

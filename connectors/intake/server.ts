@@ -110,7 +110,7 @@ export async function startIntake(config: Config, options: StartOptions = {}): P
       apiKeys,
       rateLimiter: redisRateLimiter(redis, { prefix: `${prefix}:rate` }),
       backpressure: monitor,
-      idempotency: redisIdempotencyStore(redis, { prefix: `${prefix}:idem`, ttlMs: settings.idempotencyTtlMs, inFlightTtlMs: settings.requestTimeoutMs + settings.produceTimeoutMs }),
+      idempotency: redisIdempotencyStore(redis, { prefix: `${prefix}:idem`, ttlMs: settings.idempotencyTtlMs, inFlightTtlMs: settings.requestTimeoutMs + settings.produceTimeoutMs, maxKeysPerClient: settings.idempotencyMaxKeys }),
       statusSource: firstKnownStatus([readModelStatus, receipts], (err) => logger.warn({ err }, 'read model unavailable for a status look-up: answering from the receipt')),
       receipts,
       objectStore,

@@ -1,7 +1,7 @@
 /**
  * Redis for the local stack, from Debian's redis-server package. Password-protected even on
  * loopback (the password goes into REDIS_URL), append-only file for persistence, since intake's
- * idempotency keys must survive a restart.
+ * idempotency keys must survive a restart; 256 MB at most, evicting only keys with a TTL.
  */
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -51,9 +51,15 @@ export function redisService(ctx: StackContext): Service {
         'appendonly yes',
         'appendfsync everysec',
         'save ""',
-        // Bounded, and never evicting: an evicted idempotency key would let a duplicate through.
+        // Bounded. Every key permitflow writes has a TTL (idempotency entries and their per-client
+        // index, receipts, rate-limit windows, lookup cache), so volatile-lru can always make room:
+        // the least recently used go first (old idempotency responses nobody retries, stale cache
+        // entries), while the hot ones (this second's rate-limit windows, in-flight reservations)
+        // stay. noeviction instead turned a full Redis into a 503 for every idempotent POST of
+        // every client. A key without a TTL is never evicted (volatile-*); a write that finds
+        // Redis full of those is refused, and that request alone answers 503.
         'maxmemory 256mb',
-        'maxmemory-policy noeviction',
+        'maxmemory-policy volatile-lru',
         '',
       ];
       writeFileSync(conf, lines.join('\n'), { mode: 0o600 });

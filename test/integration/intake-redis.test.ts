@@ -71,6 +71,38 @@ test('keys are scoped per client', async (t) => {
   assert.equal((await store.reserve({ client: 'agency-odot', key: 'same' }, 'b')).kind, 'reserved');
 });
 
+test('idempotency keys expire and are bounded per client: past the bound a client forgets its own oldest keys, not another client\'s', async (t) => {
+  const { redis, prefix } = await redisFor(t);
+  let now = 1_000_000;
+  const store = redisIdempotencyStore(redis, { prefix: `${prefix}:idem`, ttlMs: 60_000, inFlightTtlMs: 5_000, maxKeysPerClient: 5, clock: () => now });
+  const use = async (client: string, key: string) => {
+    const r = await store.reserve({ client, key }, 'fp');
+    if (r.kind === 'reserved') await store.complete({ client, key }, 'fp', r.token, response);
+    return r.kind;
+  };
+  assert.equal(await use('agency-odot', 'kept'), 'reserved');
+  for (let i = 0; i < 8; i++) {
+    now += 10;
+    assert.equal(await use('portal', `key-${i}`), 'reserved');
+  }
+  const keysOf = async (client: string) => {
+    const found: string[] = [];
+    for await (const keys of redis.scanStream({ match: `${prefix}:idem:${client}:*`, count: 500 })) found.push(...(keys as string[]));
+    return found.filter((k) => !k.endsWith('~index'));
+  };
+  assert.equal((await keysOf('portal')).length, 5, 'the bound holds');
+  for (const key of await keysOf('portal')) assert.ok((await redis.pttl(key)) > 0, 'every entry expires');
+  assert.equal(await use('portal', 'key-7'), 'replay', 'the newest are kept');
+  assert.equal(await use('portal', 'key-0'), 'reserved', 'the oldest was forgotten: a retry runs again');
+  assert.equal(await use('agency-odot', 'kept'), 'replay', "another client's keys are untouched");
+  assert.ok((await redis.pttl(`${prefix}:idem:portal:~index`)) > 0, 'the index expires too');
+
+  // Keys older than the TTL leave the index, so they do not count against the bound.
+  now += 120_000;
+  await use('portal', 'later');
+  assert.equal(await redis.zcard(`${prefix}:idem:portal:~index`), 1);
+});
+
 test('receipts keep the first receipt time and each submitting client, and expire', async (t) => {
   const { redis, prefix } = await redisFor(t);
   const receipts = redisReceipts(redis, { prefix: `${prefix}:receipt`, ttlMs: 60_000 });
