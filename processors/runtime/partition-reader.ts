@@ -8,14 +8,21 @@ import type { Kafka } from 'kafkajs';
 import { PermitflowError } from '../../lib/errors.ts';
 import type { RawRecord } from './types.ts';
 import { stringHeaders } from '../../lib/kafka.ts';
+import { withTimeout } from '../../lib/timeout.ts';
 
 // One restore read at a time per process: concurrent readers would each hold a fetch buffer
-// and their garbage at once, and a restore's peak memory is what sizes the process.
+// and their garbage at once, and a restore's peak memory is what sizes the process. A read that
+// hangs (a connection lost in a broker outage, past its own timeout) holds the queue no longer
+// than QUEUE_HOLD_MS, or every later restore of the process would wait behind it for ever.
 let queue: Promise<unknown> = Promise.resolve();
+const READ_TIMEOUT_MS = 120_000;
+const QUEUE_HOLD_MS = READ_TIMEOUT_MS + 60_000;
 
 export function readPartition(...args: Parameters<typeof readOne>): Promise<void> {
-  const run = queue.then(() => readOne(...args));
-  queue = run.catch(() => undefined);
+  const previous = queue;
+  const run = previous.then(() => readOne(...args));
+  // Timed from the start of this read, not from when it was queued.
+  queue = previous.then(() => withTimeout(run, QUEUE_HOLD_MS)).catch(() => undefined);
   return run;
 }
 
@@ -41,7 +48,7 @@ async function readOne(
     try {
       await consumer.subscribe({ topic, fromBeginning: true });
       await new Promise<void>((resolve, reject) => {
-        const timeoutMs = options.timeoutMs ?? 120_000;
+        const timeoutMs = options.timeoutMs ?? READ_TIMEOUT_MS;
         const timer = setTimeout(
           () => reject(PermitflowError.retriable('PF_RESTORE_TIMEOUT', `restoring from ${topic}[${partition}] did not reach offset ${end} in ${timeoutMs} ms`)),
           timeoutMs,

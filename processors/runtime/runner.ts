@@ -35,6 +35,7 @@ import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kaf
 import { isSubmissionHash } from '../../connectors/claim-check.ts';
 import { classify, errorChain, isInfrastructureError, PermitflowError, retryBudgeted } from '../../lib/errors.ts';
 import { stringHeaders } from '../../lib/kafka.ts';
+import { withTimeout } from '../../lib/timeout.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { continueOrStart, inSpan, MESSAGING, SpanKind, traceIdOf, tracingEnabled } from '../../lib/observability/tracing.ts';
 import type { Serde } from '../../schemas/serde.ts';
@@ -105,6 +106,9 @@ export const MAX_RECORD_BYTES = 1_000_000;
 
 const MAX_PRIOR_ERRORS = 5;
 
+/** Longest a partition's restore may take: fence, offsets and the processor's state (bounded reads of its changelogs). */
+const RESTORE_DEADLINE_MS = 300_000;
+
 /** Decisions: end-to-end latency is measured from the intake to these. */
 const TERMINAL_STATES = new Set<string>(['accepted', 'rejected']);
 
@@ -158,28 +162,33 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     return offsets;
   }
 
-  function partitionContext(partition: number, committed: Map<string, bigint>): PartitionContext {
+  function partitionContext(partition: number, committed: Map<string, bigint>, signal: AbortSignal = abort.signal): PartitionContext {
     return {
       processor,
       partition,
       workerId,
       logger: logger.child({ partition }),
-      signal: abort.signal,
+      signal,
       committedOffsets: committed,
       readPartition: (topic, p, from, onRecord, until) => readPartition(kafka, topic, p, from, onRecord, { ...(until !== undefined && { until }) }),
     };
   }
 
   /** Fences, re-reads committed offsets and restores the processor's state for a partition. */
-  async function initPartition(partition: number, state: PartitionState): Promise<void> {
+  async function initPartition(partition: number, state: PartitionState, signal: AbortSignal): Promise<void> {
     for (const topic of definition.inputs) await producers.fence(topic.name, partition);
     const committed = await committedOffsets(partition);
+    signal.throwIfAborted();
     for (const [topic, offset] of committed) state.nextOffsets.set(topic, offset);
-    await definition.assign?.(partitionContext(partition, committed));
+    await definition.assign?.(partitionContext(partition, committed, signal));
     logger.info({ partition, offsets: Object.fromEntries([...committed].map(([t, o]) => [t, o.toString()])) }, 'partition ready');
   }
 
-  /** The last restore started per partition number, across revocations: the next one waits for it. */
+  /**
+   * The last restore started per partition number, across revocations: the next one waits for
+   * it. A restore is bounded by RESTORE_DEADLINE_MS, so one hung request (a connection lost in
+   * an outage) cannot hold its partition for ever.
+   */
   const lastRestore = new Map<number, Promise<void>>();
 
   /** Drops and restores a partition's state, unless a restore of it is already running. */
@@ -191,7 +200,16 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
       .catch(() => undefined)
       .then(async () => {
         definition.revoke?.(partition);
-        await initPartition(partition, state);
+        const abandon = new AbortController();
+        try {
+          await withTimeout(initPartition(partition, state, AbortSignal.any([abort.signal, abandon.signal])), RESTORE_DEADLINE_MS, () =>
+            PermitflowError.retriable('PF_RESTORE_TIMEOUT', `restoring partition ${partition} took over ${RESTORE_DEADLINE_MS} ms: abandoned, restoring again`),
+          );
+        } catch (err) {
+          // Whatever of it is still running applies nothing more (the processor checks the signal).
+          abandon.abort(err);
+          throw err;
+        }
       })
       .finally(() => (state.restoring = false));
     lastRestore.set(partition, state.ready);

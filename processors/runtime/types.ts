@@ -58,6 +58,7 @@ export interface PartitionContext {
   partition: number;
   workerId: string;
   logger: Logger;
+  /** Aborted when the runtime stops, or when this restore is abandoned: apply nothing more then. */
   signal: AbortSignal;
   /** The next input offset to process per input topic, as committed by the last transaction. */
   committedOffsets: Map<string, bigint>;

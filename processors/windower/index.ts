@@ -154,6 +154,8 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
     await ctx.readPartition(windowChangelog, ctx.partition, 0n, (r) => {
       snapshot = r.value ? decodeSnapshot(r.value) : null;
     });
+    // An abandoned restore (past the runtime's deadline) must not overwrite a newer one's state.
+    ctx.signal.throwIfAborted();
     seen.set(ctx.partition, store);
     windows.set(ctx.partition, null);
     if (!snapshot) return;
@@ -169,6 +171,7 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
       const envelope = await serde.decode<SubmissionEnvelope>(topology.topics.raw, r.value).catch(() => null);
       if (envelope && store.get(envelope.submissionHash) === Number(r.offset)) addMember(window, envelope, Number(r.offset), r.traceparent);
     }
+    ctx.signal.throwIfAborted();
     windows.set(ctx.partition, window);
     ctx.logger.info({ batchId, members: window.members.length, seen: store.size }, 'open window restored');
   }
