@@ -8,7 +8,7 @@ import { permitApplicationJsonSchema, type JsonSchema } from './json-schema.ts';
 import { IDEMPOTENCY_KEY_PATTERN } from './idempotency.ts';
 import { PROBLEM_CONTENT_TYPE } from './problem.ts';
 
-const HASH = { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'Submission hash: hex SHA-256 of the RFC 8785 canonical application' };
+const HASH = { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'Submission hash: hex SHA-256 of the RFC 8785 canonical application, together with the kinds and SHA-256 digests of its attachments when it has any' };
 const TIMESTAMP = { type: 'string', format: 'date-time' };
 
 export const SCHEMAS = {
@@ -124,7 +124,7 @@ export function openApiDocument(): JsonSchema {
             '400': problemResponse('Malformed JSON or multipart body, or a malformed Idempotency-Key'),
             ...authProblems,
             '409': problemResponse('A request with this Idempotency-Key is still in flight'),
-            '413': problemResponse('The body is larger than the limit'),
+            '413': problemResponse('The body is larger than the limit (INTAKE_JSON_LIMIT_BYTES for JSON and the application part, INTAKE_BODY_LIMIT_BYTES for multipart)'),
             '415': problemResponse('The body is neither application/json nor multipart/form-data'),
             '422': problemResponse('The application does not match the schema (field-level reasons), or the Idempotency-Key was used with another body'),
             '503': problemResponse('Processing is behind (backpressure) or storage is unavailable', RETRY_AFTER),
@@ -135,12 +135,13 @@ export function openApiDocument(): JsonSchema {
         get: {
           operationId: 'getSubmission',
           summary: "A submission's current state and timeline",
-          security: SECURITY('read'),
+          description: 'Scope `read` shows the submissions the calling client submitted; `read:any` (clerks) every submission.',
+          security: [...SECURITY('read'), ...SECURITY('read:any')],
           parameters: [{ name: 'id', in: 'path', required: true, schema: HASH }],
           responses: {
             '200': { description: 'Known submission', content: { 'application/json': { schema: ref('SubmissionStatus') } } },
             ...authProblems,
-            '404': problemResponse('No such submission'),
+            '404': problemResponse('No such submission, or one another client submitted'),
           },
         },
       },
