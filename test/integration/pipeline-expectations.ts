@@ -3,7 +3,7 @@
  * them, with the attachments each comes with and the decision the us-or-cedar-county rules
  * and the Cedar County fixtures (test/fixtures/lookups) must lead to, and why.
  */
-import { canonicalPayload } from '../../connectors/claim-check.ts';
+import { canonicalPayload, submissionHashOf } from '../../connectors/claim-check.ts';
 import type { Attachment, PermitApplication } from '../../schemas/types.ts';
 import { sampleApplications } from '../support/samples.ts';
 
@@ -36,7 +36,10 @@ export function attachmentsOf(kinds: string[]): Attachment[] {
 export interface SampleSubmission {
   sample: number;
   application: PermitApplication;
+  /** The submission hash: of the canonical application and its attachments, as the intake computes it. */
   hash: string;
+  /** SHA-256 of the canonical application (`bytes`). */
+  payloadHash: string;
   bytes: Buffer;
   attachments: Attachment[];
   expectation: Expectation;
@@ -49,7 +52,8 @@ export function sampleSubmissions(copies: number): SampleSubmission[] {
       const application = { ...original, sourceReference: `${original.sourceReference ?? 'APP'}-${n}` };
       const payload = canonicalPayload(application);
       const expectation = EXPECTATIONS[sample]!;
-      return { sample, application, hash: payload.hash, bytes: payload.bytes, attachments: attachmentsOf(expectation.attachments), expectation };
+      const attachments = attachmentsOf(expectation.attachments);
+      return { sample, application, hash: submissionHashOf(payload.hash, attachments), payloadHash: payload.hash, bytes: payload.bytes, attachments, expectation };
     }),
   );
 }

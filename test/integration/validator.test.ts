@@ -33,7 +33,7 @@ test('each sample reaches its decision with actionable reasons; claim-checked pa
   const enriched: SubmissionEnriched[] = [];
   for (const [i, s] of submissions.entries()) {
     // The last one claim-checked: its payload lives in the object store only.
-    const payload = await storePayload(store, { hash: s.hash, bytes: s.bytes }, i === submissions.length - 1 ? 0 : 64 * 1024);
+    const payload = await storePayload(store, { hash: s.payloadHash, bytes: s.bytes }, i === submissions.length - 1 ? 0 : 64 * 1024);
     enriched.push({
       header: { submissionHash: s.hash, state: 'enriched', batchId: `batch-${i % 2}`, idempotencyKey: 'ab'.repeat(32), at: Date.now(), workerId: 'enricher-test', attempt: 1, traceparent: null },
       payload,
