@@ -26,7 +26,7 @@ import { classify, PermitflowError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Serde } from '../../schemas/serde.ts';
 import type { BatchManifest, DeadLetter } from '../../schemas/types.ts';
-import { batchRetryDelay, createStageConsumer, retryPause } from '../../processors/runtime/consumer.ts';
+import { batchRetryDelay, createStageConsumer, restartAfterCrash, retryPause } from '../../processors/runtime/consumer.ts';
 import { PROCESSORS, type TopicSpec, type Topology } from '../../topology/topics.ts';
 import { deadLetterRecord, refusedRecord, stateRecord, type StateRecord } from './records.ts';
 import { applyBatch, type SinkRecord } from './write.ts';
@@ -230,15 +230,13 @@ export function runReadModelSink(options: ReadModelSinkOptions): RunningSink {
       markStarted();
     });
   });
-  consumer.on(consumer.events.CRASH, ({ payload }) => {
-    if (!payload.restart) fail(payload.error);
-  });
-
-  void (async () => {
+  async function startConsumer(): Promise<void> {
     await consumer.connect();
     for (const topic of inputs) await consumer.subscribe({ topic: topic.name, fromBeginning: true });
     await consumer.run({ autoCommit: true, autoCommitInterval: 5_000, eachBatchAutoResolve: false, partitionsConsumedConcurrently: options.partitionsConcurrently, eachBatch });
-  })().catch((err: unknown) => fail(err));
+  }
+  restartAfterCrash(consumer, { logger, signal: stopping.signal, start: startConsumer, fail });
+  startConsumer().catch((err: unknown) => fail(err));
 
   return { started: Promise.race([started, done]), done, stop };
 }

@@ -5,6 +5,8 @@
 import { randomInt } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { classify } from '../../lib/errors.ts';
+import type { Logger } from '../../lib/logger.ts';
 
 export interface StageConsumerOptions {
   maxBytesPerPartition: number;
@@ -43,4 +45,52 @@ export function batchRetryDelay(attempt: number, sessionTimeoutMs: number): numb
 /** Waits out a batch retry delay, or less: a stopping stage must not sit out the delay first. */
 export async function retryPause(delayMs: number, signal: AbortSignal): Promise<void> {
   await sleep(delayMs, undefined, { signal }).catch(() => undefined);
+}
+
+export interface RestartOptions {
+  logger: Logger;
+  /** Aborted when the stage stops: no restart then. */
+  signal: AbortSignal;
+  /** Connects, subscribes and runs the consumer again (what the stage did at start). */
+  start: () => Promise<void>;
+  /** A programmer error, or a crash the stage cannot recover from: stop the stage. */
+  fail: (err: unknown) => void;
+}
+
+/**
+ * Keeps a stage consumer running across broker outages. kafkajs restarts a crashed consumer
+ * only after errors it deems retriable, and a broker that is coming back answers some it does
+ * not (KafkaJSGroupCoordinatorNotFound while the coordinator loads): the stage would exit on a
+ * broker restart and wait for a supervisor. Those crashes start the consumer again here, with
+ * backoff until it starts; a programmer error still stops the stage.
+ */
+export function restartAfterCrash(consumer: Consumer, options: RestartOptions): void {
+  const { logger, signal, start, fail } = options;
+  let restarting = false;
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (payload.restart || signal.aborted || restarting) return;
+    if (classify(payload.error) === 'fatal') {
+      fail(payload.error);
+      return;
+    }
+    restarting = true;
+    logger.warn({ err: payload.error }, 'consumer stopped on an error kafkajs does not retry: starting it again');
+    void (async () => {
+      for (let attempt = 1; !signal.aborted; attempt++) {
+        await retryPause(batchRetryDelay(attempt, 30_000), signal);
+        if (signal.aborted) return;
+        try {
+          await start();
+          logger.info({ attempt }, 'consumer started again');
+          return;
+        } catch (err) {
+          if (classify(err) === 'fatal') throw err;
+          logger.warn({ err, attempt }, 'consumer did not start again yet');
+          await consumer.disconnect().catch(() => undefined);
+        }
+      }
+    })()
+      .catch(fail)
+      .finally(() => (restarting = false));
+  });
 }

@@ -41,7 +41,7 @@ import { continueOrStart, inSpan, MESSAGING, SpanKind, traceIdOf, tracingEnabled
 import type { Serde } from '../../schemas/serde.ts';
 import type { StateHeader } from '../../schemas/types.ts';
 import { PROCESSORS } from '../../topology/topics.ts';
-import { batchRetryDelay, createStageConsumer, retryPause } from './consumer.ts';
+import { batchRetryDelay, createStageConsumer, restartAfterCrash, retryPause } from './consumer.ts';
 import { deadLetter } from './dead-letter.ts';
 import { mapBounded } from './map-bounded.ts';
 import { runtimeMetrics } from './metrics.ts';
@@ -602,11 +602,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     if (paused) consumer.pause(definition.inputs.map((t) => ({ topic: t.name })));
     markStarted();
   });
-  consumer.on(consumer.events.CRASH, ({ payload }) => {
-    if (!payload.restart) fail(payload.error);
-  });
-
-  void (async () => {
+  async function startConsumer(): Promise<void> {
     await consumer.connect();
     for (const topic of definition.inputs) await consumer.subscribe({ topic: topic.name, fromBeginning: true });
     await consumer.run({
@@ -617,8 +613,12 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
       partitionsConsumedConcurrently: options.partitionsConcurrently,
       eachBatch,
     });
-    startPunctuation();
-  })().catch((err: unknown) => fail(err));
+  }
+  restartAfterCrash(consumer, { logger, signal: abort.signal, start: startConsumer, fail });
+
+  void startConsumer()
+    .then(startPunctuation)
+    .catch((err: unknown) => fail(err));
 
   return {
     started: Promise.race([started, done]),
