@@ -72,3 +72,19 @@ test('every bad input gets its 4xx, nothing is written to MinIO or Kafka, and th
   const ok = await fetch(url, { method: 'POST', headers: json, body: JSON.stringify(sampleApplications()[1]) });
   assert.equal(ok.status, 202, 'still accepting after all that');
 });
+
+test('seen failures 2 and the 1e14 fee of issue 14, the intake side: a 3 KB sourceReference and an amountPaid of 1e14 are 422s pointing at the field, and nothing reaches the raw topic', async (t) => {
+  const s = await intakeOnStack(t);
+  const headers = { authorization: `Bearer ${s.keys.portal}`, 'content-type': 'application/json' };
+  const cases: [unknown, string][] = [
+    [{ ...sampleApplications()[0]!, sourceReference: randomBytes(1500).toString('hex') }, '/sourceReference'],
+    [{ ...sampleApplications()[0]!, payment: { amountPaid: 1e14, currency: 'USD' } }, '/payment/amountPaid'],
+  ];
+  for (const [body, pointer] of cases) {
+    const res = await fetch(`${s.intake.url}/v1/submissions`, { method: 'POST', headers, body: JSON.stringify(body) });
+    const problem = (await res.json()) as { errors?: { pointer: string }[] };
+    assert.equal(res.status, 422, JSON.stringify(problem));
+    assert.deepEqual(problem.errors?.map((e) => e.pointer), [pointer]);
+  }
+  assert.equal(await s.rawCount(), 0);
+});
