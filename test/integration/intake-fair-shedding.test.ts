@@ -1,7 +1,7 @@
 /**
  * Fair shedding on the real stack: the windower's lag (no windower runs in this namespace) is
  * above INTAKE_LAG_THRESHOLD; the client that sent most of the recent submissions gets 503, the
- * other one still gets 202s; past INTAKE_LAG_HARD_LIMIT both are shed.
+ * other one still gets 202s, until the lag reaches INTAKE_LAG_HARD_LIMIT.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -33,7 +33,8 @@ test("one client's surge sheds that client, not the other, until the hard limit"
   assert.equal(kiosk.status, 202, await kiosk.text());
   assert.equal((await post(s.keys.portal)).status, 503);
 
-  // Past the hard limit (14), everyone is shed.
-  await eventually('the kiosk to be shed past the hard limit', async () => ((await post(other)).status === 503 ? true : undefined));
+  // The kiosk's 202s raise the lag: by the hard limit (14) at the latest it is shed too (the unit
+  // test tells the hard limit from the kiosk's own growing share).
+  await eventually('the kiosk to be shed', async () => ((await post(other)).status === 503 ? true : undefined));
   assert.ok((await s.rawCount()) <= 16, `${await s.rawCount()} records: shedding stopped them`);
 });
