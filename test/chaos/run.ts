@@ -3,7 +3,9 @@
  * stopped at the end unless --keep-stack), then the table (scenario x lost, duplicated, stuck,
  * recovery s), printed and written to bench/results/chaos-<timestamp>.{md,json}.
  *
- *   node --import tsx test/chaos/run.ts [--submissions 3000] [--only broker] [--keep-stack]
+ *   node --import tsx test/chaos/run.ts [--submissions 10000] [--only broker] [--keep-stack]
+ *
+ * 10,000 submissions by default: fewer drain before the slower faults (a service restart) end.
  *
  * Exit code 1 when any scenario lost, duplicated or left stuck a submission, or took 60 s or
  * more to recover.
@@ -20,7 +22,7 @@ import { killAllStages } from './workload.ts';
 const RECOVERY_GOAL_S = 60;
 
 const { values } = parseArgs({
-  options: { submissions: { type: 'string', default: '3000' }, only: { type: 'string' }, 'keep-stack': { type: 'boolean', default: false } },
+  options: { submissions: { type: 'string', default: '10000' }, only: { type: 'string' }, 'keep-stack': { type: 'boolean', default: false } },
 });
 
 useChaosStack();
