@@ -27,6 +27,8 @@ const GOOD_ROW = SAMPLE[1]!;
 interface Poison {
   name: string;
   file: string;
+  /** Mapping name or path (default the shipped CSV mapping). */
+  mapping?: string;
   write(path: string): Promise<void>;
   /** Exit codes that are a correct answer to this file. */
   exits: number[];
@@ -66,6 +68,7 @@ const POISONS: Poison[] = [
   {
     name: 'JSON line with an array nested 300,000 deep',
     file: 'deep-array.jsonl',
+    mapping: 'jsonl',
     write: (p) => writeLines(p, [deepLine(300_000, '[', ']')]),
     exits: [2],
     says: /bad row|PF_IMPORT/i,
@@ -73,6 +76,7 @@ const POISONS: Poison[] = [
   {
     name: 'JSON line with an object nested 100,000 deep',
     file: 'deep-object.jsonl',
+    mapping: 'jsonl',
     write: (p) => writeLines(p, [deepLine(100_000, '{"a":', '}')]),
     exits: [2],
     says: /bad row|PF_IMPORT/i,
@@ -136,6 +140,14 @@ interface Outcome {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'permitflow-poison-'));
+// The shipped mapping read as JSON Lines: each line an object keyed by the CSV's column names.
+const jsonlMapping = join(dir, 'sf-dbi-jsonl.yaml');
+writeFileSync(
+  jsonlMapping,
+  readFileSync(join(REPO_ROOT, `connectors/file-drop/mappings/${MAPPING}.yaml`), 'utf8')
+    .replace(/^name: .*$/m, 'name: sf-dbi-jsonl')
+    .replace(/^format: csv$/m, 'format: jsonl'),
+);
 const ns = await createNamespace({ IMPORT_MAX_RECORD_BYTES: String(1024 * 1024) });
 const outcomes: Outcome[] = [];
 try {
@@ -143,7 +155,7 @@ try {
     const path = join(dir, poison.file);
     await poison.write(path);
     const started = Date.now();
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/permitflow.js'), 'import', path, '--mapping', MAPPING], {
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/permitflow.js'), 'import', path, '--mapping', poison.mapping === 'jsonl' ? jsonlMapping : MAPPING], {
       env: { ...process.env, ...ns.env, NODE_OPTIONS: '--max-old-space-size=96 --max-semi-space-size=4' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
