@@ -78,17 +78,23 @@ function parseApplication(parse: JsonParser, text: string): unknown {
  * Busboy signals a body that ends inside a part by emitting 'error' on the part's stream, which
  * can happen before the part reaches us; the stream then never ends. So once the request is
  * complete, a part that makes no progress for a while is cut short by failing our own stage of
- * its pipeline (a complete part has all its bytes buffered by then and keeps flowing).
+ * its pipeline (a complete part has all its bytes buffered by then and keeps flowing) and by
+ * rejecting the stall promise: on Node 24 the pipeline itself may never settle, since it waits
+ * for the part's stream to close and busboy's never does.
  */
 function truncationGuard(request: IncomingMessage, stallMs: number) {
   let timer: NodeJS.Timeout | undefined;
-  let current: Readable | undefined;
+  let current: { stream: Readable; stalled: (err: Error) => void } | undefined;
   let requestDone = request.complete;
   const arm = () => {
     clearTimeout(timer);
-    const stream = current;
-    if (!requestDone || !stream) return;
-    timer = setTimeout(() => stream.destroy(badPart('the body ends inside a part')), stallMs);
+    const watched = current;
+    if (!requestDone || !watched) return;
+    timer = setTimeout(() => {
+      const err = badPart('the body ends inside a part');
+      watched.stream.destroy(err);
+      watched.stalled(err);
+    }, stallMs);
   };
   const onDone = () => {
     requestDone = true;
@@ -96,9 +102,12 @@ function truncationGuard(request: IncomingMessage, stallMs: number) {
   };
   request.once('end', onDone).once('close', onDone);
   return {
-    watch(stream: Readable) {
-      current = stream;
-      arm();
+    /** Watches a stream; the promise rejects when it stalls after the request ended. */
+    watch(stream: Readable): Promise<never> {
+      return new Promise<never>((_resolve, reject) => {
+        current = { stream, stalled: reject };
+        arm();
+      });
     },
     progress: arm,
     unwatch() {
@@ -139,9 +148,11 @@ export async function readMultipart(request: FastifyRequest, limits: MultipartLi
       },
     });
     // The meter, not the file: the file stream may already be destroyed without our pipeline noticing.
-    guard.watch(meter);
+    const stalled = guard.watch(meter);
+    const piped = pipeline(file, meter, sink);
+    piped.catch(() => undefined); // settles late or never once stalled: the race below reports
     try {
-      await pipeline(file, meter, sink);
+      await Promise.race([piped, stalled]);
     } finally {
       guard.unwatch();
     }
