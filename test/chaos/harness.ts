@@ -22,7 +22,7 @@ import { PROCESSORS, type ProcessorId, type TopicId } from '../../topology/topic
 import { lookupsEnv } from '../fixtures/lookups/harness.ts';
 import { startArcgisFixture } from '../fixtures/lookups/arcgis-server.ts';
 import { startSodaFixture } from '../fixtures/lookups/soda-server.ts';
-import { createNamespace, produceApplications, spawnStage, stopStages, type Namespace, type StageProcess } from './workload.ts';
+import { createNamespace, hashOf, produceApplications, spawnStage, stopStages, type Namespace, type StageProcess } from './workload.ts';
 
 export const STAGES = ['windower', 'enricher', 'validator', 'decider', 'read-model'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -197,7 +197,10 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     return Promise.resolve();
   };
   try {
-    const expected = await produceApplications(ns.config, ns.topology, options.submissions);
+    // Submissions keep arriving through the fault: a steady flow over about two minutes.
+    const expected = Array.from({ length: options.submissions }, (_, i) => hashOf(i));
+    const flowing = produceApplications(ns.config, ns.topology, options.submissions, Math.max(20, Math.ceil(options.submissions / 120)));
+    flowing.catch(() => undefined);
     for (const stage of STAGES) await respawn(stage);
     const deadlineMs = options.deadlineMs ?? 240_000;
 
@@ -223,6 +226,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     const drainSeconds = drained ? Math.round((Date.now() - healed) / 100) / 10 : null;
     log(`${scenario.name}: recovery ${recoverySeconds ?? 'never'} s, drained ${drainSeconds ?? 'never'} s`);
 
+    await flowing;
     const result = await audit(ns, expected);
     return { scenario: scenario.name, submissions: all, recoverySeconds, drainSeconds, ...result };
   } finally {

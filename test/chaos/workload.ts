@@ -77,14 +77,22 @@ export function application(i: number): PermitApplication {
 
 export const hashOf = (i: number): string => canonicalPayload(application(i)).hash;
 
-/** Produces `count` distinct applications onto the raw topic, 500 per request. */
-export async function produceApplications(config: Config, topology: Topology, count: number): Promise<string[]> {
+/**
+ * Produces `count` distinct applications onto the raw topic, 500 per request, or `perSecond`
+ * a second (a steady flow, so a fault lands on every stage while submissions still arrive).
+ * A send that fails (the broker is down) is retried until it succeeds: the raw producer is
+ * idempotent.
+ */
+export async function produceApplications(config: Config, topology: Topology, count: number, perSecond?: number): Promise<string[]> {
   const producer = await createRawProducer(createKafka(config, logger), createSerde(createRegistry(config)), topology.topics.raw);
   const hashes: string[] = [];
+  const step = perSecond ?? 500;
+  const started = Date.now();
   try {
-    for (let from = 0; from < count; from += 500) {
+    for (let from = 0; from < count; from += step) {
+      if (perSecond !== undefined) await sleep(Math.max(0, started + (from / perSecond) * 1000 - Date.now()));
       const slice: SubmissionEnvelope[] = [];
-      for (let i = from; i < Math.min(count, from + 500); i++) {
+      for (let i = from; i < Math.min(count, from + step); i++) {
         const payload = canonicalPayload(application(i));
         hashes.push(payload.hash);
         slice.push({
@@ -98,7 +106,15 @@ export async function produceApplications(config: Config, topology: Topology, co
           traceparent: null,
         });
       }
-      await producer.send(slice);
+      for (;;) {
+        try {
+          await producer.send(slice);
+          break;
+        } catch (err) {
+          if (perSecond === undefined) throw err;
+          await sleep(1_000);
+        }
+      }
     }
   } finally {
     await producer.close();
