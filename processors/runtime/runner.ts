@@ -191,13 +191,18 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
    */
   const lastRestore = new Map<number, Promise<void>>();
 
-  /** Drops and restores a partition's state, unless a restore of it is already running. */
-  function restore(partition: number, state: PartitionState): void {
+  /**
+   * Drops and restores a partition's state, unless a restore of it is already running. It takes
+   * the partition's lock like a batch: dropping the state under a batch still running (a timer
+   * failed meanwhile) made the windower read a store that was gone and exit (chaos suite, MinIO
+   * restart). `insideLock`: called by the lock's holder, which waits for it.
+   */
+  function restore(partition: number, state: PartitionState, insideLock = false): void {
     if (state.restoring) return;
     state.restoring = true;
     const previous = lastRestore.get(partition) ?? Promise.resolve();
-    state.ready = previous
-      .catch(() => undefined)
+    const held = state.lock;
+    state.ready = Promise.all([previous.catch(() => undefined), insideLock ? undefined : held])
       .then(async () => {
         definition.revoke?.(partition);
         const abandon = new AbortController();
@@ -212,6 +217,8 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
         }
       })
       .finally(() => (state.restoring = false));
+    // Batches and timers queued from now on run after the restore (and after the lock's holder).
+    state.lock = Promise.all([state.ready.catch(() => undefined), held]).then(() => undefined);
     lastRestore.set(partition, state.ready);
     // Awaited by the next batch or timer; a failure there starts the next restore.
     state.ready.catch(() => undefined);
@@ -244,14 +251,16 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     const state = partitions.get(partition);
     if (!state) return;
     const previous = state.lock;
+    // The restore this job queued behind, if any (one queued after it waits for this job).
+    const ready = state.ready;
     let release!: () => void;
     state.lock = new Promise((resolve) => (release = resolve));
     try {
       await previous;
       try {
-        await state.ready;
+        await ready;
       } catch (err) {
-        restore(partition, state);
+        restore(partition, state, true);
         throw err;
       }
       await fn(state);
@@ -387,7 +396,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
       } catch (err) {
         if (isRebalance(err) || classify(err) === 'fatal' || isInfrastructureError(err)) throw err;
         const failing = noteFailure(state, topic, BigInt(message.offset), err);
-        restore(partition, state);
+        restore(partition, state, true);
         await state.ready;
         if (classify(err) !== 'dead-letter' && failing.attempts < recordAttempts) {
           logger.warn({ err, partition, offset: message.offset, attempt: failing.attempts }, 'isolated record failed: retrying it');
