@@ -20,7 +20,7 @@ export const CHAOS_STACK_ENV: Record<string, string> = {
   PERMITFLOW_REGISTRY_PORT: '28081',
   PERMITFLOW_MINIO_PORT: '29000',
   PERMITFLOW_MINIO_CONSOLE_PORT: '29001',
-  PERMITFLOW_REDIS_PORT: '26379',
+  PERMITFLOW_REDIS_PORT: '26380', // not 26379: the Celery peer's private Redis (bench/e2e) defaults to it
   PERMITFLOW_POSTGRES_PORT: '25432',
 };
 
