@@ -92,7 +92,13 @@ export async function drain(options: DrainOptions): Promise<DrainResult> {
     const cpuAtEnd = stages.map((s) => s.cpuSeconds());
     const stackAtEnd = stackCpuSeconds(paths);
     const recordsOut = (await Promise.all(stages.map((s) => scrapeSum(s.metricsPort, 'permitflow_records_out_total')))).reduce((a, b) => a + b, 0);
-    const spans = await stateSpans(ns.pool);
+    // The read model applies each state topic on its own: intermediate states may trail the
+    // decisions. Their record times are what the spans read, so wait (bounded) until all are in.
+    let spans = await stateSpans(ns.pool);
+    for (let until = Date.now() + 60_000; spans.some((s) => s.state !== 'accepted' && s.state !== 'rejected' && s.records < rows) && Date.now() < until; ) {
+      await sleep(500);
+      spans = await stateSpans(ns.pool);
+    }
     const seconds = Math.max(...spans.filter((s) => s.state === 'accepted' || s.state === 'rejected').map((s) => s.lastAt));
     const processes = stages.map((s, i) => {
       const cpu = cpuAtEnd[i]! - (cpuAtFirst?.[i] ?? 0);
