@@ -115,9 +115,11 @@ test('status: lag, drain, in-flight and dead letters per stage, in process and f
 
   await startStages(t, config, ['windower']);
   let drained = before;
+  // One collect reads the groups' offsets and the state topics' ends at slightly different
+  // moments: a transaction can commit in between, so wait until one snapshot shows both.
   await waitFor('the windower to drain the raw topic', async () => {
     drained = await collect();
-    return stage(drained, 'windower').lag === 0;
+    return stage(drained, 'windower').lag === 0 && drained.stateTopics!.find((s) => s.id === 'received')!.offsets >= N;
   });
   const windower = stage(drained, 'windower');
   assert.equal(windower.position! - stage(before, 'windower').position!, N, 'its position moved by the records it consumed');
