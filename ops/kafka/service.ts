@@ -120,7 +120,7 @@ export function kafkaService(ctx: StackContext): Service {
         ctx.say('kafka', 'formatting KRaft storage');
         await run(
           java,
-          [`-Dlog4j2.configurationFile=${LOG4J2}`, '-cp', join(libs, '*'), 'kafka.tools.StorageTool', 'format', '--config', properties, '--cluster-id', ctx.secrets.kafkaClusterId, '--standalone', '--ignore-formatted'],
+          [`-Dlog4j2.configurationFile=${LOG4J2}`, '-cp', join(libs, '*'), 'kafka.tools.StorageTool', 'format', '--config', properties, `--cluster-id=${ctx.secrets.kafkaClusterId}`, '--standalone', '--ignore-formatted'],
           { what: 'formatting Kafka storage', timeoutMs: 120_000, log: prepareLog },
         );
       }

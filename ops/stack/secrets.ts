@@ -25,6 +25,17 @@ export type Secrets = z.infer<typeof secretsSchema>;
 /** URL-safe random text, so secrets go into URLs unescaped. */
 const token = (bytes = 24): string => randomBytes(bytes).toString('base64url');
 
+/**
+ * A Kafka cluster id is 16 random bytes in unpadded base64url. Like Kafka's own Uuid.randomUuid,
+ * never one that starts with '-': command-line tools would read it as an option.
+ */
+export function kafkaClusterId(random: (bytes: number) => string = token): string {
+  for (;;) {
+    const id = random(16);
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 function generate(): Secrets {
   return {
     minioRootUser: `root-${randomBytes(4).toString('hex')}`,
@@ -34,8 +45,7 @@ function generate(): Secrets {
     redisPassword: token(),
     postgresSuperPassword: token(),
     postgresPassword: token(),
-    // A Kafka cluster id is 16 random bytes in unpadded base64url.
-    kafkaClusterId: token(16),
+    kafkaClusterId: kafkaClusterId(),
   };
 }
 

@@ -14,7 +14,7 @@ import { madminEncrypt } from '../../ops/minio/admin.ts';
 import { writeEnvFile } from '../../ops/stack/env-file.ts';
 import { withTimeout } from '../../lib/timeout.ts';
 import { cmdline, descendants, isAlive, portInUse, readPid, spawnDetached, stopProcess, tailLog, waitUntil } from '../../ops/stack/proc.ts';
-import { loadSecrets } from '../../ops/stack/secrets.ts';
+import { kafkaClusterId, loadSecrets } from '../../ops/stack/secrets.ts';
 import { prepareStackDirs, type StackPaths } from '../../ops/stack/service.ts';
 
 const tempDirs: string[] = [];
@@ -85,6 +85,13 @@ test('secrets are generated once, private, and URL-safe', () => {
   assert.equal(statSync(join(dir, 'secrets.json')).mode & 0o777, 0o600);
   for (const value of Object.values(first)) assert.match(value, /^[\w-]+$/);
   assert.equal(Buffer.from(first.kafkaClusterId, 'base64url').length, 16);
+});
+
+test('a Kafka cluster id never starts with "-", which the storage tool would read as an option', () => {
+  // One CI run in 64 drew such an id and `kafka-storage format` refused it.
+  const draws = ['-s0ZNPJFUDtuD-KSgXePYg', '-AAAAAAAAAAAAAAAAAAAAA', 's0ZNPJFUDtuD-KSgXePYg-'];
+  assert.equal(kafkaClusterId(() => draws.shift()!), 's0ZNPJFUDtuD-KSgXePYg-');
+  assert.equal(draws.length, 0);
 });
 
 test('the env file written by `up` is what loadConfig reads', () => {
