@@ -9,13 +9,16 @@
  *
  * Both read the same pre-built rows in the same batches (no Kafka in the loop: this measures
  * PostgreSQL), alternating runs to share the machine's noise. Reported in state records per
- * second; the sink also writes the submissions, batches and permits rows, counted separately.
+ * second of wall clock and per CPU-second (this process plus its PostgreSQL backend, from
+ * /proc: on a busy machine the CPU figure is the one to compare); the sink also writes the
+ * submissions, batches and permits rows, counted separately.
  *
  * Usage: node --import tsx bench/read-model/index.ts [--submissions N] [--batch N] [--runs N]
  * Results are printed and written to bench/results/read-model-<timestamp>.json.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type pg from 'pg';
@@ -82,12 +85,35 @@ function workload(): { fetches: Fetch[]; stateRecords: number } {
   return { fetches, stateRecords };
 }
 
-async function sink(pool: pg.Pool, fetches: Fetch[]): Promise<number> {
+interface Cost {
+  ms: number;
+  cpuMs: number;
+}
+
+/** CPU milliseconds (user + system) of a process, from /proc/<pid>/stat (clock ticks of 10 ms). */
+function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Wall and CPU time of `work` on `client`: this process and the client's PostgreSQL backend. */
+async function measure(client: pg.PoolClient, work: () => Promise<void>): Promise<Cost> {
+  const backend = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  const ownBefore = process.cpuUsage();
+  const backendBefore = processCpuMs(backend);
+  const start = performance.now();
+  await work();
+  const ms = performance.now() - start;
+  const own = process.cpuUsage(ownBefore);
+  return { ms, cpuMs: (own.user + own.system) / 1000 + processCpuMs(backend) - backendBefore };
+}
+
+async function sink(pool: pg.Pool, fetches: Fetch[]): Promise<Cost> {
   const client = await pool.connect();
   try {
-    const start = performance.now();
-    for (const f of fetches) await applyBatch(client, { group: 'bench', topic: f.topic, partition: 0, records: f.records, nextOffset: f.records.at(-1)!.offset + 1n });
-    return performance.now() - start;
+    return await measure(client, async () => {
+      for (const f of fetches) await applyBatch(client, { group: 'bench', topic: f.topic, partition: 0, records: f.records, nextOffset: f.records.at(-1)!.offset + 1n });
+    });
   } finally {
     client.release();
   }
@@ -95,22 +121,22 @@ async function sink(pool: pg.Pool, fetches: Fetch[]): Promise<number> {
 
 const COLUMNS = ['submission_hash', 'state', 'batch_id', 'idempotency_key', 'at', 'worker_id', 'attempt', 'traceparent', 'trace_id', 'detail', 'source_topic', 'source_partition', 'source_offset'];
 
-async function plain(pool: pg.Pool, fetches: Fetch[]): Promise<number> {
+async function plain(pool: pg.Pool, fetches: Fetch[]): Promise<Cost> {
   const client = await pool.connect();
   try {
     await client.query('CREATE TABLE IF NOT EXISTS plain_events (LIKE submission_events INCLUDING DEFAULTS)');
-    const start = performance.now();
-    for (const f of fetches) {
-      const rows = f.records.flatMap((r) => (r.kind === 'state' ? [r] : []));
-      if (rows.length === 0) continue;
-      const values = rows.flatMap((r) => {
-        const e = r.event;
-        return [e.submissionHash, e.state, e.batchId, e.idempotencyKey, new Date(e.at).toISOString(), e.workerId, e.attempt, e.traceparent, e.traceId, JSON.stringify(e.detail), f.topic, 0, r.offset.toString()];
-      });
-      const tuples = rows.map((_, i) => `(${COLUMNS.map((__, j) => `$${i * COLUMNS.length + j + 1}`).join(', ')})`);
-      await client.query(`INSERT INTO plain_events (${COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`, values);
-    }
-    return performance.now() - start;
+    return await measure(client, async () => {
+      for (const f of fetches) {
+        const rows = f.records.flatMap((r) => (r.kind === 'state' ? [r] : []));
+        if (rows.length === 0) continue;
+        const values = rows.flatMap((r) => {
+          const e = r.event;
+          return [e.submissionHash, e.state, e.batchId, e.idempotencyKey, new Date(e.at).toISOString(), e.workerId, e.attempt, e.traceparent, e.traceId, JSON.stringify(e.detail), f.topic, 0, r.offset.toString()];
+        });
+        const tuples = rows.map((_, i) => `(${COLUMNS.map((__, j) => `$${i * COLUMNS.length + j + 1}`).join(', ')})`);
+        await client.query(`INSERT INTO plain_events (${COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`, values);
+      }
+    });
   } finally {
     client.release();
   }
@@ -130,23 +156,28 @@ async function withSchema<T>(fn: (pool: pg.Pool) => Promise<T>): Promise<T> {
 }
 
 const { fetches, stateRecords } = workload();
-const runs: Array<{ sinkMs: number; plainMs: number; sinkRows: Record<string, number> }> = [];
+const runs: Array<{ sink: Cost; plain: Cost; sinkRows: Record<string, number> }> = [];
 for (let run = 0; run < RUNS; run++) {
   const result = await withSchema(async (pool) => {
-    const sinkMs = await sink(pool, fetches);
-    const plainMs = await plain(pool, fetches);
+    const sinkCost = await sink(pool, fetches);
+    const plainCost = await plain(pool, fetches);
     const count = async (table: string) => Number((await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
     const sinkRows = { submission_events: await count('submission_events'), submissions: await count('submissions'), batches: await count('batches'), batch_members: await count('batch_members'), permits: await count('permits') };
     if (sinkRows.submission_events !== stateRecords || (await count('plain_events')) !== stateRecords) throw new Error('a mode lost rows');
-    return { sinkMs, plainMs, sinkRows };
+    return { sink: sinkCost, plain: plainCost, sinkRows };
   });
   runs.push(result);
-  console.log(`run ${run + 1}: sink ${Math.round(stateRecords / (result.sinkMs / 1000))} records/s, plain ${Math.round(stateRecords / (result.plainMs / 1000))} records/s`);
+  const perSecond = (ms: number) => Math.round(stateRecords / (ms / 1000));
+  console.log(
+    `run ${run + 1}: sink ${perSecond(result.sink.ms)} records/s (${perSecond(result.sink.cpuMs)} per CPU-s), plain ${perSecond(result.plain.ms)} records/s (${perSecond(result.plain.cpuMs)} per CPU-s); load ${loadavg()[0]!.toFixed(2)}`,
+  );
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const sinkRate = stateRecords / (median(runs.map((r) => r.sinkMs)) / 1000);
-const plainRate = stateRecords / (median(runs.map((r) => r.plainMs)) / 1000);
+const sinkRate = stateRecords / (median(runs.map((r) => r.sink.ms)) / 1000);
+const plainRate = stateRecords / (median(runs.map((r) => r.plain.ms)) / 1000);
+const sinkCpuRate = stateRecords / (median(runs.map((r) => r.sink.cpuMs)) / 1000);
+const plainCpuRate = stateRecords / (median(runs.map((r) => r.plain.cpuMs)) / 1000);
 const report = {
   at: new Date().toISOString(),
   submissions: SUBMISSIONS,
@@ -157,12 +188,17 @@ const report = {
   sinkRecordsPerSecond: Math.round(sinkRate),
   plainRecordsPerSecond: Math.round(plainRate),
   ratio: Number((sinkRate / plainRate).toFixed(2)),
+  sinkRecordsPerCpuSecond: Math.round(sinkCpuRate),
+  plainRecordsPerCpuSecond: Math.round(plainCpuRate),
+  cpuRatio: Number((sinkCpuRate / plainCpuRate).toFixed(2)),
+  loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
   sinkRowsWritten: runs[0]!.sinkRows,
 };
 console.log(`\n${stateRecords} state records of ${SUBMISSIONS} submissions in ${fetches.length} batches of up to ${BATCH}; median of ${RUNS} runs`);
 console.log(`sink (per-batch transaction)   ${report.sinkRecordsPerSecond} records/s`);
 console.log(`plain multi-row INSERT         ${report.plainRecordsPerSecond} records/s`);
 console.log(`ratio                          ${report.ratio}`);
+console.log(`per CPU-second (bench + backend): sink ${report.sinkRecordsPerCpuSecond}, plain ${report.plainRecordsPerCpuSecond}, ratio ${report.cpuRatio}; load ${report.loadAverage.join(' ')}`);
 mkdirSync(join(REPO_ROOT, 'bench/results'), { recursive: true });
 const file = join(REPO_ROOT, 'bench/results', `read-model-${report.at.replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, JSON.stringify(report, null, 2));
