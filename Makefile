@@ -53,8 +53,11 @@ node-bin: node
 
 # node_modules is stamped with the Node it was installed for: another Node (and so another ABI
 # for the native addons) gets a fresh `npm ci`.
+# @confluentinc/kafka-javascript (KAFKA_CLIENT=confluent) builds its bundled librdkafka against the
+# system's OpenSSL, zlib and zstd (its prebuilt binary is not reachable here): about 2 min, once per Node.
 node_modules/.installed-for-node-%: package.json package-lock.json | $(NODE_RUNTIME)
-	npm ci --no-audit --no-fund
+	./ops/install-build-deps.sh
+	CKJS_LINKING=dynamic npm ci --no-audit --no-fund
 	@touch $@
 
 install: node_modules/.installed-for-node-$(RUNTIME_NODE_VERSION)
