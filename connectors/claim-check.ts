@@ -1,62 +1,13 @@
 /**
- * Claim check for submissions: the canonical form of a payload, its hash, and where it is kept.
- *
- * The payload hash is the SHA-256 of the RFC 8785 (JCS) canonical JSON, so the same application
- * submitted twice, with keys in another order or other whitespace, has the same hash. The
- * submission hash (`submissionHashOf`) is that hash when there are no attachments, else a digest
- * of it and the attachments' kinds and SHA-256s: the windower drops a repeat of the same
- * application with the same attachments, but not a resubmission that adds one. Payloads up to the inline limit ride inside the
- * envelope (no object-store call on the hot path); larger ones and every attachment go to the
- * object store under content-addressed keys, written once.
+ * Claim check for submissions: where a payload is kept. Payloads up to the inline limit ride
+ * inside the envelope (no object-store call on the hot path); larger ones and every attachment go
+ * to the object store under content-addressed keys, written once. The hashes are domain/hashing.ts.
  */
-import { createHash } from 'node:crypto';
-import canonicalizeModule from 'canonicalize';
 import { PermitflowError } from '../lib/errors.ts';
+import { sha256Hex, type CanonicalPayload } from '../domain/hashing.ts';
+import type { PayloadSource } from '../domain/ports.ts';
 import type { PayloadRef } from '../schemas/types.ts';
 import type { ObjectStore } from './object-store.ts';
-
-// canonicalize is CommonJS (`module.exports = fn`) but its types declare an ES default export.
-const canonicalize = canonicalizeModule as unknown as (typeof canonicalizeModule)['default'];
-
-export interface CanonicalPayload {
-  hash: string;
-  bytes: Buffer;
-}
-
-/** Whether `value` has the shape of a submission hash: lower-case hex SHA-256. */
-export function isSubmissionHash(value: string | null | undefined): value is string {
-  return typeof value === 'string' && /^[0-9a-f]{64}$/.test(value);
-}
-
-export function sha256Hex(bytes: Buffer | string): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-export function canonicalPayload(value: unknown): CanonicalPayload {
-  const text = canonicalize(value);
-  if (text === undefined) throw PermitflowError.permanent('PF_PAYLOAD_NOT_JSON', 'payload has no JSON representation');
-  const bytes = Buffer.from(text, 'utf8');
-  return { hash: sha256Hex(bytes), bytes };
-}
-
-/** What of an attachment takes part in the submission's identity (its name and media type do not). */
-export interface AttachmentIdentity {
-  kind: string;
-  sha256: string;
-}
-
-/**
- * The submission hash, the key of every submission-keyed topic: the canonical payload's hash when
- * there are no attachments (so the importer's, inter-agency producers' and existing records' keys
- * stay what they were), else the SHA-256 of a versioned JSON array of the payload hash and the
- * sorted `[kind, sha256]` of each attachment (JSON, so no kind can forge a separator). Attachments in another order give the same hash;
- * another attachment, or the same file under another kind, gives another submission.
- */
-export function submissionHashOf(payloadHash: string, attachments: readonly AttachmentIdentity[]): string {
-  if (attachments.length === 0) return payloadHash;
-  const digests = attachments.map((a) => JSON.stringify([a.kind, a.sha256])).sort();
-  return sha256Hex(JSON.stringify(['permitflow-submission-v1', payloadHash, digests]));
-}
 
 export const payloadKey = (sha256: string): string => `raw/${sha256}`;
 export const attachmentKey = (sha256: string): string => `attachments/${sha256}`;
@@ -80,3 +31,6 @@ export async function loadPayload(store: ObjectStore | undefined, ref: PayloadRe
   if (sha256Hex(bytes) !== ref.sha256) throw PermitflowError.permanent('PF_PAYLOAD_CORRUPT', `payload does not match its sha256 ${ref.sha256}`);
   return bytes;
 }
+
+/** The object store as the processors' payload source (inline or claim-checked, hash-checked). */
+export const objectStorePayloads = (store: ObjectStore | undefined): PayloadSource => ({ load: (ref) => loadPayload(store, ref) });

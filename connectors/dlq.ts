@@ -6,7 +6,7 @@
  * `permitflow-replayed-at`. It starts with a canary: the first records are replayed alone and
  * must be committed past by the stage's consumer group without coming back to the DLQ before
  * the rest follow, paced to a rate. A replayed record that fails again is dead-lettered as
- * `parked` (processors/runtime/dead-letter.ts): replays skip parked letters, so they never loop.
+ * `parked` (lib/dead-letter.ts): replays skip parked letters, so they never loop.
  *
  * A letter names its topic itself, and anyone who can produce to the DLQ writes letters: a
  * replay goes only to an input topic of the stage the letter names (raw, chunked, the retry
@@ -18,7 +18,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Partitioners, type Admin, type Kafka, type Producer } from 'kafkajs';
 import { PermitflowError } from '../lib/errors.ts';
-import { REPLAY_OF_HEADER, REPLAYED_AT_HEADER } from '../processors/runtime/dead-letter.ts';
+import { REPLAY_OF_HEADER, REPLAYED_AT_HEADER } from '../lib/dead-letter.ts';
 import type { Serde } from '../schemas/serde.ts';
 import type { DeadLetter } from '../schemas/types.ts';
 import { CONNECTORS, PROCESSORS, type ProcessorId, type Topology } from '../topology/topics.ts';

@@ -14,18 +14,9 @@ import type { Readable } from 'node:stream';
 import type { Config } from '../lib/config.ts';
 import { ConfigError } from '../lib/config.ts';
 import { PermitflowError } from '../lib/errors.ts';
+import type { ObjectStore } from '../domain/ports.ts';
 
-export interface ObjectStore {
-  bucket: string;
-  /** Writes the object unless the key exists (conditional put): objects are never overwritten. */
-  putIfAbsent(key: string, body: Buffer | Readable, options: { contentType: string; contentLength?: number }): Promise<'created' | 'exists'>;
-  get(key: string): Promise<Buffer>;
-  getStream(key: string): Promise<Readable>;
-  exists(key: string): Promise<boolean>;
-  /** Throws unless the bucket is reachable with our credentials (readiness). */
-  ping(): Promise<void>;
-  close(): void;
-}
+export type { ObjectStore };
 
 function httpStatus(err: unknown): number | undefined {
   return err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;

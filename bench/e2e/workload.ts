@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canonicalPayload } from '../../connectors/claim-check.ts';
+import { canonicalPayload } from '../../domain/hashing.ts';
 import { createRawProducer } from '../../connectors/raw-topic.ts';
 import { REPO_ROOT, type Config } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';

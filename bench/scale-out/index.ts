@@ -25,7 +25,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { AssignerProtocol, type Admin } from 'kafkajs';
 import pg from 'pg';
-import { canonicalPayload } from '../../connectors/claim-check.ts';
+import { canonicalPayload } from '../../domain/hashing.ts';
 import { createRawProducer } from '../../connectors/raw-topic.ts';
 import { readTopic } from '../../connectors/topic-reader.ts';
 import { loadConfig, REPO_ROOT, type Config } from '../../lib/config.ts';

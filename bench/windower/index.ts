@@ -20,7 +20,7 @@ import { Partitioners, type Kafka } from 'kafkajs';
 import { loadConfig, REPO_ROOT, type Config } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
-import { startProcessors } from '../../processors/index.ts';
+import { startProcessors } from '../../cli/processors.ts';
 import { runtimeMetrics } from '../../processors/runtime/metrics.ts';
 import { encodeSeen } from '../../processors/windower/seen-hashes.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';

@@ -117,7 +117,7 @@ export function demoCommand(): Command {
         import('../../lib/logger.ts'),
         import('../../lib/observability/metrics.ts'),
         import('../../lib/observability/tracing.ts'),
-        import('../../processors/index.ts'),
+        import('../processors.ts'),
         import('../../schemas/serde.ts'),
         import('../../topology/apply.ts'),
         import('../../topology/topics.ts'),

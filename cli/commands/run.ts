@@ -20,7 +20,7 @@ export function runCommand(): Command {
         import('../../lib/logger.ts'),
         import('../../lib/observability/metrics.ts'),
         import('../../lib/observability/tracing.ts'),
-        import('../../processors/index.ts'),
+        import('../processors.ts'),
       ]);
       const ids = name === 'all' ? availableProcessors() : [name as ProcessorId];
       const config = loadConfig();

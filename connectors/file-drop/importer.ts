@@ -18,7 +18,8 @@
 import { basename } from 'node:path';
 import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import type { Kafka, Message } from 'kafkajs';
-import { canonicalPayload, sha256Hex, storePayload } from '../claim-check.ts';
+import { canonicalPayload, sha256Hex } from '../../domain/hashing.ts';
+import { storePayload } from '../claim-check.ts';
 import type { ObjectStore } from '../object-store.ts';
 import type { Config } from '../../lib/config.ts';
 import { classify, PermitflowError } from '../../lib/errors.ts';
@@ -32,7 +33,7 @@ import { createFingerprints } from './fingerprints.ts';
 import { compileMapping, type RowMapper } from './mapper.ts';
 import type { Mapping } from './mapping.ts';
 import { readCsv, readJsonl, type Position, type SourceItem } from './records.ts';
-import { sanitizeName } from './names.ts';
+import { sanitizeName } from '../../domain/names.ts';
 import { openSource, type SourceFile } from './source.ts';
 
 export interface ImportDeps {

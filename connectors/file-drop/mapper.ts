@@ -13,7 +13,7 @@
  * data, not formulas, and are not flagged.
  */
 import { DateTime } from 'luxon';
-import { createApplicationValidator } from '../intake/validation.ts';
+import { createApplicationValidator } from '../../domain/application-validator.ts';
 import type { PermitApplication } from '../../schemas/types.ts';
 import type { CodeTable, FieldRule, Mapping } from './mapping.ts';
 import { resolveTarget } from './targets.ts';

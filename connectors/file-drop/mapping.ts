@@ -27,7 +27,7 @@ import { readFileSync } from 'node:fs';
 import { IANAZone } from 'luxon';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { canonicalPayload } from '../claim-check.ts';
+import { canonicalPayload } from '../../domain/hashing.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 import { normalizePath, permitTargets, resolveTarget } from './targets.ts';
 

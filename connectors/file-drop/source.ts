@@ -24,7 +24,7 @@ import { lstat, open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import chardet from 'chardet';
 import { PermitflowError } from '../../lib/errors.ts';
-import { sanitizeName } from './names.ts';
+import { sanitizeName } from '../../domain/names.ts';
 import { countLines, hasMultibyte, incompleteTail, scanUtf8 } from './utf8.ts';
 
 export type Encoding = 'utf-8' | 'windows-1252';

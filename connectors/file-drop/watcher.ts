@@ -29,7 +29,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PermitflowError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { ImportReport } from './importer.ts';
-import { childPath, sanitizeName, unsafeNameReason } from './names.ts';
+import { childPath, sanitizeName, unsafeNameReason } from '../../domain/names.ts';
 import { formatSummary } from './report.ts';
 
 export type WatcherEvent =

@@ -6,7 +6,8 @@
  * on Kafka alone.
  */
 import { createReadStream } from 'node:fs';
-import { attachmentKey, storePayload, type CanonicalPayload } from '../claim-check.ts';
+import { type CanonicalPayload } from '../../domain/hashing.ts';
+import { attachmentKey, storePayload } from '../claim-check.ts';
 import type { ObjectStore } from '../object-store.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';

@@ -17,7 +17,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { sha256Hex } from '../claim-check.ts';
+import { sha256Hex } from '../../domain/hashing.ts';
 
 /** The response replayed for a completed key. */
 export interface StoredResponse {

@@ -18,7 +18,7 @@ import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyRequest } from 'fastify';
 import { problem, PROBLEM_TYPES, ProblemError } from './problem.ts';
-import { sanitizeName } from '../file-drop/names.ts';
+import { sanitizeName } from '../../domain/names.ts';
 
 export interface SpooledAttachment {
   name: string;

@@ -4,7 +4,7 @@
  * shapes the handlers build, and a test checks real responses against this document.
  */
 import { STATES } from '../../schemas/types.ts';
-import { permitApplicationJsonSchema, type JsonSchema } from './json-schema.ts';
+import { permitApplicationJsonSchema, type JsonSchema } from '../../domain/application-schema.ts';
 import { IDEMPOTENCY_KEY_PATTERN } from './idempotency.ts';
 import { PROBLEM_CONTENT_TYPE } from './problem.ts';
 

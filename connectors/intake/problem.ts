@@ -3,6 +3,9 @@
  * stable `type`, and validation errors list each offending field by JSON pointer.
  */
 import { STATUS_CODES } from 'node:http';
+import type { FieldError } from '../../domain/application-validator.ts';
+
+export type { FieldError };
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -40,11 +43,6 @@ const TITLES: Record<Exclude<ProblemType, 'about:blank'>, string> = {
   [PROBLEM_TYPES.internal]: 'Internal error',
 };
 
-export interface FieldError {
-  /** JSON pointer (RFC 6901) into the submitted application. */
-  pointer: string;
-  detail: string;
-}
 
 export interface Problem {
   type: string;

@@ -7,7 +7,7 @@
  * happens before anything is stored.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { canonicalPayload, isSubmissionHash, submissionHashOf, type CanonicalPayload } from '../claim-check.ts';
+import { canonicalPayload, isSubmissionHash, submissionHashOf, type CanonicalPayload } from '../../domain/hashing.ts';
 import type { PermitApplication } from '../../schemas/types.ts';
 import { acceptSubmission } from './accept.ts';
 import type { Principal } from './api-keys.ts';
@@ -19,7 +19,7 @@ import type { IntakeMetrics } from './metrics.ts';
 import { readMultipart, type JsonParser, type SpooledAttachment } from './multipart.ts';
 import { problem, PROBLEM_TYPES, ProblemError, unsupportedMediaType } from './problem.ts';
 import type { SubmissionStatus } from './status.ts';
-import { createApplicationValidator } from './validation.ts';
+import { createApplicationValidator } from '../../domain/application-validator.ts';
 import { inSpan, SpanKind } from '../../lib/observability/tracing.ts';
 
 interface Input {

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { PermitflowError } from '../../lib/errors.ts';
 import { badResponse, endpointOf, LOOKUP_ERRORS, type RequestTarget } from './http/errors.ts';
 import type { JsonReply, ResilientClient } from './http/client.ts';
-import type { LatLon } from './types.ts';
+import type { LatLon } from '../../domain/lookups.ts';
 
 export interface ArcgisQuery {
   /** SQL-92 where clause; `1=1` when only the geometry filters. */

@@ -22,10 +22,10 @@ import { Redis } from 'ioredis';
 import type { Config } from '../../lib/config.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
-import type { LookupResult, PermitApplication } from '../../schemas/types.ts';
+import type { EnrichmentLookups } from '../../domain/ports.ts';
 import { arcgisProbeUrl, checkArcgisBody } from './arcgis.ts';
 import type { LookupContext } from './context.ts';
-import { loadFeeSchedule } from './fee-schedule.ts';
+import { loadFeeSchedule } from '../../domain/fee-schedule.ts';
 import { lookupFees } from './fees.ts';
 import { lookupHistory } from './history.ts';
 import { createResilientClient, type ResilientClient, type ResilientClientOptions } from './http/client.ts';
@@ -33,23 +33,10 @@ import { LOOKUP_ERRORS } from './http/errors.ts';
 import { lookupOverlays } from './overlays.ts';
 import { lookupParcel } from './parcel.ts';
 import { sodaQueryUrl } from './soda.ts';
-import { LOOKUP_APIS, type BreakerListener, type BreakerState, type LookupApi, type LookupName } from './types.ts';
+import { LOOKUP_APIS, type BreakerState, type LookupApi, type LookupName } from '../../domain/lookups.ts';
 import { lookupZoning } from './zoning.ts';
 
-export interface LookupAllOptions {
-  /** Aborts every request (shutdown, rebalance). */
-  signal?: AbortSignal;
-  /** When the submission was received: picks the fee schedule version (never the applicant's `appliedAt`); default now. */
-  at?: number;
-}
-
-export interface EnrichmentLookups {
-  lookupAll(application: PermitApplication, options?: LookupAllOptions): Promise<LookupResult[]>;
-  breakerStates(): Record<LookupApi, BreakerState>;
-  /** Calls `listener` on every breaker transition; returns the unsubscribe function. */
-  onBreakerChange(listener: BreakerListener): () => void;
-  close(): Promise<void>;
-}
+export type { EnrichmentLookups, LookupAllOptions } from '../../domain/ports.ts';
 
 export interface EnrichmentLookupsDeps {
   logger: Logger;

@@ -6,7 +6,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import type { LookupResult, PermitApplication } from '../../schemas/types.ts';
-import { quoteFee, type FeeSchedule } from './fee-schedule.ts';
+import { quoteFee, type FeeSchedule } from '../../domain/fee-schedule.ts';
 import type { ParcelAnswer } from './parcel.ts';
 
 export function lookupFees(schedule: FeeSchedule, application: PermitApplication, parcel: ParcelAnswer, at: number): LookupResult {

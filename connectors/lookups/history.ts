@@ -7,38 +7,10 @@ import type { LookupResult } from '../../schemas/types.ts';
 import type { LookupContext } from './context.ts';
 import { FAILED_INSPECTION_RESULTS, INSPECTION_FIELDS as I, OPEN_PERMIT_STATUSES, PERMIT_FIELDS as P } from './fields.ts';
 import type { ParcelAnswer } from './parcel.ts';
+import type { HistoryData, PastInspection, PastPermit } from '../../domain/lookups.ts';
 import { lookupResult } from './provenance.ts';
 import { queryRows, soqlString, sodaNumber, sodaText } from './soda.ts';
 
-export interface PastPermit {
-  permitNumber: string | null;
-  permitType: string | null;
-  workClass: string | null;
-  status: string | null;
-  description: string | null;
-  appliedDate: string | null;
-  issuedDate: string | null;
-  finaledDate: string | null;
-  valuation: number | null;
-}
-
-export interface PastInspection {
-  inspectionId: string | null;
-  permitNumber: string | null;
-  inspectionType: string | null;
-  result: string | null;
-  inspectionDate: string | null;
-}
-
-/** `data` of a found history lookup; dates are SODA floating timestamps, newest first. */
-export interface HistoryData {
-  apn: string;
-  /** Permit numbers still open (applied, in review, issued, active). */
-  openPermits: Array<string | null>;
-  failedInspections: number;
-  permits: PastPermit[];
-  inspections: PastInspection[];
-}
 
 /** Most rows of each dataset a lookup reads: a parcel's history, not a city's. */
 const MAX_ROWS = 200;

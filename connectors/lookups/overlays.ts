@@ -8,27 +8,12 @@ import { queryFeatures } from './arcgis.ts';
 import type { LookupContext } from './context.ts';
 import { ENVIRONMENTAL_FIELDS, FLOOD_FIELDS, HISTORIC_FIELDS } from './fields.ts';
 import type { ParcelAnswer } from './parcel.ts';
+import type { FloodZone, OverlaysData } from '../../domain/lookups.ts';
 import { lookupResult } from './provenance.ts';
 import { lookupLocation } from './zoning.ts';
 
 const text = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);
 
-export interface FloodZone {
-  zone: string | null;
-  subtype: string | null;
-  /** In a special flood hazard area (the 1% annual chance floodplain). */
-  specialFloodHazardArea: boolean;
-  baseFloodElevationFt: number | null;
-}
-
-/** `data` of a found overlays lookup. */
-export interface OverlaysData {
-  locatedBy: 'parcel-centroid' | 'site-coordinates';
-  /** The special flood hazard zone at the location if any, else the mapped zone, else null. */
-  flood: FloodZone | null;
-  historicDistricts: Array<{ name: string | null; nrhpReference: string | null }>;
-  environmental: Array<{ type: string | null; name: string | null; codeSection: string | null }>;
-}
 
 export async function lookupOverlays(ctx: LookupContext, application: PermitApplication, parcel: ParcelAnswer, signal?: AbortSignal): Promise<LookupResult> {
   const { flood, historic, environmental } = ctx.endpoints;

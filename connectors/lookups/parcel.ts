@@ -8,24 +8,8 @@ import { countFeatures, queryFeatures, sqlString, type ArcgisFeature, type Featu
 import type { LookupContext } from './context.ts';
 import { PARCEL_FIELDS as F } from './fields.ts';
 import { lookupResult, type AnswerProvenance } from './provenance.ts';
-import type { LatLon } from './types.ts';
+import type { LatLon, Parcel } from '../../domain/lookups.ts';
 
-/** `data` of a found parcel lookup (plus `candidates`, how many features matched). */
-export interface Parcel {
-  apn: string;
-  address: string | null;
-  city: string | null;
-  postalCode: string | null;
-  acres: number | null;
-  landUseCode: string | null;
-  landUse: string | null;
-  yearBuilt: number | null;
-  assessedValue: number | null;
-  centroid: LatLon | null;
-  matchedBy: 'apn' | 'address' | 'point';
-  /** The APN the application gave, when it differs from the parcel found (or none was found). */
-  requestedApn: string | null;
-}
 
 export interface ParcelAnswer {
   result: LookupResult;

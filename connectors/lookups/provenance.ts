@@ -4,7 +4,7 @@
  * how many attempts the most stubborn request took.
  */
 import type { LookupResult } from '../../schemas/types.ts';
-import type { LookupName, Outcome } from './types.ts';
+import type { LookupName, Outcome } from '../../domain/lookups.ts';
 
 export interface AnswerProvenance {
   endpoint: string;

@@ -8,7 +8,7 @@ import type { LookupContext } from './context.ts';
 import { ZONING_FIELDS as F } from './fields.ts';
 import { siteLocation, type ParcelAnswer } from './parcel.ts';
 import { lookupResult } from './provenance.ts';
-import type { LatLon } from './types.ts';
+import type { LatLon, ZoningData, ZoningDistrict } from '../../domain/lookups.ts';
 
 /** Where the point-based lookups (zoning, overlays) look, and why there. */
 export function lookupLocation(application: PermitApplication, parcel: ParcelAnswer): { point: LatLon; locatedBy: 'parcel-centroid' | 'site-coordinates' } | null {
@@ -19,19 +19,6 @@ export function lookupLocation(application: PermitApplication, parcel: ParcelAns
 
 const text = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);
 
-export interface ZoningDistrict {
-  zoneCode: string | null;
-  zoneName: string | null;
-  zoneClass: string | null;
-  ordinance: string | null;
-}
-
-/** `data` of a found zoning lookup. */
-export interface ZoningData extends ZoningDistrict {
-  locatedBy: 'parcel-centroid' | 'site-coordinates';
-  /** Further districts at the location (a split-zoned parcel). */
-  otherDistricts: ZoningDistrict[];
-}
 
 export async function lookupZoning(ctx: LookupContext, application: PermitApplication, parcel: ParcelAnswer, signal?: AbortSignal): Promise<LookupResult> {
   const layer = ctx.endpoints.zoning;

@@ -19,7 +19,7 @@ import type {
 } from '../../schemas/types.ts';
 import { errorChain, scrubText } from '../../lib/errors.ts';
 import { traceIdOf } from '../../lib/observability/tracing.ts';
-import { isSubmissionHash } from '../claim-check.ts';
+import { isSubmissionHash } from '../../domain/hashing.ts';
 
 /** Order of states for `submissions.status`: the furthest state reached wins, whatever the arrival order across topics. */
 export const STATUS_RANK: Record<State, number> = { received: 10, chunked: 20, enriched: 30, validated: 40, accepted: 50, rejected: 50 };

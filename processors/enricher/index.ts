@@ -13,11 +13,11 @@
  *   the DLQ with the whole error chain, attempt count and first failure time;
  * - an unreadable payload, or a lookup that can never succeed, goes to the DLQ.
  */
-import type { EnrichmentLookups } from '../../connectors/lookups/index.ts';
+import type { EnrichmentLookups } from '../../domain/ports.ts';
 import { errorChain, PermitflowError } from '../../lib/errors.ts';
 import type { PermitApplication, SubmissionChunked, SubmissionEnriched } from '../../schemas/types.ts';
 import type { TopicSpec, Topology } from '../../topology/topics.ts';
-import type { RetryHistory } from '../runtime/dead-letter.ts';
+import type { RetryHistory } from '../../lib/dead-letter.ts';
 import { runtimeMetrics } from '../runtime/metrics.ts';
 import { submissionOf } from '../runtime/state-records.ts';
 import type { Output, ProcessorDefinition } from '../runtime/types.ts';

@@ -32,7 +32,7 @@
  * chain. An output over the broker's max message size is refused before it is produced.
  */
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
-import { isSubmissionHash } from '../../connectors/claim-check.ts';
+import { isSubmissionHash } from '../../domain/hashing.ts';
 import { classify, errorChain, isInfrastructureError, PermitflowError, retryBudgeted } from '../../lib/errors.ts';
 import { stringHeaders } from '../../lib/kafka.ts';
 import { withTimeout } from '../../lib/timeout.ts';
@@ -42,7 +42,7 @@ import type { Serde } from '../../schemas/serde.ts';
 import type { StateHeader } from '../../schemas/types.ts';
 import { PROCESSORS } from '../../topology/topics.ts';
 import { batchRetryDelay, createStageConsumer, restartAfterCrash, retryPause } from './consumer.ts';
-import { deadLetter } from './dead-letter.ts';
+import { deadLetter } from '../../lib/dead-letter.ts';
 import { mapBounded } from './map-bounded.ts';
 import { runtimeMetrics } from './metrics.ts';
 import { readPartition } from './partition-reader.ts';

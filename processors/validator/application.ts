@@ -3,18 +3,12 @@
  * to have any field. Inter-agency producers write the raw topic without the intake's JSON
  * Schema, so a missing or mistyped field must become a finding, not a crash.
  */
-import { loadPayload } from '../../connectors/claim-check.ts';
-import type { ObjectStore } from '../../connectors/object-store.ts';
+import type { PayloadSource } from '../../domain/ports.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 import type { PayloadRef } from '../../schemas/types.ts';
 import type { When } from './rule-set.ts';
 
-/** Where payload bytes come from (inline or claim-checked, hash-checked). */
-export interface PayloadSource {
-  load(ref: PayloadRef): Promise<Buffer>;
-}
-
-export const objectStorePayloads = (store: ObjectStore | undefined): PayloadSource => ({ load: (ref) => loadPayload(store, ref) });
+export type { PayloadSource };
 
 /** Loads and parses the application; bytes that are not a JSON object cannot be validated (DLQ). */
 export async function readApplication(payloads: PayloadSource, ref: PayloadRef): Promise<Record<string, unknown>> {

@@ -4,7 +4,7 @@
  * start-up: an unreadable schedule stops the validator with its problem, rather than letting it
  * invent a fee.
  */
-import { loadFeeSchedule, quoteFee, type FeeAnswer, type FeeSchedule } from '../../connectors/lookups/fee-schedule.ts';
+import { loadFeeSchedule, quoteFee, type FeeAnswer, type FeeSchedule } from '../../domain/fee-schedule.ts';
 
 export interface FeeQuoter {
   /** The fee for a permit type and valuation under the version in force on `date` (YYYY-MM-DD). */

@@ -5,7 +5,8 @@
  * `unavailable`: the rules turn that into a finding for a reviewer instead of guessing.
  */
 import { z } from 'zod';
-import type { FeeQuote, HistoryData, OverlaysData, Parcel, ZoningData } from '../../connectors/lookups/index.ts';
+import type { FeeQuote } from '../../domain/fee-schedule.ts';
+import type { HistoryData, OverlaysData, Parcel, ZoningData } from '../../domain/lookups.ts';
 import type { LookupResult } from '../../schemas/types.ts';
 
 const str = z.string().nullable().optional().transform((v) => v ?? null);

@@ -19,13 +19,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Counter, Histogram } from 'prom-client';
-import type { ObjectStore } from '../../connectors/object-store.ts';
+import type { ObjectStore } from '../../domain/ports.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 import { inSpan, MESSAGING, SpanKind } from '../../lib/observability/tracing.ts';
 import type { Serde } from '../../schemas/serde.ts';
 import type { SubmissionEnvelope, SubmissionReceived } from '../../schemas/types.ts';
 import type { Topology } from '../../topology/topics.ts';
-import { canonicalPayload, isSubmissionHash, sha256Hex, submissionHashOf } from '../../connectors/claim-check.ts';
+import { canonicalPayload, isSubmissionHash, sha256Hex, submissionHashOf } from '../../domain/hashing.ts';
 import type { Output, PartitionContext, ProcessorDefinition } from '../runtime/types.ts';
 import { decodeSeen, encodeSeen, SeenHashes } from './seen-hashes.ts';
 import {

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
-import { canonicalPayload } from '../../connectors/claim-check.ts';
+import { canonicalPayload } from '../../domain/hashing.ts';
 import { createRawProducer } from '../../connectors/raw-topic.ts';
 import { quoteIdent } from '../../connectors/read-model/migrate.ts';
 import { createReadModelPool } from '../../connectors/read-model/pool.ts';

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
-import { canonicalPayload, sha256Hex } from '../../connectors/claim-check.ts';
+import { canonicalPayload, sha256Hex } from '../../domain/hashing.ts';
 import type { Config } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';

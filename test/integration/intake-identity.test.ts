@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { canonicalPayload, sha256Hex, submissionHashOf } from '../../connectors/claim-check.ts';
+import { canonicalPayload, sha256Hex, submissionHashOf } from '../../domain/hashing.ts';
 import type { SubmissionReceived } from '../../schemas/types.ts';
 import { multipartBody } from '../support/intake.ts';
 import { intakeOnStack } from '../support/intake-stack.ts';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
-import { sha256Hex } from '../../connectors/claim-check.ts';
+import { sha256Hex } from '../../domain/hashing.ts';
 import { redisIdempotencyStore, type StoredResponse } from '../../connectors/intake/idempotency.ts';
 import { redisRateLimiter } from '../../connectors/intake/rate-limit.ts';
 import { redisReceipts } from '../../connectors/intake/status.ts';

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { canonicalPayload, sha256Hex } from '../../connectors/claim-check.ts';
+import { canonicalPayload, sha256Hex } from '../../domain/hashing.ts';
 import { multipartBody, openApiChecker, type SeenResponse } from '../support/intake.ts';
 import { intakeOnStack } from '../support/intake-stack.ts';
 import { sampleApplications } from '../support/samples.ts';

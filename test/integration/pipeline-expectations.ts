@@ -3,7 +3,7 @@
  * them, with the attachments each comes with and the decision the us-or-cedar-county rules
  * and the Cedar County fixtures (test/fixtures/lookups) must lead to, and why.
  */
-import { canonicalPayload, submissionHashOf } from '../../connectors/claim-check.ts';
+import { canonicalPayload, submissionHashOf } from '../../domain/hashing.ts';
 import type { Attachment, PermitApplication } from '../../schemas/types.ts';
 import { sampleApplications } from '../support/samples.ts';
 

@@ -14,7 +14,7 @@ import { createRawProducer } from '../../connectors/raw-topic.ts';
 import { REPO_ROOT } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
-import { startProcessors } from '../../processors/index.ts';
+import { startProcessors } from '../../cli/processors.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import type { BatchManifest, SubmissionAccepted, SubmissionEnvelope, SubmissionRejected } from '../../schemas/types.ts';
 import type { TopicId } from '../../topology/topics.ts';

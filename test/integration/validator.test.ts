@@ -7,11 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { sha256Hex, storePayload } from '../../connectors/claim-check.ts';
+import { sha256Hex } from '../../domain/hashing.ts';
+import { storePayload } from '../../connectors/claim-check.ts';
 import { createObjectStore } from '../../connectors/object-store.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
-import { startProcessors } from '../../processors/index.ts';
+import { startProcessors } from '../../cli/processors.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import type { DeadLetter, SubmissionAccepted, SubmissionEnriched, SubmissionRejected, SubmissionValidated } from '../../schemas/types.ts';
 import { startLookupsHarness } from '../fixtures/lookups/harness.ts';

@@ -10,7 +10,7 @@ import { importFile, type ImportReport } from '../../connectors/file-drop/import
 import type { Mapping } from '../../connectors/file-drop/mapping.ts';
 import { REPO_ROOT, type Config } from '../../lib/config.ts';
 import { createLogger } from '../../lib/logger.ts';
-import { startProcessors } from '../../processors/index.ts';
+import { startProcessors } from '../../cli/processors.ts';
 import type { Topology } from '../../topology/topics.ts';
 import { testConfig, testTopology } from './stack.ts';
 

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { canonicalPayload } from '../../connectors/claim-check.ts';
+import { canonicalPayload } from '../../domain/hashing.ts';
 import { createRawProducer } from '../../connectors/raw-topic.ts';
 import { readTopic, type ReadRecord } from '../../connectors/topic-reader.ts';
 import { REPO_ROOT, type Config } from '../../lib/config.ts';
@@ -11,7 +11,7 @@ import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import type { SubmissionEnvelope } from '../../schemas/types.ts';
-import { startProcessors } from '../../processors/index.ts';
+import { startProcessors } from '../../cli/processors.ts';
 import type { ProcessorId, TopicId, Topology } from '../../topology/topics.ts';
 
 export function syntheticEnvelope(n: number, size = 200): SubmissionEnvelope {

@@ -1,7 +1,7 @@
 /** Sample records of every schema, for tests. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canonicalPayload, submissionHashOf } from '../../connectors/claim-check.ts';
+import { canonicalPayload, submissionHashOf } from '../../domain/hashing.ts';
 import { REPO_ROOT } from '../../lib/config.ts';
 import type { SchemaName } from '../../schemas/index.ts';
 import type { PermitApplication, StateHeader, SubmissionEnvelope } from '../../schemas/types.ts';

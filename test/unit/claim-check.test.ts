@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { canonicalPayload, loadPayload, storePayload, submissionHashOf } from '../../connectors/claim-check.ts';
+import { canonicalPayload, submissionHashOf } from '../../domain/hashing.ts';
+import { loadPayload, storePayload } from '../../connectors/claim-check.ts';
 
 test('the submission hash ignores key order and whitespace (RFC 8785)', () => {
   const a = canonicalPayload({ b: 1, a: { y: [1, 2], x: 'é' } });

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { Command, Help } from 'commander';
 import { promisify } from 'node:util';
-import { availableProcessors } from '../../processors/index.ts';
+import { availableProcessors } from '../../cli/processors.ts';
 import { REPO_ROOT } from '../../lib/config.ts';
 import { buildProgram, COMMANDS, invokedCommand } from '../../cli/main.ts';
 import { RUNNABLE } from '../../cli/commands/run.ts';

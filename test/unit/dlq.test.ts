@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { describeBytes, toFilter } from '../../cli/commands/dlq.ts';
 import { createPacer, linkReplays, matchesFilter, replayMessage, replayTargets, skipDetail, skipReason, type DlqEntry } from '../../connectors/dlq.ts';
-import { deadLetter } from '../../processors/runtime/dead-letter.ts';
+import { deadLetter } from '../../lib/dead-letter.ts';
 import type { DeadLetter } from '../../schemas/types.ts';
 import { buildTopology } from '../../topology/topics.ts';
 import { sampleRecords } from '../support/samples.ts';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createFingerprints } from '../../connectors/file-drop/fingerprints.ts';
-import { childPath, sanitizeName, unsafeNameReason } from '../../connectors/file-drop/names.ts';
-import { sha256Hex } from '../../connectors/claim-check.ts';
+import { childPath, sanitizeName, unsafeNameReason } from '../../domain/names.ts';
+import { sha256Hex } from '../../domain/hashing.ts';
 
 test('file names that could leave the folder or confuse tools are unsafe; ordinary ones are fine', () => {
   for (const name of ['permits.csv', 'Permits 2026-11 (final).CSV', 'export..v2.csv', 'données.csv']) assert.equal(unsafeNameReason(name), null, name);

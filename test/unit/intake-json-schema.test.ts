@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { avroToJsonSchema, PERMIT_APPLICATION_OVERLAY, permitApplicationJsonSchema } from '../../connectors/intake/json-schema.ts';
-import { createApplicationValidator } from '../../connectors/intake/validation.ts';
+import { avroToJsonSchema, PERMIT_APPLICATION_OVERLAY, permitApplicationJsonSchema } from '../../domain/application-schema.ts';
+import { createApplicationValidator } from '../../domain/application-validator.ts';
 import { loadSchema } from '../../schemas/index.ts';
 import type { PermitApplication } from '../../schemas/types.ts';
 import { sampleApplications } from '../support/samples.ts';

@@ -11,8 +11,8 @@ import { test } from 'node:test';
 import type { InjectOptions } from 'fastify';
 import { compileMapping, type Cells } from '../../connectors/file-drop/mapper.ts';
 import { parseMapping } from '../../connectors/file-drop/mapping.ts';
-import { permitApplicationJsonSchema, type JsonSchema } from '../../connectors/intake/json-schema.ts';
-import { createApplicationValidator, hasAtMostNodes } from '../../connectors/intake/validation.ts';
+import { permitApplicationJsonSchema, type JsonSchema } from '../../domain/application-schema.ts';
+import { createApplicationValidator, hasAtMostNodes } from '../../domain/application-validator.ts';
 import { multipartBody, testIntake } from '../support/intake.ts';
 import { sampleApplications } from '../support/samples.ts';
 

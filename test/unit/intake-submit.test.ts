@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { canonicalPayload, sha256Hex, submissionHashOf } from '../../connectors/claim-check.ts';
+import { canonicalPayload, sha256Hex, submissionHashOf } from '../../domain/hashing.ts';
 import { sanitiseFileName } from '../../connectors/intake/multipart.ts';
 import { firstKnownStatus, type SubmissionStatus, type SubmissionStatusSource } from '../../connectors/intake/status.ts';
 import { FIXED_NOW, multipartBody, testIntake } from '../support/intake.ts';

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadFeeSchedule, quoteFee, type FeeAnswer } from '../../connectors/lookups/fee-schedule.ts';
+import { loadFeeSchedule, quoteFee, type FeeAnswer } from '../../domain/fee-schedule.ts';
 import { REPO_ROOT } from '../../lib/config.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 

@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { canonicalPayload, loadPayload, sha256Hex } from '../../connectors/claim-check.ts';
+import { canonicalPayload, sha256Hex } from '../../domain/hashing.ts';
+import { loadPayload } from '../../connectors/claim-check.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { createDecider } from '../../processors/decider/index.ts';

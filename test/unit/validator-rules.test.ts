@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { join } from 'node:path';
-import { loadFeeSchedule, type FeeAnswer } from '../../connectors/lookups/fee-schedule.ts';
+import { loadFeeSchedule, type FeeAnswer } from '../../domain/fee-schedule.ts';
 import { lookupFees } from '../../connectors/lookups/fees.ts';
 import type { ParcelAnswer } from '../../connectors/lookups/parcel.ts';
 import { REPO_ROOT } from '../../lib/config.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
 import { test } from 'node:test';
-import { canonicalPayload, sha256Hex, submissionHashOf } from '../../connectors/claim-check.ts';
+import { canonicalPayload, sha256Hex, submissionHashOf } from '../../domain/hashing.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 import { createWindower, ENVELOPE_LIMITS, envelopeProblem } from '../../processors/windower/index.ts';

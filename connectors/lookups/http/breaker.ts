@@ -8,7 +8,7 @@
  */
 import CircuitBreaker from 'opossum';
 import type { Logger } from '../../../lib/logger.ts';
-import type { BreakerListener, BreakerState, LookupApi } from '../types.ts';
+import type { BreakerListener, BreakerState, LookupApi } from '../../../domain/lookups.ts';
 import { breakerOpen, indicatesUnhealthyApi } from './errors.ts';
 
 export interface BreakerOptions {

@@ -11,7 +11,7 @@
 import type { Redis } from 'ioredis';
 import { Agent, request } from 'undici';
 import type { Logger } from '../../../lib/logger.ts';
-import type { BreakerListener, BreakerState, LookupApi } from '../types.ts';
+import type { BreakerListener, BreakerState, LookupApi } from '../../../domain/lookups.ts';
 import { createApiBreaker, type BreakerOptions } from './breaker.ts';
 import { badResponse, parseRetryAfter, statusError, transportError, type RequestTarget } from './errors.ts';
 import { BREAKER_STATE_VALUE, lookupMetrics } from './metrics.ts';

@@ -4,7 +4,7 @@
  * the API and the endpoint without its query string: queries carry site addresses.
  */
 import { PermitflowError } from '../../../lib/errors.ts';
-import type { LookupApi } from '../types.ts';
+import type { LookupApi } from '../../../domain/lookups.ts';
 
 export const LOOKUP_ERRORS = {
   /** Connect, headers or body timeout, or the request deadline passed. */

@@ -3,7 +3,7 @@
  * took and how it ended, how often the shared cache answered, and each breaker's state.
  */
 import { Counter, Gauge, Histogram } from 'prom-client';
-import type { BreakerState } from '../types.ts';
+import type { BreakerState } from '../../../domain/lookups.ts';
 
 /** Breaker state as a number a graph and an alert can compare: 0 closed, 1 half-open, 2 open. */
 export const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, halfOpen: 1, open: 2 };

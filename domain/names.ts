@@ -6,7 +6,7 @@
  * quarantined under a sanitised name.
  */
 import { basename, dirname, join, resolve, sep } from 'node:path';
-import { PermitflowError } from '../../lib/errors.ts';
+import { PermitflowError } from '../lib/errors.ts';
 
 const MAX_NAME = 200;
 // Printable, no path separators of any OS, no characters Windows forbids in names.

@@ -4,15 +4,20 @@
  */
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import type { PermitApplication } from '../../schemas/types.ts';
-import { permitApplicationJsonSchema } from './json-schema.ts';
-import type { FieldError } from './problem.ts';
+import type { PermitApplication } from '../schemas/types.ts';
+import { permitApplicationJsonSchema } from './application-schema.ts';
 
 // ajv-formats is CommonJS with a default export in its types only.
 const addFormats = addFormatsModule as unknown as (typeof addFormatsModule)['default'];
 
 /** More reasons than this help no one and cost CPU on hostile input. */
 const MAX_REASONS = 50;
+
+/** One problem with one field of an application: where (a JSON pointer, RFC 6901) and what, never the value. */
+export interface FieldError {
+  pointer: string;
+  detail: string;
+}
 
 export type ValidationResult = { ok: true; value: PermitApplication } | { ok: false; errors: FieldError[] };
 

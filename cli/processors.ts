@@ -1,9 +1,11 @@
 /**
- * The processors of the topology and how each is built from its dependencies. `permitflow run`
+ * The wiring of the processors: each is built from the connectors that implement its ports. `permitflow run`
  * starts them through here; tests build them the same way.
  */
+import { objectStorePayloads } from '../connectors/claim-check.ts';
 import { createEnrichmentLookups } from '../connectors/lookups/index.ts';
-import { createObjectStore, type ObjectStore } from '../connectors/object-store.ts';
+import { createObjectStore } from '../connectors/object-store.ts';
+import type { ObjectStore, PayloadSource } from '../domain/ports.ts';
 import { startReadModel, type ReadModelDeps, type RunningSink } from '../connectors/read-model/index.ts';
 import type { Config } from '../lib/config.ts';
 import { createKafka } from '../lib/kafka.ts';
@@ -11,15 +13,14 @@ import type { Logger } from '../lib/logger.ts';
 import { createRegistry, createSerde, type Serde } from '../schemas/serde.ts';
 import { watchConsumerLag } from '../lib/observability/metrics.ts';
 import { buildTopology, PROCESSORS, type ProcessorId, type Topology } from '../topology/topics.ts';
-import { createDecider } from './decider/index.ts';
-import { createEnricher } from './enricher/index.ts';
-import { runProcessor, type RunningProcessor } from './runtime/runner.ts';
-import type { ProcessorDefinition } from './runtime/types.ts';
-import { objectStorePayloads, type PayloadSource } from './validator/application.ts';
-import { loadFeeQuoter } from './validator/fee-quoter.ts';
-import { createValidator } from './validator/index.ts';
-import { loadRuleSets } from './validator/rule-set.ts';
-import { createWindower } from './windower/index.ts';
+import { createDecider } from '../processors/decider/index.ts';
+import { createEnricher } from '../processors/enricher/index.ts';
+import { runProcessor, type RunningProcessor } from '../processors/runtime/runner.ts';
+import type { ProcessorDefinition } from '../processors/runtime/types.ts';
+import { loadFeeQuoter } from '../processors/validator/fee-quoter.ts';
+import { createValidator } from '../processors/validator/index.ts';
+import { loadRuleSets } from '../processors/validator/rule-set.ts';
+import { createWindower } from '../processors/windower/index.ts';
 
 export interface ProcessorDeps {
   config: Config;

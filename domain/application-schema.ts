@@ -15,7 +15,7 @@
  * unbounded field lets one request stall a stage (a 3 KB reference passes no PostgreSQL index) or
  * its validation exhaust memory (a million map keys).
  */
-import { loadSchema } from '../../schemas/index.ts';
+import { loadSchema } from '../schemas/index.ts';
 
 export type JsonSchema = { [key: string]: unknown };
 

@@ -3,10 +3,10 @@
  * original bytes, so an operator can inspect it and replay it.
  */
 import type { KafkaMessage } from 'kafkajs';
-import { errorChain, PermitflowError } from '../../lib/errors.ts';
-import type { DeadLetter } from '../../schemas/types.ts';
-import { traceIdOf } from '../../lib/observability/tracing.ts';
-import { stringHeaders } from '../../lib/kafka.ts';
+import { errorChain, PermitflowError } from './errors.ts';
+import type { DeadLetter } from '../schemas/types.ts';
+import { traceIdOf } from './observability/tracing.ts';
+import { stringHeaders } from './kafka.ts';
 
 /** Header `permitflow dlq replay` puts on a replayed record: `<dlq partition>:<dlq offset>` of its dead letter. */
 export const REPLAY_OF_HEADER = 'permitflow-replay-of';

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { PermitflowError } from '../../lib/errors.ts';
+import { PermitflowError } from '../lib/errors.ts';
 
 const dollars = z.number().nonnegative().multipleOf(0.01);
 
