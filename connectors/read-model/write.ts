@@ -51,31 +51,36 @@ export interface ApplyResult {
 
 const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 
+/**
+ * Rows reach PostgreSQL as one JSON document per statement, expanded by `json_to_recordset`:
+ * one `JSON.stringify` instead of a Postgres array literal per column (whose per-element
+ * escaping was a hot spot of the sink), and one parse on the server.
+ */
 async function insertEvents(client: pg.ClientBase, topic: string, partition: number, records: Extract<SinkRecord, { kind: 'state' }>[]): Promise<Set<string>> {
   if (records.length === 0) return new Set();
-  const e = records.map((r) => r.event);
-  const { rows } = await client.query<{ submission_hash: string; state: string }>(
+  const rows = records.map(({ event: e, offset }) => ({
+    submission_hash: e.submissionHash,
+    state: e.state,
+    batch_id: e.batchId,
+    idempotency_key: e.idempotencyKey,
+    at: iso(e.at),
+    worker_id: e.workerId,
+    attempt: e.attempt,
+    traceparent: e.traceparent,
+    trace_id: e.traceId,
+    detail: e.detail,
+    source_offset: offset.toString(),
+  }));
+  const { rows: inserted } = await client.query<{ submission_hash: string; state: string }>(
     `INSERT INTO submission_events (submission_hash, state, batch_id, idempotency_key, at, worker_id, attempt, traceparent, trace_id, detail, source_topic, source_partition, source_offset)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::int[], $8::text[], $9::text[], $10::jsonb[], $11::text[], $12::int[], $13::bigint[])
+     SELECT r.submission_hash, r.state, r.batch_id, r.idempotency_key, r.at, r.worker_id, r.attempt, r.traceparent, r.trace_id, r.detail, $2, $3, r.source_offset
+       FROM json_to_recordset($1::json) AS r(submission_hash text, state text, batch_id text, idempotency_key text, at timestamptz, worker_id text, attempt int,
+                                            traceparent text, trace_id text, detail jsonb, source_offset bigint)
      ON CONFLICT ON CONSTRAINT submission_events_once DO NOTHING
      RETURNING submission_hash, state`,
-    [
-      e.map((x) => x.submissionHash),
-      e.map((x) => x.state),
-      e.map((x) => x.batchId),
-      e.map((x) => x.idempotencyKey),
-      e.map((x) => iso(x.at)),
-      e.map((x) => x.workerId),
-      e.map((x) => x.attempt),
-      e.map((x) => x.traceparent),
-      e.map((x) => x.traceId),
-      e.map((x) => JSON.stringify(x.detail)),
-      e.map(() => topic),
-      e.map(() => partition),
-      records.map((r) => r.offset.toString()),
-    ],
+    [JSON.stringify(rows), topic, partition],
   );
-  return new Set(rows.map((r) => `${r.submission_hash}/${r.state}`));
+  return new Set(inserted.map((r) => `${r.submission_hash}/${r.state}`));
 }
 
 /** Upserts `submissions` in hash order (a stable lock order across concurrent transactions). */
@@ -90,7 +95,8 @@ async function upsertSubmissions(client: pg.ClientBase, patches: SubmissionPatch
   if (rows.length === 0) return;
   await client.query(
     `INSERT INTO submissions AS s (submission_hash, status, status_rank, status_at, source, source_client, source_reference, received_at, batch_id, review_track)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::text[], $10::text[]) ORDER BY 1
+     SELECT * FROM json_to_recordset($1::json) AS r(submission_hash text, status text, status_rank smallint, status_at timestamptz, source text, source_client text,
+                                                     source_reference text, received_at timestamptz, batch_id text, review_track text) ORDER BY 1
      ON CONFLICT (submission_hash) DO UPDATE SET
        status = CASE WHEN EXCLUDED.status_rank > s.status_rank THEN EXCLUDED.status ELSE s.status END,
        status_at = CASE WHEN EXCLUDED.status_rank > s.status_rank THEN EXCLUDED.status_at ELSE s.status_at END,
@@ -103,16 +109,20 @@ async function upsertSubmissions(client: pg.ClientBase, patches: SubmissionPatch
        review_track = COALESCE(s.review_track, EXCLUDED.review_track),
        updated_at = now()`,
     [
-      rows.map((r) => r.submissionHash),
-      rows.map((r) => r.status),
-      rows.map((r) => r.rank),
-      rows.map((r) => iso(r.statusAt)),
-      rows.map((r) => r.source ?? null),
-      rows.map((r) => r.sourceClient ?? null),
-      rows.map((r) => r.sourceReference ?? null),
-      rows.map((r) => iso(r.receivedAt)),
-      rows.map((r) => r.batchId ?? null),
-      rows.map((r) => r.reviewTrack ?? null),
+      JSON.stringify(
+        rows.map((r) => ({
+          submission_hash: r.submissionHash,
+          status: r.status,
+          status_rank: r.rank,
+          status_at: iso(r.statusAt),
+          source: r.source ?? null,
+          source_client: r.sourceClient ?? null,
+          source_reference: r.sourceReference ?? null,
+          received_at: iso(r.receivedAt),
+          batch_id: r.batchId ?? null,
+          review_track: r.reviewTrack ?? null,
+        })),
+      ),
     ],
   );
 }
@@ -149,19 +159,48 @@ async function upsertManifests(client: pg.ClientBase, manifests: BatchManifest[]
   );
 }
 
-/** Dead letters new to the table (a duplicate has no effect on `submissions`). */
+/** Dead letters new to the table (a duplicate has no effect on `submissions`), in one statement. */
 async function insertDeadLetters(client: pg.ClientBase, records: Extract<SinkRecord, { kind: 'dead-letter' }>[]): Promise<Extract<SinkRecord, { kind: 'dead-letter' }>[]> {
-  const inserted: Extract<SinkRecord, { kind: 'dead-letter' }>[] = [];
-  for (const r of records) {
-    const d = r.row;
-    const { rowCount } = await client.query(
-      `INSERT INTO dead_letters (submission_hash, batch_id, stage, consumer_group, error_class, error_message, error_chain, attempt, first_failure_at, last_failure_at, original_topic, original_partition, original_offset, trace_id, worker_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT ON CONSTRAINT dead_letters_once DO NOTHING`,
-      [d.submissionHash, d.batchId, d.stage, d.consumerGroup, d.errorClass, d.errorMessage, d.errorChain, d.attempt, iso(d.firstFailureAt), iso(d.lastFailureAt), d.originalTopic, d.originalPartition, d.originalOffset, d.traceId, d.workerId],
-    );
-    if (rowCount === 1) inserted.push(r);
-  }
-  return inserted;
+  if (records.length === 0) return [];
+  const rows = records.map(({ row: d }, index) => ({
+    index,
+    submission_hash: d.submissionHash,
+    batch_id: d.batchId,
+    stage: d.stage,
+    consumer_group: d.consumerGroup,
+    error_class: d.errorClass,
+    error_message: d.errorMessage,
+    error_chain: d.errorChain,
+    attempt: d.attempt,
+    first_failure_at: iso(d.firstFailureAt),
+    last_failure_at: iso(d.lastFailureAt),
+    original_topic: d.originalTopic,
+    original_partition: d.originalPartition,
+    original_offset: String(d.originalOffset),
+    trace_id: d.traceId,
+    worker_id: d.workerId,
+  }));
+  // Two letters of one batch for the same original record: the first wins, as it did row by row.
+  const { rows: inserted } = await client.query<{ index: number }>(
+    `WITH input AS (
+       SELECT * FROM json_to_recordset($1::json) AS r("index" int, submission_hash text, batch_id text, stage text, consumer_group text, error_class text, error_message text,
+                                                     error_chain text[], attempt int, first_failure_at timestamptz, last_failure_at timestamptz, original_topic text,
+                                                     original_partition int, original_offset bigint, trace_id text, worker_id text)
+     ), added AS (
+       INSERT INTO dead_letters (submission_hash, batch_id, stage, consumer_group, error_class, error_message, error_chain, attempt, first_failure_at, last_failure_at, original_topic, original_partition, original_offset, trace_id, worker_id)
+       SELECT DISTINCT ON (consumer_group, original_topic, original_partition, original_offset)
+              submission_hash, batch_id, stage, consumer_group, error_class, error_message, error_chain, attempt, first_failure_at, last_failure_at, original_topic, original_partition, original_offset, trace_id, worker_id
+         FROM input ORDER BY consumer_group, original_topic, original_partition, original_offset, "index"
+       ON CONFLICT ON CONSTRAINT dead_letters_once DO NOTHING
+       RETURNING consumer_group, original_topic, original_partition, original_offset
+     )
+     SELECT min(i."index") AS "index" FROM added a
+       JOIN input i USING (consumer_group, original_topic, original_partition, original_offset)
+      GROUP BY a.consumer_group, a.original_topic, a.original_partition, a.original_offset`,
+    [JSON.stringify(rows)],
+  );
+  const added = new Set(inserted.map((r) => r.index));
+  return records.filter((_, index) => added.has(index));
 }
 
 /**
@@ -247,8 +286,13 @@ export async function applyBatch(client: pg.ClientBase, batch: SinkBatch): Promi
     const manifests = fresh.flatMap((r) => (r.kind === 'manifest' ? [r.manifest] : []));
     await upsertManifests(client, manifests);
     const unreadable = fresh.flatMap((r) => (r.kind === 'unreadable' ? [r] : []));
-    for (const u of unreadable) {
-      await client.query('INSERT INTO unreadable_records (topic, partition, "offset", error) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [batch.topic, batch.partition, u.offset.toString(), u.error]);
+    if (unreadable.length > 0) {
+      await client.query('INSERT INTO unreadable_records (topic, partition, "offset", error) SELECT $1, $2, * FROM unnest($3::bigint[], $4::text[]) ON CONFLICT DO NOTHING', [
+        batch.topic,
+        batch.partition,
+        unreadable.map((u) => u.offset.toString()),
+        unreadable.map((u) => u.error),
+      ]);
     }
 
     const touched = [
