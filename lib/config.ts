@@ -66,6 +66,11 @@ export const OPTIONS = {
 
   KAFKA_BROKERS: { schema: hostPortList, default: '127.0.0.1:19092', description: 'Kafka bootstrap servers' },
   KAFKA_CLIENT_ID: { schema: z.string().min(1), default: 'permitflow', description: 'Kafka client id prefix' },
+  KAFKA_CLIENT: {
+    schema: z.enum(['kafkajs', 'confluent']),
+    default: 'kafkajs',
+    description: "Kafka client of the processors' consume-transform-produce runtime: kafkajs, or confluent (@confluentinc/kafka-javascript on librdkafka, KIP-447 transactions: one transactional producer per stage instance)",
+  },
   KAFKA_SSL: { schema: bool, default: 'false', description: 'Use TLS to Kafka' },
   KAFKA_SASL_MECHANISM: { schema: z.enum(['none', 'plain', 'scram-sha-256', 'scram-sha-512']), default: 'none', description: 'SASL mechanism for Kafka' },
   KAFKA_SASL_USERNAME: { schema: optionalSecret, description: 'SASL user name' },
@@ -205,6 +210,8 @@ export interface Config {
   workerId: string;
   topology: { namespace: string; partitions: number; replicationFactor: number; minCompactionLagMs: number; retryDelaysMs: number[] };
   kafka: {
+    /** The runtime's Kafka client (KAFKA_CLIENT). */
+    client: 'kafkajs' | 'confluent';
     brokers: string[];
     clientId: string;
     ssl: boolean;
@@ -353,6 +360,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retryDelaysMs: r.PERMITFLOW_RETRY_DELAYS_MS,
     },
     kafka: {
+      client: r.KAFKA_CLIENT,
       brokers: r.KAFKA_BROKERS,
       clientId: r.KAFKA_CLIENT_ID,
       ssl: r.KAFKA_SSL,

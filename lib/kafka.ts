@@ -1,8 +1,11 @@
 /**
  * The Kafka client of every permitflow process, configured once from `Config`.
- * kafkajs is behind this module and the processor runtime, so a KafkaJS-compatible client
- * could replace it without touching processors or connectors.
+ * kafkajs serves admin, producers and readers everywhere; the processors' runtime runs on the
+ * client KAFKA_CLIENT names (see `runtimeClient`): kafkajs, or @confluentinc/kafka-javascript
+ * (librdkafka, KIP-447), reached through `confluentKafka` with the same settings.
  */
+import { createRequire } from 'node:module';
+import type { KafkaJS as ConfluentKafkaJS } from '@confluentinc/kafka-javascript';
 import { Kafka, logLevel, type IHeaders, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import type { Config } from './config.ts';
 import { loggableError, scrubText } from './errors.ts';
@@ -108,7 +111,72 @@ export function createKafka(config: Config, logger: Logger, clientId = config.ka
       password: config.kafka.sasl.password,
     } as SASLOptions;
   }
-  return new Kafka(kafkaConfig);
+  const kafka = new Kafka(kafkaConfig);
+  settings.set(kafka, { config, logger, clientId });
+  return kafka;
+}
+
+/**
+ * The settings each Kafka handle was made with: `runProcessor` takes a handle, and the runtime
+ * client it runs on (and that client's connection) follows from it, so no caller threads Config.
+ */
+const settings = new WeakMap<Kafka, { config: Config; logger: Logger; clientId: string; confluent?: ConfluentKafkaJS.Kafka }>();
+
+export type RuntimeClient = Config['kafka']['client'];
+
+/** The client the processors' runtime uses with this handle (KAFKA_CLIENT). */
+export function runtimeClient(kafka: Kafka): RuntimeClient {
+  return settings.get(kafka)?.config.kafka.client ?? 'kafkajs';
+}
+
+/** Loaded on first use: a process on kafkajs never loads the native librdkafka binding. */
+const requireConfluent = (): typeof import('@confluentinc/kafka-javascript') => createRequire(import.meta.url)('@confluentinc/kafka-javascript') as typeof import('@confluentinc/kafka-javascript');
+
+/** The @confluentinc/kafka-javascript client with the same brokers, TLS, SASL and client id as `kafka`. */
+export function confluentKafka(kafka: Kafka): ConfluentKafkaJS.Kafka {
+  const known = settings.get(kafka);
+  if (!known) throw new Error('confluentKafka: a Kafka handle made by createKafka is needed');
+  if (known.confluent) return known.confluent;
+  const { config, logger, clientId } = known;
+  const { KafkaJS } = requireConfluent();
+  const sasl = config.kafka.sasl;
+  known.confluent = new KafkaJS.Kafka({
+    kafkaJS: {
+      clientId,
+      brokers: config.kafka.brokers,
+      ssl: config.kafka.ssl,
+      connectionTimeout: 5_000,
+      requestTimeout: 30_000,
+      logger: confluentLogger(logger.child({ kafkaClient: 'confluent' })),
+      logLevel: KafkaJS.logLevel.WARN,
+      ...(sasl && { sasl: { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } }),
+    },
+  });
+  return known.confluent;
+}
+
+/** librdkafka's lines through our logger (JSON, redacted); its texts are scrubbed like kafkajs'. */
+function confluentLogger(logger: Logger): ConfluentKafkaJS.Logger {
+  const connectionFailures = foldRepeats();
+  const line = (level: 'error' | 'warn' | 'info' | 'debug') => (message: string, extra?: object) => {
+    const text = scrubText(message);
+    // A broker that is away is retried by librdkafka: one line a minute, as for kafkajs.
+    if ((level === 'error' || level === 'warn') && /Connection refused|transport|timed out/i.test(text)) {
+      const { print, repeats } = connectionFailures(text.slice(0, 80));
+      if (!print) return logger.debug({ ...extra }, text);
+      return logger.warn({ ...extra, ...(repeats > 0 && { repeatsSinceLastLine: repeats }) }, text);
+    }
+    logger[level]({ ...extra }, text);
+  };
+  const self: ConfluentKafkaJS.Logger = {
+    error: line('error'),
+    warn: line('warn'),
+    info: line('info'),
+    debug: line('debug'),
+    namespace: () => self,
+    setLogLevel: () => undefined,
+  };
+  return self;
 }
 
 /** A record's headers as strings (kafkajs hands them over as buffers). */

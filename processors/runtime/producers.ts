@@ -1,6 +1,7 @@
 /**
- * One transactional producer per input partition, with a transactional id derived from the
- * consumer group, topic and partition.
+ * kafkajs (createPartitionProducers): one transactional producer per input partition, with a
+ * transactional id derived from the consumer group, topic and partition. The confluent client
+ * (createStageTransactions, at the end): one per stage instance, KIP-447.
  *
  * kafkajs commits offsets inside transactions with the pre-KIP-447 protocol (no consumer group
  * metadata), so a stable per-partition transactional id is what fences a zombie: whoever owns
@@ -12,6 +13,7 @@
  * so after either the producer is thrown away and rebuilt with the same id; one request in
  * flight keeps the idempotent sequence safe.
  */
+import type { KafkaJS as ConfluentKafkaJS } from '@confluentinc/kafka-javascript';
 import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { Logger } from '../../lib/logger.ts';
 import { runtimeMetrics } from './metrics.ts';
@@ -164,6 +166,124 @@ export function createPartitionProducers(options: ProducerOptions): PartitionPro
       const all = [...producers.values()];
       producers.clear();
       await Promise.all(all.map((p) => p.then((x) => x.disconnect()).catch(() => undefined)));
+    },
+  };
+}
+
+export interface StageTransactionOptions {
+  kafka: ConfluentKafkaJS.Kafka;
+  /** The stage's consumer: its group metadata (generation) goes into each transaction. */
+  consumer: ConfluentKafkaJS.Consumer;
+  /** One per stage instance (KIP-447 fences by generation, not by transactional id). */
+  transactionalId: string;
+  processor: string;
+  logger: Logger;
+  transactions: boolean;
+}
+
+interface PendingCommit {
+  records: ProducedRecord[];
+  offsets: CommitOffsets | null;
+  settle: { resolve: () => void; reject: (err: unknown) => void };
+}
+
+/**
+ * The KIP-447 producer of a stage instance (@confluentinc/kafka-javascript): one transactional
+ * producer for all its partitions. A producer runs one transaction at a time, so the commits
+ * of concurrently processed partitions that arrive while one transaction is open are carried
+ * together by the next (a group commit): each caller's records and offsets commit atomically,
+ * and a failed transaction fails every caller in it, each of which retries its batch.
+ * After a failed transaction the producer is rebuilt (its state is unknown after a failed
+ * commit or abort; a new one re-initialises the transactional id and aborts what is left).
+ */
+export function createStageTransactions(options: StageTransactionOptions): PartitionProducers {
+  const { kafka, consumer, transactionalId, processor, logger, transactions } = options;
+  let producer: Promise<ConfluentKafkaJS.Producer> | undefined;
+  let queue: PendingCommit[] = [];
+  let flushing: Promise<void> | undefined;
+
+  function current(): Promise<ConfluentKafkaJS.Producer> {
+    if (!producer) {
+      const created = kafka.producer({
+        kafkaJS: { ...(transactions && { transactionalId }), idempotent: true, maxInFlightRequests: 5, transactionTimeout: 60_000, acks: -1 },
+        'linger.ms': 2,
+      });
+      const connecting = created.connect().then(() => created);
+      connecting.catch(() => (producer = undefined));
+      producer = connecting;
+    }
+    return producer;
+  }
+
+  async function rebuild(reason: unknown): Promise<void> {
+    const old = producer;
+    producer = undefined;
+    runtimeMetrics.producerRebuilds.inc({ processor });
+    logger.warn({ transactionalId, err: reason }, 'rebuilding transactional producer');
+    if (old) await old.then((p) => p.disconnect()).catch(() => undefined);
+  }
+
+  function toSend(records: ProducedRecord[]): { topicMessages: { topic: string; messages: ConfluentKafkaJS.Message[] }[] } {
+    return { topicMessages: toTopicMessages(records) };
+  }
+
+  async function runTransaction(batch: PendingCommit[]): Promise<void> {
+    const p = await current();
+    const records = batch.flatMap((c) => c.records);
+    const offsets = batch.flatMap((c) => (c.offsets ? [c.offsets] : []));
+    await p.transaction();
+    try {
+      if (records.length > 0) await p.sendBatch(toSend(records));
+      if (offsets.length > 0) {
+        const byTopic = new Map<string, { partition: number; offset: string }[]>();
+        for (const o of offsets) byTopic.set(o.topic, [...(byTopic.get(o.topic) ?? []), { partition: o.partition, offset: o.offset.toString() }]);
+        await p.sendOffsets({ consumer, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) });
+      }
+      await p.commit();
+      runtimeMetrics.transactions.inc({ processor, outcome: 'commit' });
+    } catch (err) {
+      runtimeMetrics.transactions.inc({ processor, outcome: 'abort' });
+      if (p.isActive()) await p.abort().catch((abortErr: unknown) => logger.warn({ err: abortErr }, 'abort failed'));
+      await rebuild(err);
+      throw err;
+    }
+  }
+
+  async function flush(): Promise<void> {
+    while (queue.length > 0) {
+      const batch = queue;
+      queue = [];
+      try {
+        await runTransaction(batch);
+        for (const c of batch) c.settle.resolve();
+      } catch (err) {
+        for (const c of batch) c.settle.reject(err);
+      }
+    }
+  }
+
+  return {
+    // KIP-447: the producer is initialised once; the group generation in each transaction fences zombies.
+    fence: () => (transactions ? current().then(() => undefined) : Promise.resolve()),
+
+    async commit(_topic, _partition, records, offsets) {
+      if (!transactions) {
+        const p = await current();
+        if (records.length > 0) await p.sendBatch(toSend(records));
+        return;
+      }
+      const done = new Promise<void>((resolve, reject) => queue.push({ records, offsets, settle: { resolve, reject } }));
+      flushing ??= flush().finally(() => (flushing = undefined));
+      await done;
+    },
+
+    release: () => Promise.resolve(),
+
+    async close() {
+      await flushing?.catch(() => undefined);
+      const p = producer;
+      producer = undefined;
+      await p?.then((x) => x.disconnect()).catch(() => undefined);
     },
   };
 }

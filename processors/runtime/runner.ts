@@ -31,7 +31,7 @@
  * place within its own budget (its state restored each time), is dead-lettered with its error
  * chain. An output over the broker's max message size is refused before it is produced.
  */
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { isSubmissionHash } from '../../domain/hashing.ts';
 import { classify, errorChain, isInfrastructureError, PermitflowError, retryBudgeted } from '../../lib/errors.ts';
 import { stringHeaders } from '../../lib/kafka.ts';
@@ -41,12 +41,13 @@ import { continueOrStart, inSpan, MESSAGING, SpanKind, traceIdOf, tracingEnabled
 import type { Serde } from '../../schemas/serde.ts';
 import type { StateHeader } from '../../schemas/types.ts';
 import { PROCESSORS } from '../../topology/topics.ts';
-import { batchRetryDelay, createStageConsumer, restartAfterCrash, retryPause } from './consumer.ts';
+import { batchRetryDelay, retryPause } from './consumer.ts';
 import { deadLetter } from '../../lib/dead-letter.ts';
 import { mapBounded } from './map-bounded.ts';
 import { runtimeMetrics } from './metrics.ts';
 import { readPartition } from './partition-reader.ts';
-import { createPartitionProducers, type ProducedRecord } from './producers.ts';
+import type { ProducedRecord } from './producers.ts';
+import { createRuntimeConsumer, isRebalanceError as isRebalance } from './stage-client.ts';
 import {
   isChangelogOutput,
   type InputRecord,
@@ -122,11 +123,6 @@ function batchIdOf(value: unknown): string | null {
   return (value as { header?: { batchId?: string | null } } | undefined)?.header?.batchId ?? null;
 }
 
-const REBALANCE_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'NOT_COORDINATOR']);
-
-function isRebalance(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && REBALANCE_ERRORS.has((err as { type?: string }).type ?? '');
-}
 
 
 export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDefinition, options: RuntimeOptions): RunningProcessor {
@@ -143,23 +139,25 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
   const inputsByName = new Map(definition.inputs.map((t) => [t.name, t]));
   const firstInput = definition.inputs[0]!.name;
   const abort = new AbortController();
-  const producers = createPartitionProducers({ kafka, groupId, processor, logger, transactions });
   const partitions = new Map<number, PartitionState>();
   let assigned = new Map<string, number[]>();
-  let admin: Admin | undefined;
 
-  const consumer: Consumer = createStageConsumer(kafka, groupId, options);
+  // The Kafka client (KAFKA_CLIENT) is behind this seam: stage-client.ts.
+  const consumer = createRuntimeConsumer(kafka, groupId, { ...options, autoCommit: !transactions }, {
+    logger,
+    signal: abort.signal,
+    fail,
+    assigned: onGroupJoin,
+    revoking: async (revoked) => {
+      // No timer starts on a partition that is moving; the batches and timers in hand commit first.
+      assigned = new Map();
+      await Promise.all([...new Set(revoked.map((r) => r.partition))].map((p) => partitions.get(p)?.lock ?? Promise.resolve()));
+    },
+  });
+  const producers = consumer.producers({ groupId, processor, workerId, transactions });
 
-  async function committedOffsets(partition: number): Promise<Map<string, bigint>> {
-    admin ??= kafka.admin();
-    await admin.connect();
-    const fetched = await admin.fetchOffsets({ groupId, topics: definition.inputs.map((t) => t.name) });
-    const offsets = new Map<string, bigint>();
-    for (const topic of definition.inputs) {
-      const committed = fetched.find((f) => f.topic === topic.name)?.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
-      offsets.set(topic.name, BigInt(committed) >= 0n ? BigInt(committed) : 0n);
-    }
-    return offsets;
+  function committedOffsets(partition: number): Promise<Map<string, bigint>> {
+    return consumer.committed(groupId, definition.inputs.map((t) => t.name), partition);
   }
 
   function partitionContext(partition: number, committed: Map<string, bigint>, signal: AbortSignal = abort.signal): PartitionContext {
@@ -562,7 +560,9 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
           const outputs = await punctuate.run(partitionContext(partition, state.nextOffsets), now);
           if (outputs.length === 0) return;
           const produced = await encode(outputs, partition, continueOrStart(undefined));
-          await producers.commit(firstInput, partition, produced, null);
+          // The input's committed offset again: under KIP-447 it carries the group generation,
+          // so a zombie's timer (its partition already moved) is fenced like its batches.
+          await producers.commit(firstInput, partition, produced, { topic: firstInput, partition, offset: state.nextOffsets.get(firstInput) ?? 0n });
         })
           .catch((err: unknown) => {
             const state = partitions.get(partition);
@@ -584,12 +584,10 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     abort.abort();
     if (punctuator) clearInterval(punctuator);
     for (const timer of delayTimers) clearTimeout(timer);
-    // stop() lets the batch in hand finish (and commit); disconnect() leaves the group.
-    await consumer.stop().catch(() => undefined);
-    await consumer.disconnect().catch(() => undefined);
+    // Lets the batch in hand finish (and commit), then leaves the group.
+    await consumer.stop();
     await producers.close();
     await definition.close?.().catch((err: unknown) => logger.warn({ err }, 'processor close failed'));
-    await admin?.disconnect().catch(() => undefined);
     logger.info('stopped');
   }
 
@@ -605,27 +603,16 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
 
   let markStarted!: () => void;
   const started = new Promise<void>((resolve) => (markStarted = resolve));
-  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-    onAssignment(payload.memberAssignment);
+  function onGroupJoin(assignment: Record<string, number[]>): void {
+    onAssignment(assignment);
     // A consumer restarted after a crash comes back unpaused.
     if (paused) consumer.pause(definition.inputs.map((t) => ({ topic: t.name })));
     markStarted();
-  });
-  async function startConsumer(): Promise<void> {
-    await consumer.connect();
-    for (const topic of definition.inputs) await consumer.subscribe({ topic: topic.name, fromBeginning: true });
-    await consumer.run({
-      // Without transactions (the crash tests' control run only): plain at-least-once.
-      autoCommit: !transactions,
-      autoCommitInterval: 5_000,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: options.partitionsConcurrently,
-      eachBatch,
-    });
   }
-  restartAfterCrash(consumer, { logger, signal: abort.signal, start: startConsumer, fail });
 
-  void startConsumer()
+  void consumer
+    // Without transactions (the crash tests' control run only): plain at-least-once.
+    .start(definition.inputs.map((t) => t.name), { autoCommit: !transactions, partitionsConcurrently: options.partitionsConcurrently, eachBatch })
     .then(startPunctuation)
     .catch((err: unknown) => fail(err));
 
