@@ -18,7 +18,9 @@
  * both the batch and the timer path fail) could leave the state of neither, e.g. a windower with
  * no open window while its changelog has one, which then never closes. A failure seen while a
  * restore runs starts none; a new one waits for the last to settle, and a revoked partition's
- * late restore is undone.
+ * late restore is undone. A batch or timer that fails starts the restore before it lets the next
+ * one of its partition run, and each waits for the restore current when its turn comes: a job
+ * queued behind a failed one never runs on what that one left uncommitted in memory.
  *
  * Records that do not decode, or whose handler throws a permanent error, go to the DLQ inside
  * the same transaction; retriable errors retry the batch with backoff; programmer errors stop
@@ -190,17 +192,18 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
   const lastRestore = new Map<number, Promise<void>>();
 
   /**
-   * Drops and restores a partition's state, unless a restore of it is already running. It takes
-   * the partition's lock like a batch: dropping the state under a batch still running (a timer
-   * failed meanwhile) made the windower read a store that was gone and exit (chaos suite, MinIO
-   * restart). `insideLock`: called by the lock's holder, which waits for it.
+   * Drops and restores a partition's state, unless a restore of it is already running. Called
+   * only by the holder of the partition's lock (a failed batch or timer, before it lets the next
+   * one run) or on assignment, before any job is queued; every job waits for `state.ready` once
+   * it holds the lock, so no batch or timer runs while the state is dropped (the windower read a
+   * store that was gone and exited: chaos suite, MinIO restart).
    */
-  function restore(partition: number, state: PartitionState, insideLock = false): void {
+  function restore(partition: number, state: PartitionState): void {
     if (state.restoring) return;
     state.restoring = true;
     const previous = lastRestore.get(partition) ?? Promise.resolve();
-    const held = state.lock;
-    state.ready = Promise.all([previous.catch(() => undefined), insideLock ? undefined : held])
+    state.ready = previous
+      .catch(() => undefined)
       .then(async () => {
         definition.revoke?.(partition);
         const abandon = new AbortController();
@@ -215,8 +218,6 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
         }
       })
       .finally(() => (state.restoring = false));
-    // Batches and timers queued from now on run after the restore (and after the lock's holder).
-    state.lock = Promise.all([state.ready.catch(() => undefined), held]).then(() => undefined);
     lastRestore.set(partition, state.ready);
     // Awaited by the next batch or timer; a failure there starts the next restore.
     state.ready.catch(() => undefined);
@@ -244,24 +245,34 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     assigned = new Map(Object.entries(assignment));
   }
 
-  /** Runs `fn` once the partition is ready and no other batch or timer of it is running. */
+  /**
+   * Runs `fn` once no other batch or timer of the partition is running and its state is ready.
+   * A failed `fn` may have changed in-memory state it never committed (a windower whose close
+   * failed had already dropped its window: a batch queued behind it opened a new one over the
+   * changelog's, and the old window's members were never chunked), so the restore starts before
+   * the lock is released, and the next job, whenever it was queued, waits for it.
+   */
   async function withPartition(partition: number, fn: (state: PartitionState) => Promise<void>): Promise<void> {
     const state = partitions.get(partition);
     if (!state) return;
     const previous = state.lock;
-    // The restore this job queued behind, if any (one queued after it waits for this job).
-    const ready = state.ready;
     let release!: () => void;
     state.lock = new Promise((resolve) => (release = resolve));
     try {
       await previous;
       try {
-        await ready;
+        await state.ready;
       } catch (err) {
-        restore(partition, state, true);
+        restore(partition, state);
         throw err;
       }
-      await fn(state);
+      try {
+        await fn(state);
+      } catch (err) {
+        // A programmer error stops the processor: nothing to restore.
+        if (classify(err) !== 'fatal') restore(partition, state);
+        throw err;
+      }
     } finally {
       release();
     }
@@ -394,7 +405,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
       } catch (err) {
         if (isRebalance(err) || classify(err) === 'fatal' || isInfrastructureError(err)) throw err;
         const failing = noteFailure(state, topic, BigInt(message.offset), err);
-        restore(partition, state, true);
+        restore(partition, state);
         await state.ready;
         if (classify(err) !== 'dead-letter' && failing.attempts < recordAttempts) {
           logger.warn({ err, partition, offset: message.offset, attempt: failing.attempts }, 'isolated record failed: retrying it');
@@ -490,13 +501,9 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
       await processBatch(payload);
     } catch (err) {
       // The group is rebalancing: what was committed stays committed; kafkajs must rejoin. What
-      // this batch changed in memory was not committed: the partition is restored all the same,
-      // or a windower kept hashes it never wrote (dropped as duplicates when redelivered).
-      if (isRebalance(err)) {
-        const state = partitions.get(batch.partition);
-        if (state) restore(batch.partition, state);
-        throw err;
-      }
+      // this batch changed in memory was not committed: withPartition restored the partition all
+      // the same, or a windower kept hashes it never wrote (dropped as duplicates when redelivered).
+      if (isRebalance(err)) throw err;
       const disposition = classify(err);
       if (disposition === 'fatal') {
         logger.fatal({ err, partition: batch.partition }, 'programmer error: stopping the processor');
@@ -516,9 +523,8 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
         }
       }
       const delay = batchRetryDelay(state.failures, options.sessionTimeoutMs);
+      // withPartition is restoring the partition: the handler may have changed in-memory state for records never committed.
       logger.warn({ err, partition: batch.partition, attempt: state.failures, delayMs: delay }, 'batch failed: restoring partition and retrying');
-      // The handler may have changed in-memory state for records that were never committed.
-      restore(batch.partition, state);
       consumer.seek({ topic: batch.topic, partition: batch.partition, offset: (state.nextOffsets.get(batch.topic) ?? 0n).toString() });
       await retryPause(delay, abort.signal);
       await payload.heartbeat().catch(() => undefined);
@@ -565,10 +571,9 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
           await producers.commit(firstInput, partition, produced, { topic: firstInput, partition, offset: state.nextOffsets.get(firstInput) ?? 0n });
         })
           .catch((err: unknown) => {
-            const state = partitions.get(partition);
+            // withPartition has started the partition's restore (unless the error is fatal).
             logger.warn({ err, partition }, 'punctuation failed: restoring partition');
             if (classify(err) === 'fatal') fail(err);
-            else if (state) restore(partition, state);
           })
           .finally(() => running.delete(partition));
       }
