@@ -12,6 +12,8 @@
  *   the topics and in the read model.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readTopic } from '../../connectors/topic-reader.ts';
 import { createKafka } from '../../lib/kafka.ts';
@@ -65,6 +67,8 @@ export interface RunOptions {
   /** Time allowed after the fault for everything to be decided. */
   deadlineMs?: number;
   log?: (line: string) => void;
+  /** A folder for each stage process's output (logged at info), to follow a run afterwards. */
+  stageLogDir?: string;
 }
 
 const logger = createLogger({ level: 'warn' });
@@ -188,12 +192,22 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   const log = options.log ?? (() => undefined);
   const arcgis = await startArcgisFixture();
   const soda = await startSodaFixture();
-  const stageEnv = { ...STAGE_SETTINGS, ...lookupsEnv(arcgis.origin, soda.origin), LOOKUPS_REDIS_PREFIX: `permitflow:chaos:${randomBytes(4).toString('hex')}:` };
+  const stageEnv = {
+    ...STAGE_SETTINGS,
+    ...lookupsEnv(arcgis.origin, soda.origin),
+    LOOKUPS_REDIS_PREFIX: `permitflow:chaos:${randomBytes(4).toString('hex')}:`,
+    ...(options.stageLogDir && { LOG_LEVEL: 'info' }),
+  };
   const ns = await createNamespace(stageEnv);
   const stages = new Map<Stage, StageProcess>();
   const extraEnv = (await scenario.stageEnv?.()) ?? {};
+  const logDir = options.stageLogDir && join(options.stageLogDir, ns.env.PERMITFLOW_TOPIC_NAMESPACE!);
+  if (logDir) {
+    mkdirSync(logDir, { recursive: true });
+    log(`${scenario.name}: stage logs in ${logDir}`);
+  }
   const respawn = (stage: Stage): Promise<void> => {
-    stages.set(stage, spawnStage(stage, { ...ns.env, ...extraEnv }, log));
+    stages.set(stage, spawnStage(stage, { ...ns.env, ...extraEnv }, log, logDir && join(logDir, `${stage}.log`)));
     return Promise.resolve();
   };
   try {

@@ -3,7 +3,7 @@
  * stopped at the end unless --keep-stack), then the table (scenario x lost, duplicated, stuck,
  * recovery s), printed and written to bench/results/chaos-<timestamp>.{md,json}.
  *
- *   node --import tsx test/chaos/run.ts [--submissions 10000] [--only broker] [--keep-stack]
+ *   node --import tsx test/chaos/run.ts [--submissions 10000] [--only broker] [--keep-stack] [--stage-logs <dir>]
  *
  * 10,000 submissions by default: fewer drain before the slower faults (a service restart) end.
  *
@@ -22,7 +22,7 @@ import { killAllStages } from './workload.ts';
 const RECOVERY_GOAL_S = 60;
 
 const { values } = parseArgs({
-  options: { submissions: { type: 'string', default: '10000' }, only: { type: 'string' }, 'keep-stack': { type: 'boolean', default: false } },
+  options: { submissions: { type: 'string', default: '10000' }, only: { type: 'string' }, 'keep-stack': { type: 'boolean', default: false }, 'stage-logs': { type: 'string' } },
 });
 
 useChaosStack();
@@ -41,7 +41,7 @@ try {
   for (const scenario of scenarios) {
     log(`scenario: ${scenario.name}`);
     try {
-      const result = await runScenario(scenario, { submissions: Number(values.submissions), log });
+      const result = await runScenario(scenario, { submissions: Number(values.submissions), log, ...(values['stage-logs'] && { stageLogDir: values['stage-logs'] }) });
       results.push(result);
       for (const note of result.notes.slice(0, 10)) log(`  ${note}`);
     } catch (err) {

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
@@ -140,8 +141,9 @@ export interface StageProcess {
 /**
  * `permitflow run <stage>` as a child process; no metrics endpoint (several would want one port).
  * `onExit` hears of a failed exit (not by a signal, not 0 after SIGTERM), with the last lines.
+ * `logFile`: everything it prints is appended there too (to follow a run afterwards).
  */
-export function spawnStage(name: string, env: Record<string, string>, onExit?: (line: string) => void): StageProcess {
+export function spawnStage(name: string, env: Record<string, string>, onExit?: (line: string) => void, logFile?: string): StageProcess {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/permitflow.js'), 'run', name], {
     env: { ...process.env, ...env, METRICS_PORT: '0', PERMITFLOW_WORKER_ID: `chaos-${name}-${randomBytes(2).toString('hex')}` },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -153,6 +155,12 @@ export function spawnStage(name: string, env: Record<string, string>, onExit?: (
   };
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
+  if (logFile) {
+    const file = createWriteStream(logFile, { flags: 'a' });
+    child.stdout.pipe(file, { end: false });
+    child.stderr.pipe(file, { end: false });
+    child.on('close', () => file.end());
+  }
   live.add(child);
   child.on('exit', (code) => {
     live.delete(child);
