@@ -18,6 +18,7 @@ import { postgresService } from '../postgres/service.ts';
 import { redisService } from '../redis/service.ts';
 import { registryService } from '../registry/service.ts';
 import { ensureDeployTools, ensureSystemdAnalyze } from './deploy-tools.ts';
+import { ensureExtractTools } from './extract-tools.ts';
 import { writeEnvFile } from './env-file.ts';
 import { cmdline, isAlive, logFile, portInUse, readPid, removePid, stopProcess, tailLog, waitUntil } from './proc.ts';
 import { withTimeout } from '../../lib/timeout.ts';
@@ -193,6 +194,8 @@ export async function stackUp(config: Config, options: StackOptions = {}): Promi
     prepareStackDirs(paths, all.map((s) => s.name));
     const readiness = new Map(all.map((s) => [s.name, deferred()]));
     const started = Date.now();
+    // The extraction stage's OCR tools are Debian packages, like Redis and PostgreSQL.
+    out(row('extract', 'ready', await ensureExtractTools(paths, (message) => out(`extract    ${message}`))));
     const reports = await Promise.all(all.map((s) => bringUp(ctx, s, readiness, out)));
     const vars = Object.assign({}, ...all.map((s) => s.env())) as Record<string, string>;
     writeEnvFile(config.stack.envFile, vars);
