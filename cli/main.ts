@@ -58,6 +58,12 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'file-drop', description: 'Drop-folder connector for legacy exports (SFTP uploads)', load: async () => (await import('./commands/file-drop.ts')).fileDropCommand() },
   { name: 'trace', term: 'trace [options] <id>', description: 'Print the audit timeline of a submission from the read model', load: async () => (await import('./commands/trace.ts')).traceCommand() },
   { name: 'dlq', description: 'Inspect and replay dead letters', load: async () => (await import('./commands/dlq.ts')).dlqCommand() },
+  {
+    name: 'plan',
+    term: 'plan [options]',
+    description: 'Forecast the next surge from history (an export or the read model) and say what to run for it; writes an HTML/SVG/PNG report',
+    load: async () => (await import('./commands/plan.ts')).planCommand(),
+  },
 ];
 
 /**
