@@ -161,6 +161,7 @@ export const OPTIONS = {
   LOOKUPS_HISTORY_RATE_LIMIT: { schema: positiveInt, default: '20', description: 'Requests per second to the permit-history API, across all enricher instances' },
   LOOKUPS_CACHE_TTL_S: { schema: positiveInt, default: '3600', description: 'Freshness of a lookup answer whose headers state none (no Cache-Control max-age)' },
   LOOKUPS_CACHE_STALE_S: { schema: wholeNumber('seconds, 0 or more').min(0, { message: 'expected seconds, 0 or more' }), default: '86400', description: 'How long an answer with an ETag is kept past freshness, for revalidation' },
+  LOOKUPS_MEMORY_CACHE_MB: { schema: wholeNumber('MiB, 0 or more').min(0, { message: 'expected MiB, 0 or more' }), default: '32', description: 'In-process LRU of fresh lookup answers in front of the shared Redis cache, per process (0: every lookup asks Redis)' },
   LOOKUPS_BREAKER_ERROR_PERCENT: { schema: wholeNumber('a percentage 1-100').min(1, { message: 'expected a percentage 1-100' }).max(100, { message: 'expected a percentage 1-100' }), default: '50', description: 'Failure percentage above which an API\'s circuit breaker opens' },
   LOOKUPS_BREAKER_MIN_REQUESTS: { schema: positiveInt, default: '10', description: 'Requests within the window before a breaker may open' },
   LOOKUPS_BREAKER_WINDOW_MS: { schema: positiveInt, default: '10000', description: 'Rolling window of the breaker statistics' },
@@ -255,7 +256,7 @@ export interface Config {
     retry: { retries: number; baseDelayMs: number; maxDelayMs: number };
     /** Requests per second per API, shared by all instances. */
     rateLimits: { parcels: number; zoning: number; overlays: number; history: number };
-    cache: { defaultTtlMs: number; staleRetentionMs: number };
+    cache: { defaultTtlMs: number; staleRetentionMs: number; memoryMaxBytes: number };
     breaker: { errorThresholdPercent: number; volumeThreshold: number; windowMs: number; resetMs: number };
     maxConnections: number;
     redisKeyPrefix: string;
@@ -435,7 +436,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       timeouts: { connectMs: r.LOOKUPS_CONNECT_TIMEOUT_MS, headersMs: r.LOOKUPS_HEADERS_TIMEOUT_MS, bodyMs: r.LOOKUPS_BODY_TIMEOUT_MS, deadlineMs: r.LOOKUPS_DEADLINE_MS },
       retry: { retries: r.LOOKUPS_RETRIES, baseDelayMs: r.LOOKUPS_RETRY_BASE_MS, maxDelayMs: r.LOOKUPS_RETRY_MAX_MS },
       rateLimits: { parcels: r.LOOKUPS_PARCELS_RATE_LIMIT, zoning: r.LOOKUPS_ZONING_RATE_LIMIT, overlays: r.LOOKUPS_OVERLAYS_RATE_LIMIT, history: r.LOOKUPS_HISTORY_RATE_LIMIT },
-      cache: { defaultTtlMs: r.LOOKUPS_CACHE_TTL_S * 1000, staleRetentionMs: r.LOOKUPS_CACHE_STALE_S * 1000 },
+      cache: { defaultTtlMs: r.LOOKUPS_CACHE_TTL_S * 1000, staleRetentionMs: r.LOOKUPS_CACHE_STALE_S * 1000, memoryMaxBytes: r.LOOKUPS_MEMORY_CACHE_MB * 1024 * 1024 },
       breaker: { errorThresholdPercent: r.LOOKUPS_BREAKER_ERROR_PERCENT, volumeThreshold: r.LOOKUPS_BREAKER_MIN_REQUESTS, windowMs: r.LOOKUPS_BREAKER_WINDOW_MS, resetMs: r.LOOKUPS_BREAKER_RESET_MS },
       maxConnections: r.LOOKUPS_MAX_CONNECTIONS,
       redisKeyPrefix: r.LOOKUPS_REDIS_PREFIX,

@@ -48,7 +48,8 @@ export async function createEnrichmentLookups(config: Config, deps: EnrichmentLo
   const settings = config.lookups;
   const logger = deps.logger.child({ component: 'lookups' });
   const schedule = await loadFeeSchedule(settings.feeSchedulePath);
-  const redis = deps.redis ?? new Redis(config.redis.url, { maxRetriesPerRequest: 2 });
+  // Auto-pipelining: the cache reads of a batch's concurrent lookups leave in one write, one round trip.
+  const redis = deps.redis ?? new Redis(config.redis.url, { maxRetriesPerRequest: 2, enableAutoPipelining: true });
   if (!deps.redis) redis.on('error', (err: unknown) => logger.warn({ err }, 'lookups Redis connection failed'));
 
   const probes: Record<LookupApi, ResilientClientOptions['probe']> = {

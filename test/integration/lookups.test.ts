@@ -1,14 +1,17 @@
 /**
  * The enrichment lookups against the ArcGIS and SODA fixture servers and the real Redis:
  * answers for every sample application, findings (not_found, outside_jurisdiction) that are
- * not errors, and the shared response cache (fresh hits, default TTL, ETag revalidation).
+ * not errors, and the shared response cache (fresh hits, default TTL, ETag revalidation) with
+ * the in-process cache in front of it.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Redis } from 'ioredis';
 import type { LookupName } from '../../connectors/lookups/index.ts';
 import type { LookupResult, PermitApplication } from '../../schemas/types.ts';
 import { SITES } from '../fixtures/lookups/cedar-county.ts';
 import { startLookupsHarness } from '../fixtures/lookups/harness.ts';
+import { purgeKeys } from '../support/redis.ts';
 import { sampleApplications } from '../support/samples.ts';
 
 const byName = (results: LookupResult[]): Record<LookupName, LookupResult & { json: Record<string, unknown> }> =>
@@ -145,6 +148,30 @@ test('a repeated parcel is served from the shared cache: one request per query',
     assert.equal(cached[name].fetchedAt, fresh[name].fetchedAt, `${name} keeps the time it was fetched`);
     assert.equal(cached[name].data, fresh[name].data, name);
   }
+});
+
+test('a fresh answer is served from the process memory in front of Redis; with that memory off, Redis is asked', async (t) => {
+  const harness = await startLookupsHarness(t);
+  const redis = new Redis(harness.config.redis.url);
+  t.after(() => redis.quit());
+  const remembering = await harness.lookups();
+  const forgetful = await harness.lookups({ LOOKUPS_MEMORY_CACHE_MB: '0' });
+  const fresh = byName(await remembering.lookupAll(alderCreek));
+  const requests = () => harness.arcgis.count() + harness.soda.count();
+  const requestsAfterFirst = requests();
+
+  // The shared cache forgets everything: only the first instance's memory still holds the answers.
+  await purgeKeys(redis, harness.config.lookups.redisKeyPrefix);
+  const remembered = byName(await remembering.lookupAll(alderCreek));
+  assert.equal(requests(), requestsAfterFirst, 'no request: every answer came from memory');
+  for (const name of ['parcel', 'zoning', 'overlays', 'history'] as const) {
+    assert.equal(remembered[name].cacheHit, true, name);
+    assert.equal(remembered[name].fetchedAt, fresh[name].fetchedAt, `${name} keeps the time it was fetched`);
+    assert.equal(remembered[name].data, fresh[name].data, name);
+  }
+
+  await forgetful.lookupAll(alderCreek);
+  assert.ok(requests() > requestsAfterFirst, 'without the memory cache the emptied Redis sends the lookups to the APIs');
 });
 
 test('an answer that must be revalidated is confirmed with If-None-Match and a 304', async (t) => {

@@ -40,7 +40,7 @@ export interface ResilientClientOptions {
   requestsPerSecond: number;
   timeouts: TimeoutOptions;
   retry: RetryOptions;
-  cache: { defaultTtlMs: number; staleRetentionMs: number };
+  cache: { defaultTtlMs: number; staleRetentionMs: number; memoryMaxBytes?: number };
   breaker: BreakerOptions;
   /** Keep-alive connections per origin. */
   maxConnections: number;

@@ -8,11 +8,18 @@
  * (`ETag`, `Last-Modified`) is kept past its freshness for `staleRetentionMs`, so it can be
  * revalidated with a conditional request (`If-None-Match` → 304) instead of fetched again.
  *
+ * In front of Redis, each process keeps a bounded LRU of the entries it read or wrote
+ * (`memoryMaxBytes`, 0 to turn it off) and answers from it while the entry is fresh under the
+ * same policy: no Redis round trip for a hot parcel or zoning answer. A memory entry that is no
+ * longer fresh is never revalidated from memory: the lookup asks Redis, where another instance
+ * may already have refreshed it.
+ *
  * The cache is an optimisation: when Redis fails, lookups go to the API and a warning is logged.
  */
 import { createHash } from 'node:crypto';
 import CachePolicy from 'http-cache-semantics';
 import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../../lib/logger.ts';
 import type { RequestTarget } from './errors.ts';
 
@@ -36,8 +43,13 @@ export interface ResponseCacheOptions {
   keyPrefix: string;
   defaultTtlMs: number;
   staleRetentionMs: number;
+  /** Bound of the in-process LRU in front of Redis (bodies counted as UTF-16); 0 turns it off. */
+  memoryMaxBytes?: number;
   logger: Logger;
 }
+
+/** What one memory entry costs beyond its body: the policy object and the map's own entry. */
+const MEMORY_ENTRY_OVERHEAD_BYTES = 1024;
 
 export interface ResponseCache {
   lookup(target: RequestTarget, requestHeaders: Headers): Promise<CacheLookup>;
@@ -73,15 +85,28 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   const { redis, logger } = options;
   // Hashed, so keys never hold the query (site addresses) in clear.
   const keyOf = (target: RequestTarget): string => `${options.keyPrefix}cache:${target.api}:${createHash('sha256').update(target.url.href).digest('hex')}`;
+  const memoryMaxBytes = options.memoryMaxBytes ?? 0;
+  const memory =
+    memoryMaxBytes > 0 ? new LRUCache<string, CachedEntry>({ maxSize: memoryMaxBytes, sizeCalculation: (entry) => entry.body.length * 2 + MEMORY_ENTRY_OVERHEAD_BYTES }) : undefined;
+
+  /** Keeps `entry` in memory while it is fresh (a stale one is only useful from Redis). */
+  function remember(key: string, entry: CachedEntry): void {
+    if (!memory) return;
+    const freshMs = entry.policy.timeToLive();
+    if (!entry.policy.storable() || freshMs <= 0 || entry.body.length * 2 + MEMORY_ENTRY_OVERHEAD_BYTES > memoryMaxBytes) return;
+    memory.set(key, entry, { ttl: freshMs });
+  }
 
   async function save(target: RequestTarget, entry: CachedEntry): Promise<void> {
     const { resh: responseHeaders } = entry.policy.toObject();
     const hasValidator = responseHeaders.etag !== undefined || responseHeaders['last-modified'] !== undefined;
     const keepMs = Math.max(0, entry.policy.timeToLive()) + (hasValidator ? options.staleRetentionMs : 0);
     if (!entry.policy.storable() || keepMs <= 0) return;
+    const key = keyOf(target);
+    remember(key, entry);
     const stored: StoredEntry = { policy: entry.policy.toObject(), body: entry.body, fetchedAt: entry.fetchedAt };
     try {
-      await redis.set(keyOf(target), JSON.stringify(stored), 'PX', keepMs);
+      await redis.set(key, JSON.stringify(stored), 'PX', keepMs);
     } catch (err) {
       logger.warn({ err, api: target.api }, 'lookup cache write failed; continuing uncached');
     }
@@ -89,9 +114,13 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
 
   return {
     async lookup(target, requestHeaders) {
+      const key = keyOf(target);
+      const request = requestOf(target, requestHeaders);
+      const inMemory = memory?.get(key);
+      if (inMemory?.policy.satisfiesWithoutRevalidation(request)) return { kind: 'fresh', entry: inMemory };
       let text: string | null;
       try {
-        text = await redis.get(keyOf(target));
+        text = await redis.get(key);
       } catch (err) {
         logger.warn({ err, api: target.api }, 'lookup cache read failed; asking the API');
         return { kind: 'miss' };
@@ -105,8 +134,10 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
         logger.warn({ err, api: target.api }, 'unreadable lookup cache entry; asking the API');
         return { kind: 'miss' };
       }
-      const request = requestOf(target, requestHeaders);
-      if (entry.policy.satisfiesWithoutRevalidation(request)) return { kind: 'fresh', entry };
+      if (entry.policy.satisfiesWithoutRevalidation(request)) {
+        remember(key, entry);
+        return { kind: 'fresh', entry };
+      }
       return { kind: 'stale', entry, revalidationHeaders: entry.policy.revalidationHeaders(request) };
     },
 
