@@ -7,6 +7,7 @@ import { createEnrichmentLookups } from '../connectors/lookups/index.ts';
 import { createObjectStore } from '../connectors/object-store.ts';
 import type { ObjectStore, PayloadSource } from '../domain/ports.ts';
 import { startReadModel, type ReadModelDeps, type RunningSink } from '../connectors/read-model/index.ts';
+import { startNotifier } from '../connectors/webhooks/notifier.ts';
 import type { Config } from '../lib/config.ts';
 import { createKafka } from '../lib/kafka.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -59,6 +60,7 @@ export const PROCESSOR_FACTORIES: Partial<Record<ProcessorId, Factory>> = {
 /** Stages that are sinks, not consume-transform-produce processors: they run beside the runtime. */
 export const SINK_STARTERS: Partial<Record<ProcessorId, (config: Config, deps: ReadModelDeps) => RunningSink>> = {
   'read-model': startReadModel,
+  notifier: startNotifier,
 };
 
 export const availableProcessors = (): ProcessorId[] => [...Object.keys(PROCESSOR_FACTORIES), ...Object.keys(SINK_STARTERS)] as ProcessorId[];

@@ -11,6 +11,7 @@
  * docker-compose check, so a new option is documented by adding it here.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { homedir, hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +33,12 @@ const hostPortList = z
   .regex(/^[^,\s:]+:\d+(,[^,\s:]+:\d+)*$/, { message: 'expected host:port[,host:port...]' })
   .transform((v) => v.split(','));
 const optionalSecret = z.string().min(1).optional();
+/** An address and prefix length (`10.0.0.0/8`, `fd00::/8`); node:net, so `--help` loads no package for it. */
+const isCidr = (v: string): boolean => {
+  const [address = '', bits = '', ...rest] = v.split('/');
+  const family = isIP(address);
+  return family !== 0 && rest.length === 0 && /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+};
 
 interface Option {
   /** Zod schema the raw string is parsed with. */
@@ -180,6 +187,26 @@ export const OPTIONS = {
   FILE_DROP_STABLE_MS: { schema: positiveInt, default: '10000', description: 'A dropped file is complete once its size and mtime have not changed for this long (or its <name>.done marker exists)' },
   FILE_DROP_REQUIRE_MARKER: { schema: bool, default: 'false', description: 'Take a dropped file only once its <name>.done marker exists' },
 
+  // Status webhooks (`permitflow run notifier`, `permitflow webhooks`).
+  WEBHOOKS_SCHEMA: { schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { message: 'expected a lower-case PostgreSQL identifier' }), default: 'webhooks', description: 'PostgreSQL schema of the webhook subscriptions and their outbox (tests use a unique one each)' },
+  WEBHOOKS_ALLOW_PRIVATE_TARGETS: {
+    schema: z
+      .string()
+      .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0))
+      .pipe(z.array(z.string().refine(isCidr, { message: 'expected CIDR ranges such as 10.20.0.0/16, comma-separated' }))),
+    default: '',
+    description: 'CIDR ranges webhooks may reach although private, loopback or link-local (every other such target is refused); empty: public addresses only',
+  },
+  WEBHOOKS_ALLOW_HTTP: { schema: bool, default: 'false', description: 'Allow plain-http subscriber URLs (otherwise https only)' },
+  WEBHOOKS_TIMEOUT_MS: { schema: positiveInt, default: '10000', description: 'Budget of one webhook attempt: connect, response headers and body' },
+  WEBHOOKS_RETRY_BASE_MS: { schema: positiveInt, default: '1000', description: 'First retry backoff cap of a failed webhook; doubles per attempt, full jitter' },
+  WEBHOOKS_RETRY_MAX_MS: { schema: positiveInt, default: '600000', description: 'Longest wait between two attempts of one webhook' },
+  WEBHOOKS_GIVE_UP_AFTER_S: { schema: positiveInt, default: String(3 * 24 * 3600), description: 'A webhook still failing this long after it was queued becomes a dead letter (`webhooks replay` sends it again)' },
+  WEBHOOKS_BREAKER_MIN_REQUESTS: { schema: positiveInt, default: '5', description: "Attempts within the window before a subscriber's circuit breaker may open (at 50% failures)" },
+  WEBHOOKS_BREAKER_RESET_MS: { schema: positiveInt, default: '30000', description: "Time a subscriber's breaker stays open (nothing sent, no attempt counted) before its half-open probe" },
+  WEBHOOKS_POLL_MS: { schema: positiveInt, default: '500', description: 'How often the notifier looks at subscriptions and queues when nothing wakes it' },
+  WEBHOOKS_LEASE_MS: { schema: positiveInt, default: '30000', description: "How long a notifier instance holds a subscriber's queue without renewing before another takes it over" },
+
   // Validator and decider rule sets; the PostgreSQL read model (`run read-model`, `trace`).
   RULES_DIR: { schema: z.string().min(1), default: 'rules', description: 'Directory of the versioned jurisdiction rule sets (<jurisdiction>/<version>.yaml); relative to the repository root' },
   READ_MODEL_SCHEMA: { schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { message: 'expected a lower-case PostgreSQL identifier' }), default: 'read_model', description: 'PostgreSQL schema of the read-model tables (tests use a unique one each)' },
@@ -271,6 +298,18 @@ export interface Config {
     pollMs: number;
     stableMs: number;
     requireMarker: boolean;
+  };
+  /** Status webhooks: outbox schema, SSRF policy, attempt timeout, retries, breaker, polling. */
+  webhooks: {
+    schema: string;
+    allowPrivateTargets: string[];
+    allowHttp: boolean;
+    timeoutMs: number;
+    retry: { baseDelayMs: number; maxDelayMs: number };
+    giveUpAfterMs: number;
+    breaker: { minRequests: number; resetMs: number };
+    pollMs: number;
+    leaseMs: number;
   };
   /** Validator and decider rule sets. */
   rules: { dir: string };
@@ -451,6 +490,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollMs: r.FILE_DROP_POLL_MS,
       stableMs: r.FILE_DROP_STABLE_MS,
       requireMarker: r.FILE_DROP_REQUIRE_MARKER,
+    },
+    webhooks: {
+      schema: r.WEBHOOKS_SCHEMA,
+      allowPrivateTargets: r.WEBHOOKS_ALLOW_PRIVATE_TARGETS,
+      allowHttp: r.WEBHOOKS_ALLOW_HTTP,
+      timeoutMs: r.WEBHOOKS_TIMEOUT_MS,
+      retry: { baseDelayMs: r.WEBHOOKS_RETRY_BASE_MS, maxDelayMs: r.WEBHOOKS_RETRY_MAX_MS },
+      giveUpAfterMs: r.WEBHOOKS_GIVE_UP_AFTER_S * 1000,
+      breaker: { minRequests: r.WEBHOOKS_BREAKER_MIN_REQUESTS, resetMs: r.WEBHOOKS_BREAKER_RESET_MS },
+      pollMs: r.WEBHOOKS_POLL_MS,
+      leaseMs: r.WEBHOOKS_LEASE_MS,
     },
     rules: { dir: isAbsolute(r.RULES_DIR) ? r.RULES_DIR : join(REPO_ROOT, r.RULES_DIR) },
     readModel: { schema: r.READ_MODEL_SCHEMA, poolSize: r.READ_MODEL_POOL_SIZE, migrate: r.READ_MODEL_MIGRATE },

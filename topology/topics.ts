@@ -54,7 +54,7 @@ export const TOPICS = {
   dlq: { suffix: 'dlq', schema: 'DeadLetter', key: 'submission hash', cleanup: 'delete', retentionMs: 365 * DAY_MS, description: 'Records a stage gave up on, with cause and original bytes' },
 } as const satisfies Record<TopicId, TopicDef>;
 
-export type ProcessorId = 'windower' | 'enricher' | 'validator' | 'decider' | 'read-model';
+export type ProcessorId = 'windower' | 'enricher' | 'validator' | 'decider' | 'read-model' | 'notifier';
 
 interface ProcessorDef {
   inputs: readonly TopicId[];
@@ -85,6 +85,13 @@ export const PROCESSORS = {
     outputs: [],
     stores: [],
     description: 'PostgreSQL audit timeline and current status',
+  },
+  notifier: {
+    // The states integrators are told about, and the manifests (batch.completed).
+    inputs: ['received', 'accepted', 'rejected', 'batches'],
+    outputs: [],
+    stores: [],
+    description: 'Signed status webhooks: events queued per subscriber in PostgreSQL, delivered with retries, breakers and dead letters',
   },
 } as const satisfies Record<ProcessorId, ProcessorDef>;
 

@@ -7,6 +7,7 @@ import { STATES } from '../../schemas/types.ts';
 import { permitApplicationJsonSchema, type JsonSchema } from '../../domain/application-schema.ts';
 import { IDEMPOTENCY_KEY_PATTERN } from './idempotency.ts';
 import { PROBLEM_CONTENT_TYPE } from './problem.ts';
+import { WEBHOOK_SCHEMAS, webhookDefinitions } from '../webhooks/openapi.ts';
 
 const HASH = { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'Submission hash: hex SHA-256 of the RFC 8785 canonical application, together with the kinds and SHA-256 digests of its attachments when it has any' };
 const TIMESTAMP = { type: 'string', format: 'date-time' };
@@ -81,12 +82,14 @@ export function openApiDocument(): JsonSchema {
     info: { title: 'permitflow intake', version: '1.0.0', description: 'Durable receipt of permit applications: 202 once stored and on the raw topic; processing happens downstream.' },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     components: {
-      schemas: { PermitApplication: application, ...SCHEMAS },
+      schemas: { PermitApplication: application, ...SCHEMAS, ...WEBHOOK_SCHEMAS },
       securitySchemes: {
         bearerAuth: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer <API key>' },
         apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
       },
     },
+    // Status events sent to integrators' subscriptions (`permitflow webhooks`, the notifier).
+    webhooks: webhookDefinitions(),
     paths: {
       '/v1/submissions': {
         post: {

@@ -190,6 +190,7 @@ test('each pod reaches only the services it uses', () => {
     validator: ['kafka', 'schema-registry', 'minio'],
     decider: ['kafka', 'schema-registry', 'minio'],
     'read-model': ['kafka', 'schema-registry', 'postgresql'],
+    notifier: ['kafka', 'schema-registry', 'postgresql', 'internet'],
     intake: ['kafka', 'schema-registry', 'minio', 'redis', 'postgresql'],
   };
   for (const [component, peers] of Object.entries(expected)) assert.deepEqual([...reaches(component)].sort(), [...peers].sort(), component);

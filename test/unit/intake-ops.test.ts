@@ -48,9 +48,10 @@ test('metrics show request durations by route and status, and accepted submissio
 test('the OpenAPI document is 3.1 and its schemas compile', async (t) => {
   const intake = await testIntake();
   t.after(() => intake.app.close());
-  const doc = (await intake.app.inject({ method: 'GET', url: '/openapi.json' })).json<{ openapi: string; components: { schemas: Record<string, object> }; paths: Record<string, unknown> }>();
+  const doc = (await intake.app.inject({ method: 'GET', url: '/openapi.json' })).json<{ openapi: string; components: { schemas: Record<string, object> }; paths: Record<string, unknown>; webhooks: Record<string, unknown> }>();
   assert.equal(doc.openapi, '3.1.0');
   assert.deepEqual(Object.keys(doc.paths).sort(), ['/healthz', '/metrics', '/openapi.json', '/readyz', '/v1/submissions', '/v1/submissions/{id}']);
+  assert.deepEqual(Object.keys(doc.webhooks).sort(), ['batch.completed', 'submission.accepted', 'submission.received', 'submission.rejected']);
   const ajv = new Ajv2020({ strict: false });
   addFormats(ajv);
   for (const [name, schema] of Object.entries(doc.components.schemas)) assert.doesNotThrow(() => ajv.compile(schema), name);

@@ -1,0 +1,223 @@
+/**
+ * Subscriptions and the per-subscriber outbox in PostgreSQL (schema WEBHOOKS_SCHEMA, versioned
+ * migrations in `migrations/`, applied by the read model's migrator).
+ *
+ * The notifier's consumer writes each event once (`events`) and one delivery row per matching
+ * subscription (`deliveries`, unique per subscription and event) in one transaction, before it
+ * commits its Kafka offsets: a crash in between redelivers the records, and the unique keys
+ * make the second write a no-op. Each subscriber's queue is its pending deliveries in `seq`
+ * order; the dispatcher drains the queues independently.
+ */
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import type { Config } from '../../lib/config.ts';
+import { migrate, quoteIdent, readMigrations } from '../read-model/migrate.ts';
+import type { EventType, WebhookEvent } from './events.ts';
+
+const MIGRATIONS = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+export function createWebhookPool(config: Config, options: { applicationName?: string; max?: number } = {}): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: config.database.url,
+    max: options.max ?? 4,
+    application_name: options.applicationName ?? `permitflow-webhooks-${config.workerId}`,
+    options: `-c search_path=${quoteIdent(config.webhooks.schema)}`,
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+  });
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+export const migrateWebhooks = (pool: pg.Pool, schema: string): Promise<number[]> => migrate(pool, schema, readMigrations(MIGRATIONS));
+
+export interface Subscription {
+  id: string;
+  client: string;
+  url: string;
+  eventTypes: EventType[];
+  createdAt: Date;
+}
+
+export interface SubscriptionWithSecret extends Subscription {
+  secret: string;
+}
+
+export interface SubscriptionStats extends Subscription {
+  pending: number;
+  delivered: number;
+  dead: number;
+  oldestPendingAt: Date | null;
+}
+
+/** A Standard Webhooks secret: `whsec_` and 32 random bytes in base64. */
+export const newSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
+
+export async function addSubscription(pool: pg.Pool, input: { client: string; url: string; eventTypes: readonly EventType[] }): Promise<SubscriptionWithSecret> {
+  const id = `sub_${randomBytes(8).toString('hex')}`;
+  const secret = newSecret();
+  const { rows } = await pool.query<{ created_at: Date }>('INSERT INTO subscriptions (id, client, url, event_types, secret) VALUES ($1, $2, $3, $4, $5) RETURNING created_at', [id, input.client, input.url, [...input.eventTypes], secret]);
+  return { id, client: input.client, url: input.url, eventTypes: [...input.eventTypes], createdAt: rows[0]!.created_at, secret };
+}
+
+export async function removeSubscription(pool: pg.Pool, id: string): Promise<boolean> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('DELETE FROM deliveries WHERE subscription_id = $1', [id]);
+    const { rowCount } = await client.query('DELETE FROM subscriptions WHERE id = $1', [id]);
+    await client.query('COMMIT');
+    return (rowCount ?? 0) > 0;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** Subscriptions with their queue's counts; never the secrets. */
+export async function listSubscriptions(pool: pg.Pool): Promise<SubscriptionStats[]> {
+  const { rows } = await pool.query<{ id: string; client: string; url: string; event_types: EventType[]; created_at: Date; pending: string; delivered: string; dead: string; oldest_pending_at: Date | null }>(
+    `SELECT s.id, s.client, s.url, s.event_types, s.created_at,
+            count(*) FILTER (WHERE d.status = 'pending') AS pending,
+            count(*) FILTER (WHERE d.status = 'delivered') AS delivered,
+            count(*) FILTER (WHERE d.status = 'dead') AS dead,
+            min(d.enqueued_at) FILTER (WHERE d.status = 'pending') AS oldest_pending_at
+       FROM subscriptions s LEFT JOIN deliveries d ON d.subscription_id = s.id
+      GROUP BY s.id ORDER BY s.created_at, s.id`,
+  );
+  return rows.map((r) => ({ id: r.id, client: r.client, url: r.url, eventTypes: r.event_types, createdAt: r.created_at, pending: Number(r.pending), delivered: Number(r.delivered), dead: Number(r.dead), oldestPendingAt: r.oldest_pending_at }));
+}
+
+export async function subscriptionsWithSecrets(pool: pg.Pool): Promise<SubscriptionWithSecret[]> {
+  const { rows } = await pool.query<{ id: string; client: string; url: string; event_types: EventType[]; created_at: Date; secret: string }>('SELECT id, client, url, event_types, created_at, secret FROM subscriptions ORDER BY id');
+  return rows.map((r) => ({ id: r.id, client: r.client, url: r.url, eventTypes: r.event_types, createdAt: r.created_at, secret: r.secret }));
+}
+
+/**
+ * Stores `events` and queues each for every subscription of its type, in one transaction
+ * (idempotent: an event or delivery already there is left as it is). Returns the deliveries
+ * queued now, by subscription.
+ */
+export async function enqueue(client: pg.ClientBase, events: readonly WebhookEvent[]): Promise<Map<string, number>> {
+  const queued = new Map<string, number>();
+  if (events.length === 0) return queued;
+  await client.query(
+    `INSERT INTO events (id, type, submission_hash, batch_id, occurred_at, body)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[]) AS e(id, type, submission_hash, batch_id, occurred_at, body)
+      -- History nobody subscribes to is not kept.
+      WHERE EXISTS (SELECT 1 FROM subscriptions s WHERE e.type = ANY (s.event_types))
+     ON CONFLICT (id) DO NOTHING`,
+    [events.map((e) => e.id), events.map((e) => e.type), events.map((e) => e.submissionHash), events.map((e) => e.batchId), events.map((e) => e.occurredAt), events.map((e) => e.body)],
+  );
+  // WITH ORDINALITY keeps the records' order in `seq`, which is each subscriber's delivery order.
+  const { rows } = await client.query<{ subscription_id: string; n: string }>(
+    `WITH inserted AS (
+       INSERT INTO deliveries (subscription_id, event_id)
+       SELECT s.id, e.id FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS e(id, type, n)
+         JOIN subscriptions s ON e.type = ANY (s.event_types)
+         JOIN events stored ON stored.id = e.id
+        ORDER BY e.n, s.id
+       ON CONFLICT (subscription_id, event_id) DO NOTHING
+       RETURNING subscription_id)
+     SELECT subscription_id, count(*) AS n FROM inserted GROUP BY subscription_id`,
+    [events.map((e) => e.id), events.map((e) => e.type)],
+  );
+  for (const r of rows) queued.set(r.subscription_id, Number(r.n));
+  return queued;
+}
+
+/** Takes or renews the right to send `subscriptionId`'s queue until `leaseMs` from now. */
+export async function claimLease(pool: pg.Pool, subscriptionId: string, owner: string, leaseMs: number): Promise<boolean> {
+  const { rowCount } = await pool.query(
+    `UPDATE subscriptions SET lease_owner = $2, lease_until = now() + $3 * interval '1 millisecond'
+      WHERE id = $1 AND (lease_owner = $2 OR lease_until IS NULL OR lease_until < now())`,
+    [subscriptionId, owner, leaseMs],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+export async function releaseLease(pool: pg.Pool, subscriptionId: string, owner: string): Promise<void> {
+  await pool.query('UPDATE subscriptions SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2', [subscriptionId, owner]);
+}
+
+export interface QueuedDelivery {
+  seq: string;
+  eventId: string;
+  body: string;
+  attempts: number;
+  nextAttemptAt: Date;
+  enqueuedAt: Date;
+}
+
+/** The head of a subscriber's queue: its oldest pending deliveries, in order. */
+export async function queueHead(pool: pg.Pool, subscriptionId: string, limit: number): Promise<QueuedDelivery[]> {
+  const { rows } = await pool.query<{ seq: string; event_id: string; body: string; attempts: number; next_attempt_at: Date; enqueued_at: Date }>(
+    `SELECT d.seq, d.event_id, e.body, d.attempts, d.next_attempt_at, d.enqueued_at
+       FROM deliveries d JOIN events e ON e.id = d.event_id
+      WHERE d.subscription_id = $1 AND d.status = 'pending'
+      ORDER BY d.seq LIMIT $2`,
+    [subscriptionId, limit],
+  );
+  return rows.map((r) => ({ seq: r.seq, eventId: r.event_id, body: r.body, attempts: r.attempts, nextAttemptAt: r.next_attempt_at, enqueuedAt: r.enqueued_at }));
+}
+
+export async function markDelivered(pool: pg.Pool, delivered: ReadonlyArray<{ seq: string; status: number; attempts: number }>): Promise<void> {
+  if (delivered.length === 0) return;
+  await pool.query(
+    `UPDATE deliveries d SET status = 'delivered', delivered_at = now(), last_status = u.status, last_error = NULL, attempts = u.attempts
+       FROM unnest($1::bigint[], $2::int[], $3::int[]) AS u(seq, status, attempts) WHERE d.seq = u.seq`,
+    [delivered.map((d) => d.seq), delivered.map((d) => d.status), delivered.map((d) => d.attempts)],
+  );
+}
+
+export async function markFailed(pool: pg.Pool, failure: { seq: string; attempts: number; nextAttemptAt: Date; dead: boolean; status: number | null; error: string }): Promise<void> {
+  await pool.query(
+    `UPDATE deliveries SET attempts = $2, next_attempt_at = $3, status = CASE WHEN $4 THEN 'dead' ELSE 'pending' END, last_status = $5, last_error = $6 WHERE seq = $1`,
+    [failure.seq, failure.attempts, failure.nextAttemptAt, failure.dead, failure.status, failure.error],
+  );
+}
+
+export interface ReplayFilter {
+  subscriptionId?: string;
+  /** Deliveries enqueued at or after this time. */
+  since?: Date;
+  /** `dead` (default): dead letters; `delivered`: send again what was delivered; `all`: both. */
+  status: 'dead' | 'delivered' | 'all';
+}
+
+/** Queues matching deliveries again (attempts reset, due now, same event id); returns how many. */
+export async function replayDeliveries(pool: pg.Pool, filter: ReplayFilter): Promise<number> {
+  const statuses = filter.status === 'all' ? ['dead', 'delivered'] : [filter.status];
+  const { rowCount } = await pool.query(
+    `UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL
+      WHERE status = ANY ($1::text[]) AND ($2::text IS NULL OR subscription_id = $2) AND ($3::timestamptz IS NULL OR enqueued_at >= $3)`,
+    [statuses, filter.subscriptionId ?? null, filter.since ?? null],
+  );
+  return rowCount ?? 0;
+}
+
+export interface DeliveryRow {
+  seq: string;
+  subscriptionId: string;
+  eventId: string;
+  type: string;
+  status: string;
+  attempts: number;
+  lastStatus: number | null;
+  lastError: string | null;
+}
+
+export async function listDeliveries(pool: pg.Pool, filter: { subscriptionId?: string; status?: string; limit: number }): Promise<DeliveryRow[]> {
+  const { rows } = await pool.query<{ seq: string; subscription_id: string; event_id: string; type: string; status: string; attempts: number; last_status: number | null; last_error: string | null }>(
+    `SELECT d.seq, d.subscription_id, d.event_id, e.type, d.status, d.attempts, d.last_status, d.last_error
+       FROM deliveries d JOIN events e ON e.id = d.event_id
+      WHERE ($1::text IS NULL OR d.subscription_id = $1) AND ($2::text IS NULL OR d.status = $2)
+      ORDER BY d.seq LIMIT $3`,
+    [filter.subscriptionId ?? null, filter.status ?? null, filter.limit],
+  );
+  return rows.map((r) => ({ seq: r.seq, subscriptionId: r.subscription_id, eventId: r.event_id, type: r.type, status: r.status, attempts: r.attempts, lastStatus: r.last_status, lastError: r.last_error }));
+}
