@@ -22,7 +22,15 @@ export function finding(ctx: CheckContext, code: string, severity: Severity, fie
   return { code, severity, field, message, ruleSetVersion: ctx.ruleSet.id };
 }
 
+/** One formatter per currency (the fee schedules name a handful): building one costs 20x formatting with it. */
+const formatters = new Map<string, Intl.NumberFormat>();
+
 /** Money as an applicant reads it: $1,184.25. */
 export function money(cents: number, currency: string): string {
-  return new Intl.NumberFormat('en-US', { style: 'currency', currency }).format(cents / 100);
+  let formatter = formatters.get(currency);
+  if (!formatter) {
+    formatter = new Intl.NumberFormat('en-US', { style: 'currency', currency });
+    formatters.set(currency, formatter);
+  }
+  return formatter.format(cents / 100);
 }
