@@ -7,7 +7,13 @@
  * string literals; `describeTopology()` prints the whole graph and a snapshot test keeps
  * renames visible in review.
  */
+import { DECIDER } from '../processors/decider/topology.ts';
+import { ENRICHER } from '../processors/enricher/topology.ts';
+import { READ_MODEL } from '../processors/read-model/topology.ts';
+import { VALIDATOR } from '../processors/validator/topology.ts';
+import { WINDOWER } from '../processors/windower/topology.ts';
 import type { SchemaName } from '../schemas/index.ts';
+import type { ProcessorDeclaration } from './contract.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -54,46 +60,22 @@ export const TOPICS = {
   dlq: { suffix: 'dlq', schema: 'DeadLetter', key: 'submission hash', cleanup: 'delete', retentionMs: 365 * DAY_MS, description: 'Records a stage gave up on, with cause and original bytes' },
 } as const satisfies Record<TopicId, TopicDef>;
 
-export type ProcessorId = 'windower' | 'enricher' | 'validator' | 'decider' | 'read-model' | 'notifier';
-
-interface ProcessorDef {
-  inputs: readonly TopicId[];
-  outputs: readonly TopicId[];
-  /** State stores (changelog topics are derived from their names). */
-  stores: readonly string[];
-  description: string;
-}
-
-/** The processor graph: who reads and writes what. Consumer groups are named after processors. */
+/**
+ * The processor graph, assembled from each processor's declaration (`processors/<name>/topology.ts`,
+ * see topology/contract.ts): who reads and writes what, and which stores and retry topics each
+ * has. Consumer groups are named after processors.
+ */
 export const PROCESSORS = {
-  windower: {
-    inputs: ['raw'],
-    outputs: ['received', 'chunked', 'batches', 'dlq'],
-    stores: ['seen-hashes', 'open-window'],
-    description: 'Drops duplicates, emits received, closes batches on count, bytes or age',
-  },
-  enricher: {
-    inputs: ['chunked', 'retryEnrich1', 'retryEnrich2', 'retryEnrich3'],
-    outputs: ['enriched', 'retryEnrich1', 'retryEnrich2', 'retryEnrich3', 'dlq'],
-    stores: [],
-    description: 'Parcel, zoning, overlay, fee and history lookups',
-  },
-  validator: { inputs: ['enriched'], outputs: ['validated', 'dlq'], stores: [], description: 'Jurisdiction rule sets' },
-  decider: { inputs: ['validated'], outputs: ['accepted', 'rejected', 'dlq'], stores: [], description: 'Accept or reject with reasons' },
-  'read-model': {
-    inputs: ['received', 'chunked', 'enriched', 'validated', 'accepted', 'rejected', 'batches', 'dlq'],
-    outputs: [],
-    stores: [],
-    description: 'PostgreSQL audit timeline and current status',
-  },
-  notifier: {
-    // The states integrators are told about, and the manifests (batch.completed).
-    inputs: ['received', 'accepted', 'rejected', 'batches'],
-    outputs: [],
-    stores: [],
-    description: 'Signed status webhooks: events queued per subscriber in PostgreSQL, delivered with retries, breakers and dead letters',
-  },
-} as const satisfies Record<ProcessorId, ProcessorDef>;
+  windower: WINDOWER,
+  enricher: ENRICHER,
+  validator: VALIDATOR,
+  decider: DECIDER,
+  'read-model': READ_MODEL,
+} as const satisfies { [Id in string]: ProcessorDeclaration<Id> };
+
+export type ProcessorId = keyof typeof PROCESSORS;
+
+type ProcessorDef = ProcessorDeclaration;
 
 export type ConnectorId = 'file-drop' | 'dlq-replay';
 

@@ -8,6 +8,8 @@
  */
 import type { SubmissionAccepted, SubmissionRejected, SubmissionValidated } from '../../schemas/types.ts';
 import type { Topology } from '../../topology/topics.ts';
+import { declaredInputs } from '../runtime/contract.ts';
+import { DECIDER } from './topology.ts';
 import { submissionOf } from '../runtime/state-records.ts';
 import type { Output, ProcessorDefinition } from '../runtime/types.ts';
 import { applicationFacts, readApplication, type PayloadSource } from '../validator/application.ts';
@@ -29,7 +31,7 @@ export function createDecider(options: DeciderOptions): ProcessorDefinition<Subm
   const clock = options.clock ?? Date.now;
   return {
     id: 'decider',
-    inputs: [topology.topics.validated],
+    inputs: declaredInputs(DECIDER, topology),
     concurrency: CONCURRENCY,
     async process(record, ctx): Promise<Output[]> {
       const validated = record.value;

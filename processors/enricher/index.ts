@@ -17,6 +17,8 @@ import type { EnrichmentLookups } from '../../domain/ports.ts';
 import { errorChain, PermitflowError } from '../../lib/errors.ts';
 import type { PermitApplication, SubmissionChunked, SubmissionEnriched } from '../../schemas/types.ts';
 import type { TopicSpec, Topology } from '../../topology/topics.ts';
+import { declaredInputs } from '../runtime/contract.ts';
+import { ENRICHER } from './topology.ts';
 import type { RetryHistory } from '../../lib/dead-letter.ts';
 import { runtimeMetrics } from '../runtime/metrics.ts';
 import { submissionOf } from '../runtime/state-records.ts';
@@ -58,7 +60,7 @@ async function readApplication(options: EnricherOptions, chunked: SubmissionChun
 
 export function createEnricher(options: EnricherOptions): ProcessorDefinition<SubmissionChunked> {
   const { topology, lookups, workerId } = options;
-  const retryTopics: TopicSpec[] = [topology.topics.retryEnrich1, topology.topics.retryEnrich2, topology.topics.retryEnrich3];
+  const retryTopics: TopicSpec[] = ENRICHER.retries.map((id) => topology.topics[id]);
 
   /** Resolves once every breaker is closed again (after a good half-open probe). */
   function breakersClosed(): Promise<void> {
@@ -76,7 +78,7 @@ export function createEnricher(options: EnricherOptions): ProcessorDefinition<Su
 
   return {
     id: 'enricher',
-    inputs: [topology.topics.chunked, ...retryTopics],
+    inputs: declaredInputs(ENRICHER, topology),
     concurrency: options.concurrency,
     close: () => lookups.close(),
 

@@ -45,6 +45,7 @@ import type { StateHeader } from '../../schemas/types.ts';
 import { PROCESSORS } from '../../topology/topics.ts';
 import { batchRetryDelay, retryPause } from './consumer.ts';
 import { deadLetter } from '../../lib/dead-letter.ts';
+import { outputGuard } from './contract.ts';
 import { mapBounded } from './map-bounded.ts';
 import { runtimeMetrics } from './metrics.ts';
 import { readPartition } from './partition-reader.ts';
@@ -138,6 +139,8 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
   }
   const logger = options.logger.child({ processor, groupId });
   const recordAttempts = options.recordAttempts ?? DEFAULT_RECORD_ATTEMPTS;
+  // Outputs and stores are checked against the processor's declaration (processors/<name>/topology.ts).
+  const checkOutput = outputGuard(processor, topology);
   const inputsByName = new Map(definition.inputs.map((t) => [t.name, t]));
   const firstInput = definition.inputs[0]!.name;
   const abort = new AbortController();
@@ -279,6 +282,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
   }
 
   async function encode(outputs: Output[], partition: number, traceparent: string): Promise<ProducedRecord[]> {
+    for (const o of outputs) checkOutput(o);
     return Promise.all(
       outputs.map(async (o): Promise<ProducedRecord> => {
         if (isChangelogOutput(o)) return { topic: o.changelog, partition: o.partition, key: o.key, value: o.value };

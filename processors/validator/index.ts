@@ -10,6 +10,8 @@
  */
 import type { SubmissionEnriched, SubmissionValidated } from '../../schemas/types.ts';
 import type { Topology } from '../../topology/topics.ts';
+import { declaredInputs } from '../runtime/contract.ts';
+import { VALIDATOR } from './topology.ts';
 import { submissionOf } from '../runtime/state-records.ts';
 import type { ProcessorDefinition } from '../runtime/types.ts';
 import { readApplication, type PayloadSource } from './application.ts';
@@ -34,7 +36,7 @@ export function createValidator(options: ValidatorOptions): ProcessorDefinition<
   const clock = options.clock ?? Date.now;
   return {
     id: 'validator',
-    inputs: [topology.topics.enriched],
+    inputs: declaredInputs(VALIDATOR, topology),
     concurrency: CONCURRENCY,
     async process(record, ctx) {
       const enriched = record.value;

@@ -25,6 +25,8 @@ import { inSpan, MESSAGING, SpanKind } from '../../lib/observability/tracing.ts'
 import type { Serde } from '../../schemas/serde.ts';
 import type { SubmissionEnvelope, SubmissionReceived } from '../../schemas/types.ts';
 import type { Topology } from '../../topology/topics.ts';
+import { declaredInputs } from '../runtime/contract.ts';
+import { WINDOWER } from './topology.ts';
 import { canonicalPayload, isSubmissionHash, sha256Hex, submissionHashOf } from '../../domain/hashing.ts';
 import type { Output, PartitionContext, ProcessorDefinition } from '../runtime/types.ts';
 import { decodeSeen, encodeSeen, SeenHashes } from './seen-hashes.ts';
@@ -193,7 +195,7 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
 
   return {
     id: 'windower',
-    inputs: [topology.topics.raw],
+    inputs: declaredInputs(WINDOWER, topology),
     // Window state is sequential: one record at a time per partition.
     concurrency: 1,
     assign: restore,

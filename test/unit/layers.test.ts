@@ -1,7 +1,9 @@
 /**
  * The layers (issue 12): processors and connectors meet only through the neutral modules
  * (domain/ for ports and pure helpers, lib/, schemas/, topology/); the wiring that builds
- * connectors for processors is cli/. Every relative import, static or dynamic, is checked.
+ * connectors for processors is cli/. topology/ reads the processors' declarations
+ * (`processors/<name>/topology.ts`), which import nothing but topology/contract.ts. Every
+ * relative import, static or dynamic, is checked.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -26,18 +28,30 @@ function sourceFiles(dir: string): string[] {
 }
 
 /** The top-level folders a file's relative imports (`import ... from`, `export ... from`, `import()`) point into. */
-export function importedFolders(file: string, text: string): Array<{ specifier: string; folder: string }> {
+export function importedFolders(file: string, text: string): Array<{ specifier: string; target: string; folder: string }> {
   const specifiers = [...text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)(['"])(\.{1,2}\/[^'"]+)\1/gm)].map((m) => m[2]!);
-  return specifiers.map((specifier) => ({ specifier, folder: relative(REPO_ROOT, resolve(REPO_ROOT, dirname(file), specifier)).split('/')[0]! }));
+  return specifiers.map((specifier) => {
+    const target = relative(REPO_ROOT, resolve(REPO_ROOT, dirname(file), specifier));
+    return { specifier, target, folder: target.split('/')[0]! };
+  });
 }
+
+/** A processor's declaration: the one part of processors/ that topology/ may read. */
+const DECLARATION = /^processors\/[^/]+\/topology\.ts$/;
 
 function violations(): string[] {
   const found: string[] = [];
   for (const [layer, forbidden] of Object.entries(FORBIDDEN)) {
     for (const file of sourceFiles(layer)) {
-      for (const { specifier, folder } of importedFolders(file, readFileSync(join(REPO_ROOT, file), 'utf8'))) {
+      for (const { specifier, target, folder } of importedFolders(file, readFileSync(join(REPO_ROOT, file), 'utf8'))) {
+        if (layer === 'topology' && DECLARATION.test(target)) continue;
         if (forbidden.includes(folder)) found.push(`${file} imports ${specifier} (${layer}/ must not import ${folder}/)`);
       }
+    }
+  }
+  for (const file of sourceFiles('processors').filter((f) => DECLARATION.test(f))) {
+    for (const { specifier, target } of importedFolders(file, readFileSync(join(REPO_ROOT, file), 'utf8'))) {
+      if (target !== 'topology/contract.ts') found.push(`${file} imports ${specifier} (a declaration imports only topology/contract.ts)`);
     }
   }
   return found;
