@@ -11,8 +11,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import pLimit from 'p-limit';
+import type { ApplicationReader, FieldExtraction } from '../../domain/extraction.ts';
 import { PermitflowError } from '../../lib/errors.ts';
-import type { PermitApplication } from '../../schemas/types.ts';
 import { columnsOfRule, type FormMapping } from './form-mapping.ts';
 import type { FormShape, PdfReading, ReadCell } from './read.ts';
 import type { WorkerInput, WorkerOutput } from './worker.ts';
@@ -33,25 +33,7 @@ export interface PdfExtractorOptions {
   reviewConfidence: number;
 }
 
-export interface FieldExtraction {
-  /** Application field, dotted path. */
-  field: string;
-  source: 'form' | 'ocr';
-  page: number;
-  confidence: number;
-}
-
-export interface Extraction {
-  form: string;
-  method: 'form' | 'ocr';
-  pages: number;
-  ocrPages: number[];
-  fields: FieldExtraction[];
-  needsReview: FieldExtraction[];
-}
-
-export interface PdfExtractor {
-  extract(pdf: Uint8Array): Promise<{ application: PermitApplication; extraction: Extraction }>;
+export interface PdfExtractor extends ApplicationReader {
   /** Documents being read or waiting. */
   readonly pending: number;
 }

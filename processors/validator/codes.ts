@@ -20,6 +20,8 @@ export const CODES = {
   FEE_NOT_DETERMINED: 'FEE_NOT_DETERMINED',
   PAYMENT_CURRENCY_MISMATCH: 'PAYMENT_CURRENCY_MISMATCH',
   LOOKUP_UNAVAILABLE: 'LOOKUP_UNAVAILABLE',
+  /** A required field of a PDF application read with too little confidence (domain/extraction.ts). */
+  EXTRACTION_NEEDS_REVIEW: 'EXTRACTION_NEEDS_REVIEW',
 } as const;
 
 /** ruleSetVersion of findings made when no rule set applies (unknown jurisdiction). */

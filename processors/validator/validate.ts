@@ -7,6 +7,7 @@
 import type { Attachment, Finding, LookupResult } from '../../schemas/types.ts';
 import { applicationFacts, type ApplicationFacts } from './application.ts';
 import { activePermits, jurisdictionAndParcel, outsideJurisdiction, overlayRules, zoningUse } from './checks/site.ts';
+import { extractionReview } from './checks/extraction.ts';
 import { feePaid } from './checks/fees.ts';
 import { permitTypeIssued, requiredAttachments, requiredFields, valueRanges } from './checks/fields.ts';
 import type { Check, CheckContext, FeeDue } from './checks/context.ts';
@@ -39,7 +40,7 @@ export interface ValidationDeps {
 }
 
 /** In order: form, site, fee. The order is the order findings are reported in. */
-const CHECKS: Check[] = [permitTypeIssued, requiredFields, valueRanges, requiredAttachments, jurisdictionAndParcel, zoningUse, overlayRules, activePermits];
+const CHECKS: Check[] = [permitTypeIssued, requiredFields, valueRanges, requiredAttachments, jurisdictionAndParcel, zoningUse, overlayRules, activePermits, extractionReview];
 
 /** The date rules and fees are chosen by: the day (UTC) the submission was received. */
 export const judgedOn = (receivedAt: number): string => new Date(receivedAt).toISOString().slice(0, 10);
