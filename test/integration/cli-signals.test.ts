@@ -5,14 +5,12 @@
  * kafkajs coordinator answers of a fresh group included.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { test } from 'node:test';
-import { REPO_ROOT } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { waitFor } from '../support/pipeline.ts';
 import { testConfig, testTopology } from '../support/stack.ts';
+import { spawnCli } from '../support/cli.ts';
 
 interface LogLine {
   level: number;
@@ -23,24 +21,9 @@ interface LogLine {
 test('SIGTERM to `./bin/permitflow.js run decider` stops it gracefully: group left, exit 0, no error line', async (t) => {
   const config = await testConfig();
   const topology = await testTopology(t, config);
-  const child = spawn('./bin/permitflow.js', ['run', 'decider'], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, LOG_LEVEL: 'info', METRICS_PORT: '0', PERMITFLOW_TOPIC_NAMESPACE: config.topology.namespace, PERMITFLOW_PARTITIONS: String(config.topology.partitions) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  });
+  const { child, exited, stdout, stderr } = spawnCli(t, ['run', 'decider'], { LOG_LEVEL: 'info', PERMITFLOW_TOPIC_NAMESPACE: config.topology.namespace, PERMITFLOW_PARTITIONS: String(config.topology.partitions) });
   const lines = (): LogLine[] =>
-    stdout
+    stdout()
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as LogLine);
@@ -55,10 +38,10 @@ test('SIGTERM to `./bin/permitflow.js run decider` stops it gracefully: group le
   child.kill('SIGTERM');
   const [code, signal] = await exited;
 
-  assert.equal(signal, null, `killed by the signal instead of stopping on it\n${stderr}`);
-  assert.equal(code, 0, stderr);
-  assert.ok(lines().some((l) => l.msg === 'stopped'), `no "stopped" line:\n${stdout}`);
+  assert.equal(signal, null, `killed by the signal instead of stopping on it\n${stderr()}`);
+  assert.equal(code, 0, stderr());
+  assert.ok(lines().some((l) => l.msg === 'stopped'), `no "stopped" line:\n${stdout()}`);
   assert.equal(await members(), 0, 'the decider left its consumer group');
   assert.deepEqual(lines().filter((l) => l.level >= 50), [], 'a healthy start and stop logs no error');
-  assert.equal(stderr, '', 'nothing on stderr (no runtime warnings either)');
+  assert.equal(stderr(), '', 'nothing on stderr (no runtime warnings either)');
 });

@@ -6,16 +6,13 @@
  * peak RSS, VmHWM, from /proc) and answering /healthz.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
-import { REPO_ROOT } from '../../lib/config.ts';
 import { intakeOnStack, eventually } from '../support/intake-stack.ts';
 import { freePort } from '../support/ports.ts';
 import { sampleApplications } from '../support/samples.ts';
+import { spawnCli } from '../support/cli.ts';
 
 const BODY_BYTES = 24 * 1024 * 1024;
 const PARALLEL = 16;
@@ -45,19 +42,7 @@ function procStatus(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 test('16 parallel 24 MB hostile bodies leave the intake process under 300 MB RSS and answering /healthz', async (t) => {
   const s = await intakeOnStack(t);
   const port = await freePort();
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/permitflow.js'), 'intake'], {
-    env: { ...process.env, LOG_LEVEL: 'warn', PERMITFLOW_TOPIC_NAMESPACE: s.config.topology.namespace, PERMITFLOW_PARTITIONS: String(s.config.topology.partitions), INTAKE_PORT: String(port), INTAKE_API_KEYS_FILE: s.config.intake.apiKeysFile },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
-  const exited = once(child, 'exit');
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  });
+  const { child, stderr } = spawnCli(t, ['intake'], { LOG_LEVEL: 'warn', PERMITFLOW_TOPIC_NAMESPACE: s.config.topology.namespace, PERMITFLOW_PARTITIONS: String(s.config.topology.partitions), INTAKE_PORT: String(port), INTAKE_API_KEYS_FILE: s.config.intake.apiKeysFile }, { keepChars: 4000 });
   const url = `http://127.0.0.1:${port}`;
   await eventually('the intake to be ready', () => fetch(`${url}/readyz`).then((r) => (r.ok ? true : undefined), () => undefined), 60_000);
   const before = procStatus(child.pid!, 'VmRSS');
@@ -97,6 +82,6 @@ test('16 parallel 24 MB hostile bodies leave the intake process under 300 MB RSS
   const peak = procStatus(child.pid!, 'VmHWM');
   const after = procStatus(child.pid!, 'VmRSS');
   t.diagnostic(`intake RSS before ${(before / 2 ** 20).toFixed(0)} MB, after ${(after / 2 ** 20).toFixed(0)} MB, peak ${(peak / 2 ** 20).toFixed(0)} MB`);
-  assert.ok(peak < RSS_LIMIT_BYTES, `peak RSS ${(peak / 2 ** 20).toFixed(0)} MB (from ${(before / 2 ** 20).toFixed(0)} MB)\n${stderr}`);
+  assert.ok(peak < RSS_LIMIT_BYTES, `peak RSS ${(peak / 2 ** 20).toFixed(0)} MB (from ${(before / 2 ** 20).toFixed(0)} MB)\n${stderr()}`);
   assert.equal(await s.rawCount(), 0, 'nothing was produced');
 });

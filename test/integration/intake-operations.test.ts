@@ -4,18 +4,15 @@
  * (every 202 is on the raw topic), and `permitflow intake` stopping cleanly on SIGTERM.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { createApiKey } from '../../connectors/intake/api-keys.ts';
 import { startIntake } from '../../connectors/intake/server.ts';
-import { REPO_ROOT } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { eventually, intakeOnStack, logger } from '../support/intake-stack.ts';
 import { sampleApplications } from '../support/samples.ts';
 import { freePort } from '../support/ports.ts';
+import { spawnCli } from '../support/cli.ts';
 
 const unique = () => JSON.stringify({ ...sampleApplications()[0]!, sourceReference: `IT-${randomBytes(6).toString('hex')}` });
 const post = (url: string, key: string, body = unique()) =>
@@ -91,26 +88,14 @@ test('graceful shutdown under load: every request answered 202 is on the raw top
 test('`permitflow intake` serves, and on SIGTERM finishes, flushes and exits 0', async (t) => {
   const s = await intakeOnStack(t);
   const port = await freePort();
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/permitflow.js'), 'intake'], {
-    env: { ...process.env, LOG_LEVEL: 'warn', PERMITFLOW_TOPIC_NAMESPACE: s.config.topology.namespace, PERMITFLOW_PARTITIONS: String(s.config.topology.partitions), INTAKE_PORT: String(port), INTAKE_API_KEYS_FILE: s.config.intake.apiKeysFile },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  });
+  const { child, exited, stderr } = spawnCli(t, ['intake'], { LOG_LEVEL: 'warn', PERMITFLOW_TOPIC_NAMESPACE: s.config.topology.namespace, PERMITFLOW_PARTITIONS: String(s.config.topology.partitions), INTAKE_PORT: String(port), INTAKE_API_KEYS_FILE: s.config.intake.apiKeysFile });
 
   const url = `http://127.0.0.1:${port}`;
   await eventually('the CLI intake to be ready', () => fetch(`${url}/readyz`).then((r) => (r.ok ? true : undefined), () => undefined), 60_000);
   assert.equal((await post(url, s.keys.portal)).status, 202);
   child.kill('SIGTERM');
   const [code, signal] = await exited;
-  assert.equal(signal, null, stderr);
-  assert.equal(code, 0, stderr);
+  assert.equal(signal, null, stderr());
+  assert.equal(code, 0, stderr());
   assert.equal(await s.rawCount(), 1);
 });

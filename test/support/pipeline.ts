@@ -1,12 +1,11 @@
 /** Helpers for tests that run processors against the real stack. */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import type { TestContext } from 'node:test';
+import { spawnCli } from './cli.ts';
 import { canonicalPayload } from '../../domain/hashing.ts';
 import { createRawProducer } from '../../connectors/raw-topic.ts';
 import { readTopic, type ReadRecord } from '../../connectors/topic-reader.ts';
-import { REPO_ROOT, type Config } from '../../lib/config.ts';
+import type { Config } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
@@ -56,28 +55,7 @@ export async function readAll<T>(config: Config, topology: Topology, id: TopicId
 
 /** `permitflow run <processor>` as a child process with this test's configuration. */
 export function spawnProcessor(t: TestContext, processor: string, env: Record<string, string>, options: { onOutput?: (text: string) => void } = {}): ChildProcess {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/permitflow.js'), 'run', processor], {
-    // No metrics endpoint unless a test asks: several children would want the same port.
-    env: { ...process.env, METRICS_PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  // Keep the tail of the child's log, and show it if the test fails.
-  const output: string[] = [];
-  const keep = (d: Buffer) => {
-    output.push(d.toString());
-    options.onOutput?.(d.toString());
-    if (output.length > 200) output.shift();
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  t.after(async () => {
-    if (process.env.PERMITFLOW_TEST_CHILD_LOGS) console.error(`--- ${processor} pid ${child.pid} ---\n${output.join('')}`);
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await once(child, 'exit');
-    }
-  });
-  return child;
+  return spawnCli(t, ['run', processor], env, { ...options, keepChars: 64_000, label: processor }).child;
 }
 
 /**
