@@ -91,7 +91,10 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
         if (!result.ok) throw new AttemptFailed(result);
         return result;
       },
-      { name: subscription.id, timeout: false, errorThresholdPercentage: 50, volumeThreshold: options.breaker.minRequests, resetTimeout: options.breaker.resetMs, rollingCountTimeout: Math.max(10_000, options.breaker.resetMs * 2), enableSnapshots: false },
+      { name: subscription.id, timeout: false, errorThresholdPercentage: 50, volumeThreshold: options.breaker.minRequests, resetTimeout: options.breaker.resetMs, rollingCountTimeout: Math.max(10_000, options.breaker.resetMs * 2), enableSnapshots: false,
+        // A refused target says nothing about the subscriber's health: it is dead-lettered, not counted.
+        errorFilter: (err: unknown) => err instanceof AttemptFailed && err.result.refused === true,
+      },
     );
     const state = () => (breaker.closed ? 0 : breaker.halfOpen ? 1 : 2);
     const announce = (event: string) => () => {

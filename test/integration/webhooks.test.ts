@@ -1,0 +1,144 @@
+/**
+ * Status webhooks on the real stack: the notifier group reads the state topics, queues events in
+ * PostgreSQL and delivers them signed. One subscriber is down for the first 20 s of a 25 s flow
+ * of submissions (make test keeps it short; bench/webhooks runs a 5-minute outage): it gets
+ * every event afterwards, in order per submission, while the other one gets each within 1 s.
+ * A subscription to the cloud metadata address is refused and dead-lettered, and a replay sends
+ * delivered events again under the same ids.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type pg from 'pg';
+import { eventId } from '../../connectors/webhooks/events.ts';
+import { startNotifier, type RunningNotifier } from '../../connectors/webhooks/notifier.ts';
+import { addSubscription, createWebhookPool, listDeliveries, listSubscriptions, migrateWebhooks, replayDeliveries, type SubscriptionWithSecret } from '../../connectors/webhooks/store.ts';
+import type { Config } from '../../lib/config.ts';
+import { createKafka } from '../../lib/kafka.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { createRegistry, createSerde } from '../../schemas/serde.ts';
+import type { Topology } from '../../topology/topics.ts';
+import { freePort } from '../support/ports.ts';
+import { testConfig, testTopology } from '../support/stack.ts';
+import { startReceiver, stateRecordProducer, type DecisionTopic, type WebhookReceiver } from '../support/webhooks.ts';
+
+/** Polls `check` until it returns true or the deadline passes. */
+async function until(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+let config: Config;
+let topology: Topology;
+let pool: pg.Pool;
+const cleanups: Array<() => Promise<unknown>> = [];
+
+before(async () => {
+  const schema = `wh_${Date.now().toString(36)}`;
+  config = await testConfig({
+    WEBHOOKS_SCHEMA: schema,
+    WEBHOOKS_ALLOW_PRIVATE_TARGETS: '127.0.0.0/8',
+    WEBHOOKS_ALLOW_HTTP: 'true',
+    WEBHOOKS_RETRY_BASE_MS: '200',
+    WEBHOOKS_RETRY_MAX_MS: '1000',
+    WEBHOOKS_BREAKER_MIN_REQUESTS: '3',
+    WEBHOOKS_BREAKER_RESET_MS: '1000',
+    WEBHOOKS_POLL_MS: '200',
+    WEBHOOKS_TIMEOUT_MS: '2000',
+  });
+  pool = createWebhookPool(config, { max: 2 });
+  await migrateWebhooks(pool, schema);
+  cleanups.push(async () => {
+    await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await pool.end();
+  });
+});
+
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+});
+
+test('every event reaches a subscriber that was down, in order per submission; the other gets each within 1 s; all signed', async (t) => {
+  topology = await testTopology(t, config);
+  const healthy = await startReceiver();
+  cleanups.push(() => healthy.close());
+  const downPort = await freePort();
+  let down: WebhookReceiver | undefined;
+  cleanups.push(async () => down?.close());
+
+  const subscribe = async (url: string): Promise<SubscriptionWithSecret> => addSubscription(pool, { client: 'portal', url, eventTypes: ['submission.received', 'submission.accepted', 'submission.rejected', 'batch.completed'] });
+  const healthySub = await subscribe(healthy.url);
+  healthy.secret = healthySub.secret;
+  const downSub = await subscribe(`http://127.0.0.1:${downPort}/permitflow/events`);
+  const metadataSub = await subscribe('http://169.254.169.254/latest/meta-data/iam/security-credentials/');
+
+  const notifier: RunningNotifier = startNotifier(config, { kafka: createKafka(config, createLogger({ level: 'warn' })), serde: createSerde(createRegistry(config)), topology, logger: createLogger({ level: 'error' }) });
+  cleanups.push(() => notifier.stop());
+  await notifier.started;
+
+  const producer = await stateRecordProducer(config, topology);
+  cleanups.push(() => producer.close());
+  const run = `${Date.now()}`;
+  const producedAt = new Map<string, number>();
+  const hashes: string[] = [];
+  const outageMs = 20_000;
+  const started = Date.now();
+  // 25 submissions over about 25 s: received, then a decision 300 ms later; the down subscriber comes back at 20 s.
+  for (let n = 0; n < 25; n++) {
+    const hash = producer.hashOf(run, n);
+    hashes.push(hash);
+    producedAt.set(eventId('submission.received', hash), await producer.received(hash));
+    await sleep(300);
+    const decision: DecisionTopic = n % 3 === 0 ? 'rejected' : 'accepted';
+    producedAt.set(eventId(`submission.${decision}`, hash), await producer.decided(decision, hash));
+    if (!down && Date.now() - started >= outageMs) {
+      down = await startReceiver({ port: downPort });
+      down.secret = downSub.secret;
+    }
+    await sleep(700);
+  }
+  producedAt.set(eventId('batch.completed', `batch-${run}`), await producer.manifest(`batch-${run}`, hashes));
+  down ??= await startReceiver({ port: downPort });
+  down.secret = downSub.secret;
+  const back = down;
+
+  const expected = [...producedAt.keys()].sort();
+  await until('the healthy subscriber has every event', 10_000, () => healthy.distinct().length >= expected.length);
+  await until('the subscriber that was down has every event', 60_000, () => back.distinct().length >= expected.length);
+
+  for (const receiver of [healthy, back]) {
+    assert.deepEqual(receiver.distinct().map((r) => r.id).sort(), expected, 'every event, nothing else');
+    assert.ok(receiver.received.every((r) => r.verified), 'every request carries a valid Standard Webhooks signature');
+    // In order per submission: its received event before its decision.
+    const position = new Map(receiver.distinct().map((r, i) => [`${r.type}:${r.submissionId ?? ''}`, i]));
+    for (const hash of hashes) {
+      const decision = position.get(`submission.accepted:${hash}`) ?? position.get(`submission.rejected:${hash}`);
+      assert.ok(decision !== undefined && position.get(`submission.received:${hash}`)! < decision, `order of ${hash.slice(0, 12)}`);
+    }
+  }
+  const latencies = healthy.distinct().map((r) => r.arrivedAt - producedAt.get(r.id)!);
+  const worst = Math.max(...latencies);
+  t.diagnostic(`healthy subscriber: ${latencies.length} events, worst ${worst} ms from produce to receipt; the other was down ${outageMs / 1000} s`);
+  assert.ok(worst < 1_000, `every delivery to the healthy subscriber within 1 s (worst ${worst} ms)`);
+  assert.ok(back.received[0]!.arrivedAt - started >= outageMs, 'nothing reached the down subscriber before it came back');
+
+  // The metadata address is refused at the first attempt and dead-lettered, naming why.
+  await until('every metadata-address delivery dead-lettered', 10_000, async () => (await listDeliveries(pool, { subscriptionId: metadataSub.id, status: 'dead', limit: 1000 })).length === expected.length);
+  const dead = await listDeliveries(pool, { subscriptionId: metadataSub.id, limit: 1000 });
+  assert.ok(dead.every((d) => d.status === 'dead' && d.attempts === 1 && /169\.254\.169\.254 is a linkLocal address/.test(d.lastError ?? '')), JSON.stringify(dead[0]));
+
+  const stats = new Map((await listSubscriptions(pool)).map((s) => [s.id, s]));
+  assert.equal(stats.get(downSub.id)?.delivered, expected.length);
+  assert.equal(stats.get(downSub.id)?.pending, 0);
+  assert.equal(stats.get(healthySub.id)?.delivered, expected.length);
+
+  // Replay: delivered events go again, under the same ids (receivers deduplicate).
+  const before = healthy.received.length;
+  assert.equal(await replayDeliveries(pool, { subscriptionId: healthySub.id, status: 'delivered' }), expected.length);
+  await until('the replayed events', 10_000, () => healthy.received.length >= before + expected.length);
+  assert.deepEqual(healthy.received.slice(before).map((r) => r.id).sort(), expected);
+  assert.ok(healthy.received.every((r) => r.verified));
+});
