@@ -170,6 +170,8 @@ export function createPartitionProducers(options: ProducerOptions): PartitionPro
   };
 }
 
+const STAGE_TRANSACTION_TIMEOUT_MS = 10_000;
+
 export interface StageTransactionOptions {
   kafka: ConfluentKafkaJS.Kafka;
   /** The stage's consumer: its group metadata (generation) goes into each transaction. */
@@ -204,8 +206,11 @@ export function createStageTransactions(options: StageTransactionOptions): Parti
 
   function current(): Promise<ConfluentKafkaJS.Producer> {
     if (!producer) {
+      // The instance's id dies with it (a restarted process has another): nobody fences its open
+      // transaction, which blocks read_committed readers until the broker aborts it. Kafka
+      // Streams' exactly-once timeout (10 s) bounds that stall; our transactions take far less.
       const created = kafka.producer({
-        kafkaJS: { ...(transactions && { transactionalId }), idempotent: true, maxInFlightRequests: 5, transactionTimeout: 60_000, acks: -1 },
+        kafkaJS: { ...(transactions && { transactionalId }), idempotent: true, maxInFlightRequests: 5, transactionTimeout: STAGE_TRANSACTION_TIMEOUT_MS, acks: -1 },
         'linger.ms': 2,
       });
       const connecting = created.connect().then(() => created);

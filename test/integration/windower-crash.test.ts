@@ -5,6 +5,7 @@
  * compaction): each hash once in `received` and once in `chunked`, batch member sets disjoint
  * and covering every received hash, one manifest per batch, nothing lost. The control run
  * switches transactions off and must violate those guarantees, so we know the kills bite.
+ * Every test runs on both Kafka clients of the runtime (KAFKA_CLIENT): kafkajs and confluent.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -33,8 +34,10 @@ interface Violations {
 
 const total = (v: Violations): number => (Object.values(v) as number[]).reduce((a, b) => a + b, 0);
 
-function childEnv(config: Config, extra: Record<string, string> = {}): Record<string, string> {
-  return { ...SETTINGS, PERMITFLOW_TOPIC_NAMESPACE: config.topology.namespace, LOG_LEVEL: 'warn', ...extra };
+const CLIENTS = ['kafkajs', 'confluent'] as const;
+
+function childEnv(config: Config, client: (typeof CLIENTS)[number], extra: Record<string, string> = {}): Record<string, string> {
+  return { ...SETTINGS, PERMITFLOW_TOPIC_NAMESPACE: config.topology.namespace, LOG_LEVEL: 'warn', KAFKA_CLIENT: client, ...extra };
 }
 
 /** Sum of the end offsets of output topics: a cheap progress signal for timing the kills. */
@@ -94,50 +97,52 @@ async function runWithKills(t: TestContext, config: Config, topology: Topology, 
   return kills;
 }
 
-test('SIGKILL the windower five times during a 20,000-submission run: exactly once, nothing lost', async (t) => {
-  const config = await testConfig(SETTINGS);
-  const topology = await testTopology(t, config);
-  const hashes = await produceSubmissions(config, topology, 20_000, 2_000);
-  const kills = await runWithKills(t, config, topology, 20_000, childEnv(config));
-  assert.equal(kills, 5);
-  await waitFor('every submission chunked', async () => (await readAll(config, topology, 'chunked')).length >= 20_000, 300_000, 1_000);
+for (const client of CLIENTS) {
+  test(`SIGKILL the windower five times during a 20,000-submission run: exactly once, nothing lost (${client})`, async (t) => {
+    const config = await testConfig(SETTINGS);
+    const topology = await testTopology(t, config);
+    const hashes = await produceSubmissions(config, topology, 20_000, 2_000);
+    const kills = await runWithKills(t, config, topology, 20_000, childEnv(config, client));
+    assert.equal(kills, 5);
+    await waitFor('every submission chunked', async () => (await readAll(config, topology, 'chunked')).length >= 20_000, 300_000, 1_000);
 
-  const violations = await scan(config, topology, hashes);
-  assert.deepEqual(violations, { receivedTwice: 0, chunkedTwice: 0, neverReceived: 0, neverChunked: 0, inTwoBatches: 0, manifestsTwice: 0, chunkedWithoutManifest: 0 });
-});
+    const violations = await scan(config, topology, hashes);
+    assert.deepEqual(violations, { receivedTwice: 0, chunkedTwice: 0, neverReceived: 0, neverChunked: 0, inTwoBatches: 0, manifestsTwice: 0, chunkedWithoutManifest: 0 });
+  });
 
-test('two instances, one killed mid-run: the same guarantees after the rebalance', async (t) => {
-  const config = await testConfig(SETTINGS);
-  const topology = await testTopology(t, config);
-  const hashes = await produceSubmissions(config, topology, 10_000, 1_000);
-  const survivor = spawnProcessor(t, 'windower', childEnv(config, { PERMITFLOW_WORKER_ID: 'survivor' }));
-  const victim = spawnProcessor(t, 'windower', childEnv(config, { PERMITFLOW_WORKER_ID: 'victim' }));
-  await waitFor('a third of the run', async () => (await progress(config, topology)) >= 3_000, 180_000, 100);
-  await kill(victim);
-  await waitFor('every submission chunked', async () => (await readAll(config, topology, 'chunked')).length >= 10_000, 300_000, 1_000);
-  assert.equal(survivor.exitCode, null, 'the survivor kept running');
+  test(`two instances, one killed mid-run: the same guarantees after the rebalance (${client})`, async (t) => {
+    const config = await testConfig(SETTINGS);
+    const topology = await testTopology(t, config);
+    const hashes = await produceSubmissions(config, topology, 10_000, 1_000);
+    const survivor = spawnProcessor(t, 'windower', childEnv(config, client, { PERMITFLOW_WORKER_ID: 'survivor' }));
+    const victim = spawnProcessor(t, 'windower', childEnv(config, client, { PERMITFLOW_WORKER_ID: 'victim' }));
+    await waitFor('a third of the run', async () => (await progress(config, topology)) >= 3_000, 180_000, 100);
+    await kill(victim);
+    await waitFor('every submission chunked', async () => (await readAll(config, topology, 'chunked')).length >= 10_000, 300_000, 1_000);
+    assert.equal(survivor.exitCode, null, 'the survivor kept running');
 
-  const violations = await scan(config, topology, hashes);
-  assert.equal(total(violations), 0, JSON.stringify(violations));
-  const chunked = await readAll<SubmissionChunked>(config, topology, 'chunked');
-  assert.ok(chunked.some((c) => c.value.header.workerId === 'survivor'), 'the survivor took over');
-});
+    const violations = await scan(config, topology, hashes);
+    assert.equal(total(violations), 0, JSON.stringify(violations));
+    const chunked = await readAll<SubmissionChunked>(config, topology, 'chunked');
+    assert.ok(chunked.some((c) => c.value.header.workerId === 'survivor'), 'the survivor took over');
+  });
 
-test('control run with transactions off: the same kills violate the guarantees', async (t) => {
-  const config = await testConfig(SETTINGS);
-  const topology = await testTopology(t, config);
-  const hashes = await produceSubmissions(config, topology, 20_000, 2_000);
-  await runWithKills(t, config, topology, 20_000, childEnv(config, { PERMITFLOW_TRANSACTIONS: 'false' }));
-  // Without transactions nothing says when the run is complete; wait until the output stops moving.
-  let last = -1;
-  await waitFor('the run to settle', async () => {
-    const now = await progress(config, topology, ['received', 'chunked']);
-    const settled = now === last;
-    last = now;
-    return settled;
-  }, 300_000, 8_000);
+  test(`control run with transactions off: the same kills violate the guarantees (${client})`, async (t) => {
+    const config = await testConfig(SETTINGS);
+    const topology = await testTopology(t, config);
+    const hashes = await produceSubmissions(config, topology, 20_000, 2_000);
+    await runWithKills(t, config, topology, 20_000, childEnv(config, client, { PERMITFLOW_TRANSACTIONS: 'false' }));
+    // Without transactions nothing says when the run is complete; wait until the output stops moving.
+    let last = -1;
+    await waitFor('the run to settle', async () => {
+      const now = await progress(config, topology, ['received', 'chunked']);
+      const settled = now === last;
+      last = now;
+      return settled;
+    }, 300_000, 8_000);
 
-  const violations = await scan(config, topology, hashes);
-  t.diagnostic(`control run violations: ${JSON.stringify(violations)}`);
-  assert.ok(total(violations) > 0, 'without transactions, SIGKILLs must show duplicates or losses');
-});
+    const violations = await scan(config, topology, hashes);
+    t.diagnostic(`control run violations: ${JSON.stringify(violations)}`);
+    assert.ok(total(violations) > 0, 'without transactions, SIGKILLs must show duplicates or losses');
+  });
+}
