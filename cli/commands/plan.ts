@@ -126,14 +126,17 @@ export function planCommand(): Command {
       });
       if (scale !== 1) built.assumptions.push(`Every count of the history is multiplied by ${scale} (--scale).`);
       const written = report.writeReport(built, options.out ?? join(config.stack.dir, 'plan'));
-      let png: string | null = null;
+      let rendered: Awaited<ReturnType<typeof screenshot.renderInChromium>> | null = null;
       if (options.png) {
         const browser = screenshot.findChromium(options.chromium);
-        if (browser) png = (await screenshot.renderInChromium(written.html, join(written.dir, 'report.png'), browser)).png;
+        if (browser) rendered = await screenshot.renderInChromium(written.html, join(written.dir, 'report.png'), browser);
         else console.error('no PNG: Debian\'s chromium is not installed (`permitflow stack tools` installs it)');
       }
+      const blank = rendered?.charts.filter((c) => c.marks === 0 || c.width === 0) ?? [];
+      if (blank.length > 0) throw PermitflowError.permanent('PF_PLAN_CHART_BLANK', `${written.html}: Chromium drew nothing for ${blank.map((c) => c.id).join(', ')}`);
+      const png = rendered?.png ?? null;
       if (options.json) {
-        console.log(printableJson({ ...built, report: { ...written, png } }));
+        console.log(printableJson({ ...built, report: { ...written, png, charts: rendered?.charts ?? null } }));
         return;
       }
       const b = built.backtest;

@@ -38,11 +38,18 @@ export interface ServiceRates {
   source: string;
 }
 
-/** The newest `bench/e2e` results file in `dir`. */
+/**
+ * The newest complete `bench/e2e` results file in `dir`: both drains (the service rates) and the
+ * live runs (the check). A run cut short, or one with `--only`, leaves a partial file: skipped.
+ */
 export function latestBenchFile(dir: string): string {
-  const files = readdirSync(dir).filter((f) => /^e2e-.*\.json$/.test(f)).sort();
-  if (files.length === 0) throw PermitflowError.permanent('PF_PLAN_NO_BENCH', `${dir}: no bench/e2e results (e2e-*.json); run \`make bench-e2e\` or pass --bench <file>`);
-  return join(dir, files.at(-1)!);
+  const files = readdirSync(dir).filter((f) => /^e2e-.*\.json$/.test(f)).sort().reverse();
+  for (const f of files) {
+    const bench = loadBench(join(dir, f));
+    const layouts = new Set(bench.drains?.map((d) => d.layout));
+    if (layouts.has('all') && layouts.has('stages') && bench.live?.length > 0) return join(dir, f);
+  }
+  throw PermitflowError.permanent('PF_PLAN_NO_BENCH', `${dir}: no complete bench/e2e results (e2e-*.json with both drains and the live runs); run \`make bench-e2e\` or pass --bench <file>`);
 }
 
 export function loadBench(file: string): BenchE2E {

@@ -17,6 +17,7 @@ import { ensurePromtool } from '../prometheus/promtool.ts';
 import { postgresService } from '../postgres/service.ts';
 import { redisService } from '../redis/service.ts';
 import { registryService } from '../registry/service.ts';
+import { ensureChromium } from './chromium.ts';
 import { ensureDeployTools, ensureSystemdAnalyze } from './deploy-tools.ts';
 import { ensureExtractTools } from './extract-tools.ts';
 import { writeEnvFile } from './env-file.ts';
@@ -280,7 +281,7 @@ export async function stackStatus(config: Config, options: StackOptions = {}): P
 
 /**
  * Builds or fetches the pinned operator tools the tests need into the cache (promtool; kubeconform,
- * kustomize and their schemas; systemd-analyze); instant once there.
+ * kustomize and their schemas; systemd-analyze; Chromium for the plan report); instant once there.
  */
 export async function stackTools(config: Config, options: StackOptions = {}): Promise<{ ok: boolean }> {
   const out = options.out ?? console.log;
@@ -292,6 +293,7 @@ export async function stackTools(config: Config, options: StackOptions = {}): Pr
   out(row('kustomize', 'ready', deploy.kustomize));
   out(row('schemas', 'ready', `Kubernetes ${deploy.kubernetesVersion} and KEDA CRDs in ${dirname(dirname(deploy.schemaLocations[0]))}`));
   out(row('systemd', 'ready', await ensureSystemdAnalyze(paths, say)));
+  out(row('chromium', 'ready', await ensureChromium(paths, say)));
   return { ok: true };
 }
 
@@ -329,7 +331,7 @@ export function stackCommand(): Command {
     .action(() => runAction(() => stackStatus(loadConfig())));
   stack
     .command('tools')
-    .description('Build the operator tools the tests use (promtool, kubeconform, kustomize: pinned, with go install; the Kubernetes and KEDA schemas) into PERMITFLOW_CACHE_DIR unless already there, and install systemd-analyze if missing. Safe to repeat.')
+    .description('Build the operator tools the tests use (promtool, kubeconform, kustomize: pinned, with go install; the Kubernetes and KEDA schemas) into PERMITFLOW_CACHE_DIR unless already there, and install systemd-analyze and Chromium (for the plan report) if missing. Safe to repeat.')
     .action(() => runAction(() => stackTools(loadConfig())));
   return stack;
 }
