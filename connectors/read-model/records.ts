@@ -84,14 +84,32 @@ export type DeadLetterRow = Pick<
 >;
 
 
-/** Removes NUL characters from every string, deeply (PostgreSQL text and jsonb refuse them). */
-export function clean<T>(value: T): T {
-  if (typeof value === 'string') return value.replaceAll('\u0000', '') as T;
-  if (Array.isArray(value)) return value.map(clean) as T;
+/** Whether any string in `value`, deeply, holds a NUL character; allocates nothing. */
+function hasNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (Array.isArray(value)) return value.some(hasNul);
   if (value !== null && typeof value === 'object' && !Buffer.isBuffer(value)) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, clean(v)])) as T;
+    for (const key in value) if (Object.hasOwn(value, key) && hasNul((value as Record<string, unknown>)[key])) return true;
+  }
+  return false;
+}
+
+function withoutNul<T>(value: T): T {
+  if (typeof value === 'string') return value.replaceAll('\u0000', '') as T;
+  if (Array.isArray(value)) return value.map(withoutNul) as T;
+  if (value !== null && typeof value === 'object' && !Buffer.isBuffer(value)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutNul(v)])) as T;
   }
   return value;
+}
+
+/**
+ * Removes NUL characters from every string, deeply (PostgreSQL text and jsonb refuse them).
+ * Almost no record holds one, so it is looked for first and the value copied only when found
+ * (copying every record was the read model's largest self time).
+ */
+export function clean<T>(value: T): T {
+  return hasNul(value) ? withoutNul(value) : value;
 }
 
 const payloadSummary = (p: PayloadRef) => ({ sha256: p.sha256, size: p.size, contentType: p.contentType, inline: p.inline !== null, objectKey: p.objectKey });
