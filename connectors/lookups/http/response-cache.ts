@@ -89,12 +89,15 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   const memory =
     memoryMaxBytes > 0 ? new LRUCache<string, CachedEntry>({ maxSize: memoryMaxBytes, sizeCalculation: (entry) => entry.body.length * 2 + MEMORY_ENTRY_OVERHEAD_BYTES }) : undefined;
 
+  // In memory the URL itself is the key: hashing it for Redis on every hit was a visible share of the enricher.
+  const memoryKeyOf = (target: RequestTarget): string => `${target.api} ${target.url.href}`;
+
   /** Keeps `entry` in memory while it is fresh (a stale one is only useful from Redis). */
-  function remember(key: string, entry: CachedEntry): void {
+  function remember(target: RequestTarget, entry: CachedEntry): void {
     if (!memory) return;
     const freshMs = entry.policy.timeToLive();
     if (!entry.policy.storable() || freshMs <= 0 || entry.body.length * 2 + MEMORY_ENTRY_OVERHEAD_BYTES > memoryMaxBytes) return;
-    memory.set(key, entry, { ttl: freshMs });
+    memory.set(memoryKeyOf(target), entry, { ttl: freshMs });
   }
 
   async function save(target: RequestTarget, entry: CachedEntry): Promise<void> {
@@ -102,11 +105,10 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     const hasValidator = responseHeaders.etag !== undefined || responseHeaders['last-modified'] !== undefined;
     const keepMs = Math.max(0, entry.policy.timeToLive()) + (hasValidator ? options.staleRetentionMs : 0);
     if (!entry.policy.storable() || keepMs <= 0) return;
-    const key = keyOf(target);
-    remember(key, entry);
+    remember(target, entry);
     const stored: StoredEntry = { policy: entry.policy.toObject(), body: entry.body, fetchedAt: entry.fetchedAt };
     try {
-      await redis.set(key, JSON.stringify(stored), 'PX', keepMs);
+      await redis.set(keyOf(target), JSON.stringify(stored), 'PX', keepMs);
     } catch (err) {
       logger.warn({ err, api: target.api }, 'lookup cache write failed; continuing uncached');
     }
@@ -114,13 +116,12 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
 
   return {
     async lookup(target, requestHeaders) {
-      const key = keyOf(target);
       const request = requestOf(target, requestHeaders);
-      const inMemory = memory?.get(key);
+      const inMemory = memory?.get(memoryKeyOf(target));
       if (inMemory?.policy.satisfiesWithoutRevalidation(request)) return { kind: 'fresh', entry: inMemory };
       let text: string | null;
       try {
-        text = await redis.get(key);
+        text = await redis.get(keyOf(target));
       } catch (err) {
         logger.warn({ err, api: target.api }, 'lookup cache read failed; asking the API');
         return { kind: 'miss' };
@@ -135,7 +136,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
         return { kind: 'miss' };
       }
       if (entry.policy.satisfiesWithoutRevalidation(request)) {
-        remember(key, entry);
+        remember(target, entry);
         return { kind: 'fresh', entry };
       }
       return { kind: 'stale', entry, revalidationHeaders: entry.policy.revalidationHeaders(request) };
