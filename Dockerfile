@@ -1,6 +1,8 @@
 # The permitflow image used by docker-compose.yml: every process is `permitflow <command>`.
 FROM node:24.22.3-bookworm-slim
 WORKDIR /app
+# The extraction stage's OCR tools (connectors/pdf/ocr.ts), from Debian as on the local stack.
+RUN apt-get update && apt-get install -y --no-install-recommends poppler-utils imagemagick tesseract-ocr tesseract-ocr-eng && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 # Scripts stay off except the Kafka client's (KAFKA_CLIENT=confluent): it fetches its prebuilt librdkafka binding.
 RUN npm ci --omit=dev --ignore-scripts && npm rebuild @confluentinc/kafka-javascript && npm cache clean --force

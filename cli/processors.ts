@@ -2,9 +2,11 @@
  * The wiring of the processors: each is built from the connectors that implement its ports. `permitflow run`
  * starts them through here; tests build them the same way.
  */
-import { objectStorePayloads } from '../connectors/claim-check.ts';
+import { objectStorePayloads, storePayload } from '../connectors/claim-check.ts';
 import { createEnrichmentLookups } from '../connectors/lookups/index.ts';
 import { createObjectStore } from '../connectors/object-store.ts';
+import { createPdfExtractor } from '../connectors/pdf/extractor.ts';
+import { loadFormMappings } from '../connectors/pdf/form-mapping.ts';
 import type { ObjectStore, PayloadSource } from '../domain/ports.ts';
 import { startReadModel, type ReadModelDeps, type RunningSink } from '../connectors/read-model/index.ts';
 import { startNotifier } from '../connectors/webhooks/notifier.ts';
@@ -16,6 +18,7 @@ import { watchConsumerLag } from '../lib/observability/metrics.ts';
 import { buildTopology, PROCESSORS, type ProcessorId, type Topology } from '../topology/topics.ts';
 import { createDecider } from '../processors/decider/index.ts';
 import { createEnricher } from '../processors/enricher/index.ts';
+import { createExtractor } from '../processors/extractor/index.ts';
 import { runProcessor, type RunningProcessor } from '../processors/runtime/runner.ts';
 import type { ProcessorDefinition } from '../processors/runtime/types.ts';
 import { loadFeeQuoter } from '../processors/validator/fee-quoter.ts';
@@ -36,6 +39,18 @@ export interface ProcessorDeps {
 type Factory = (deps: ProcessorDeps) => Promise<ProcessorDefinition<never>>;
 
 export const PROCESSOR_FACTORIES: Partial<Record<ProcessorId, Factory>> = {
+  extractor: ({ config, topology, objectStore, payloads }) =>
+    Promise.resolve(
+      createExtractor({
+        topology,
+        workerId: config.workerId,
+        payloads,
+        concurrency: config.extract.concurrency,
+        // Form mappings are validated here, at start: a broken one stops the stage before its first PDF.
+        reader: createPdfExtractor({ forms: loadFormMappings(config.extract.formsDir), ...config.extract }),
+        applications: { store: (payload) => storePayload(objectStore, payload, config.intake.inlineLimitBytes) },
+      }),
+    ),
   windower: ({ config, topology, serde, objectStore }) =>
     Promise.resolve(createWindower({ ...config.windower, archive: objectStore, serde, topology, workerId: config.workerId })),
   enricher: async ({ config, topology, payloads, logger }) =>

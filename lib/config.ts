@@ -108,6 +108,16 @@ export const OPTIONS = {
   WINDOW_MAX_BYTES: { schema: positiveInt, default: String(25 * 1024 * 1024), description: 'A batch closes before its payload bytes would pass this' },
   WINDOW_MAX_AGE_MS: { schema: positiveInt, default: String(15 * 60 * 1000), description: 'A batch closes this long after it opened, even on an idle partition' },
   ENRICHER_CONCURRENCY: { schema: positiveInt, default: '32', description: 'Submissions the enricher looks up at once per fetched batch' },
+
+  // PDF applications (`permitflow run extractor`).
+  EXTRACT_CONCURRENCY: { schema: positiveInt, default: '2', description: 'PDFs the extractor reads at once in one process (each in its own worker thread; OCR tools as child processes): at most the cores it may use' },
+  EXTRACT_TIMEOUT_MS: { schema: positiveInt, default: '60000', description: 'Deadline of one PDF, every page and tool included; past it the PDF is dead-lettered (PF_PDF_TIMEOUT)' },
+  EXTRACT_MEMORY_MB: { schema: positiveInt, default: '256', description: "Heap of one PDF's worker thread, MB (four times that as address space for each OCR tool); past it the PDF is dead-lettered (PF_PDF_TOO_COMPLEX)" },
+  EXTRACT_MAX_PAGES: { schema: positiveInt, default: '50', description: 'Pages an application PDF may have; more is dead-lettered (PF_PDF_TOO_MANY_PAGES)' },
+  EXTRACT_MAX_IMAGE_PIXELS: { schema: positiveInt, default: '40000000', description: 'Pixels of the largest image a PDF may embed (40 MP: a letter page at 600 dpi in colour); larger is dead-lettered (PF_PDF_IMAGE_TOO_LARGE)' },
+  EXTRACT_OCR_DPI: { schema: positiveInt, default: '200', description: 'Resolution pages without form fields are rasterised at for OCR' },
+  EXTRACT_REVIEW_CONFIDENCE: { schema: z.coerce.number({ invalid_type_error: 'expected a ratio 0-1' }).min(0, { message: 'expected a ratio 0-1' }).max(1, { message: 'expected a ratio 0-1' }), default: '0.8', description: 'A required field read with less confidence than this becomes an EXTRACTION_NEEDS_REVIEW finding (a review track)' },
+  EXTRACT_FORMS_DIR: { schema: z.string().min(1), default: 'connectors/pdf/forms', description: 'Directory of the PDF form mappings (one YAML per jurisdiction form); relative to the repository root' },
   DEDUP_HORIZON_DAYS: { schema: positiveInt, default: '30', description: 'How long a submission hash is remembered for duplicate detection' },
 
   // HTTP intake gateway (`permitflow intake`).
@@ -252,6 +262,8 @@ export interface Config {
   runtime: { transactions: boolean; partitionsConcurrently: number; maxBytesPerPartition: number; maxRecordsPerTransaction: number; sessionTimeoutMs: number };
   windower: { maxCount: number; maxBytes: number; maxAgeMs: number; dedupHorizonMs: number };
   enricher: { concurrency: number };
+  /** PDF applications: the reading pool's bounds, OCR resolution, review threshold, form mappings. */
+  extract: { concurrency: number; timeoutMs: number; memoryMb: number; maxPages: number; maxImagePixels: number; dpi: number; reviewConfidence: number; formsDir: string };
   intake: {
     host: string;
     port: number;
@@ -436,6 +448,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dedupHorizonMs: r.DEDUP_HORIZON_DAYS * 24 * 3600 * 1000,
     },
     enricher: { concurrency: r.ENRICHER_CONCURRENCY },
+    extract: {
+      concurrency: r.EXTRACT_CONCURRENCY,
+      timeoutMs: r.EXTRACT_TIMEOUT_MS,
+      memoryMb: r.EXTRACT_MEMORY_MB,
+      maxPages: r.EXTRACT_MAX_PAGES,
+      maxImagePixels: r.EXTRACT_MAX_IMAGE_PIXELS,
+      dpi: r.EXTRACT_OCR_DPI,
+      reviewConfidence: r.EXTRACT_REVIEW_CONFIDENCE,
+      formsDir: isAbsolute(r.EXTRACT_FORMS_DIR) ? r.EXTRACT_FORMS_DIR : join(REPO_ROOT, r.EXTRACT_FORMS_DIR),
+    },
     intake: {
       host: r.INTAKE_HOST,
       port: r.INTAKE_PORT,

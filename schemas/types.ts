@@ -46,6 +46,8 @@ export interface SubmissionEnvelope {
   payload: PayloadRef;
   attachments: Attachment[];
   traceparent: string | null;
+  /** The PDF the application was read from, when it came as one (see submission-envelope.avsc). */
+  applicationDocument?: Attachment | null;
 }
 
 export interface SubmissionReceived {

@@ -9,6 +9,7 @@
  */
 import { DECIDER } from '../processors/decider/topology.ts';
 import { ENRICHER } from '../processors/enricher/topology.ts';
+import { EXTRACTOR } from '../processors/extractor/topology.ts';
 import { READ_MODEL } from '../processors/read-model/topology.ts';
 import { VALIDATOR } from '../processors/validator/topology.ts';
 import { WINDOWER } from '../processors/windower/topology.ts';
@@ -19,6 +20,7 @@ const DAY_MS = 24 * 3600 * 1000;
 
 export type TopicId =
   | 'raw'
+  | 'extract'
   | 'received'
   | 'chunked'
   | 'batches'
@@ -47,6 +49,7 @@ interface TopicDef {
 /** Every topic of DESIGN.md. */
 export const TOPICS = {
   raw: { suffix: 'submissions.raw', schema: 'SubmissionEnvelope', key: 'submission hash', cleanup: 'delete', retentionMs: 7 * DAY_MS, description: 'Envelopes from the intake, file drops and agencies' },
+  extract: { suffix: 'submissions.extract', schema: 'SubmissionEnvelope', key: 'submission hash', cleanup: 'delete', retentionMs: 7 * DAY_MS, description: 'Envelopes whose application is a PDF still to be read (intake, file drop)' },
   received: { suffix: 'state.received', schema: 'SubmissionReceived', key: 'submission hash', cleanup: 'compact', description: 'First sighting of each distinct submission' },
   chunked: { suffix: 'state.chunked', schema: 'SubmissionChunked', key: 'submission hash', cleanup: 'compact', description: 'Submission assigned to a closed batch' },
   batches: { suffix: 'batches', schema: 'BatchManifest', key: 'batch id', cleanup: 'compact', description: 'Batch manifests' },
@@ -66,6 +69,7 @@ export const TOPICS = {
  * has. Consumer groups are named after processors.
  */
 export const PROCESSORS = {
+  extractor: EXTRACTOR,
   windower: WINDOWER,
   enricher: ENRICHER,
   validator: VALIDATOR,
@@ -96,7 +100,7 @@ export const CONNECTORS = {
   },
   'dlq-replay': {
     // Only the input topics of the stages that dead-letter: never a state topic, the DLQ or a sink's input.
-    outputs: ['raw', 'chunked', 'retryEnrich1', 'retryEnrich2', 'retryEnrich3', 'enriched', 'validated'],
+    outputs: ['raw', 'extract', 'chunked', 'retryEnrich1', 'retryEnrich2', 'retryEnrich3', 'enriched', 'validated'],
     // The letters already replayed, keyed by DLQ position, written in the replay's transaction.
     stores: ['replays'],
     description: '`permitflow dlq replay`: original records back to their stage input, each letter marked replayed',

@@ -103,6 +103,16 @@ export function envelopeProblem(envelope: SubmissionEnvelope, key: string | null
   const { payload } = envelope;
   if ((payload.inline === null) === (payload.objectKey === null)) return 'payload must be either inline or an object key';
   if (payload.size < 0) return 'payload size is negative';
+  const document = envelope.applicationDocument ?? null;
+  if (document !== null) {
+    // Read from a PDF by the extraction stage: the submission is the document's, as the intake keyed it, and the payload the application read from it.
+    const tooLong = overLimit('the application document name', document.name, ENVELOPE_LIMITS.attachmentFieldBytes) ?? overLimit('the application document object key', document.objectKey, ENVELOPE_LIMITS.attachmentFieldBytes);
+    if (tooLong) return tooLong;
+    if (submissionHashOf(document.sha256, envelope.attachments) !== envelope.submissionHash) return 'submissionHash is not the hash of the application document and its attachments';
+    if (payload.inline && (payload.inline.length !== payload.size || sha256Hex(payload.inline) !== payload.sha256)) return 'inline payload does not match its size and sha256';
+    if (payload.inline && identityOf(payload.inline, envelope.attachments) === null) return 'inline payload is not JSON';
+    return null;
+  }
   if (payload.inline) {
     if (payload.inline.length !== payload.size || sha256Hex(payload.inline) !== payload.sha256) return 'inline payload does not match its size and sha256';
     const identity = identityOf(payload.inline, envelope.attachments);
