@@ -34,7 +34,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   {
     name: 'run',
     term: 'run <processor>',
-    description: 'Run a processor until stopped: windower, enricher, validator, decider, read-model, notifier, or all',
+    description: 'Run a processor until stopped: windower, enricher, validator, decider, read-model, notifier, archiver, or all',
     load: async () => (await import('./commands/run.ts')).runCommand(),
   },
   {
@@ -58,6 +58,11 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'file-drop', description: 'Drop-folder connector for legacy exports (SFTP uploads)', load: async () => (await import('./commands/file-drop.ts')).fileDropCommand() },
   { name: 'trace', term: 'trace [options] <id>', description: 'Print the audit timeline of a submission from the read model', load: async () => (await import('./commands/trace.ts')).traceCommand() },
   { name: 'dlq', description: 'Inspect and replay dead letters', load: async () => (await import('./commands/dlq.ts')).dlqCommand() },
+  {
+    name: 'audit',
+    description: "Verify the tamper-evident audit archive, or rebuild a submission's history from it",
+    load: async () => (await import('./commands/audit.ts')).auditCommand(),
+  },
   {
     name: 'webhooks',
     description: 'Signed status webhooks for integrators: add, list, remove subscriptions; list deliveries; replay dead letters',

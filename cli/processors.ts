@@ -8,6 +8,7 @@ import { createObjectStore } from '../connectors/object-store.ts';
 import { createPdfExtractor } from '../connectors/pdf/extractor.ts';
 import { loadFormMappings } from '../connectors/pdf/form-mapping.ts';
 import type { ObjectStore, PayloadSource } from '../domain/ports.ts';
+import { startArchiver } from '../connectors/audit/index.ts';
 import { startReadModel, type ReadModelDeps, type RunningSink } from '../connectors/read-model/index.ts';
 import { startNotifier } from '../connectors/webhooks/notifier.ts';
 import type { Config } from '../lib/config.ts';
@@ -76,6 +77,7 @@ export const PROCESSOR_FACTORIES: Partial<Record<ProcessorId, Factory>> = {
 export const SINK_STARTERS: Partial<Record<ProcessorId, (config: Config, deps: ReadModelDeps) => RunningSink>> = {
   'read-model': startReadModel,
   notifier: startNotifier,
+  archiver: startArchiver,
 };
 
 export const availableProcessors = (): ProcessorId[] => [...Object.keys(PROCESSOR_FACTORIES), ...Object.keys(SINK_STARTERS)] as ProcessorId[];

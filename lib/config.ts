@@ -141,7 +141,7 @@ export const OPTIONS = {
     schema: z
       .string()
       .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0))
-      .pipe(z.array(z.enum(['windower', 'enricher', 'validator', 'decider', 'read-model'], { message: 'expected processor names (windower, enricher, validator, decider, read-model), comma-separated' })).min(1, { message: 'expected at least one processor' })),
+      .pipe(z.array(z.enum(['windower', 'enricher', 'validator', 'decider', 'read-model', 'archiver'], { message: 'expected processor names (windower, enricher, validator, decider, read-model, archiver), comma-separated' })).min(1, { message: 'expected at least one processor' })),
     default: 'windower',
     description: 'Processors whose consumer-group lag (on their input topics) is the backpressure signal',
   },
@@ -222,6 +222,17 @@ export const OPTIONS = {
   READ_MODEL_SCHEMA: { schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { message: 'expected a lower-case PostgreSQL identifier' }), default: 'read_model', description: 'PostgreSQL schema of the read-model tables (tests use a unique one each)' },
   READ_MODEL_POOL_SIZE: { schema: positiveInt, default: '6', description: 'PostgreSQL connections of one read-model (or trace) process' },
   READ_MODEL_MIGRATE: { schema: bool, default: 'true', description: 'Apply pending read-model migrations when `run read-model` starts' },
+
+  // Audit archive (`permitflow run archiver`, `permitflow audit`).
+  S3_AUDIT_BUCKET: { schema: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'expected an S3 bucket name' }), default: 'permitflow-audit', description: 'Bucket of the audit archive (segments, manifests, signed roots); created with S3 Object Lock where the store supports it' },
+  AUDIT_SEGMENT_MAX_RECORDS: { schema: positiveInt, default: '10000', description: 'An audit segment is written once it holds this many records' },
+  AUDIT_SEGMENT_MAX_BYTES: { schema: positiveInt, default: String(16 * 1024 * 1024), description: 'An audit segment is written once its records (uncompressed) pass this many bytes' },
+  AUDIT_SEGMENT_MAX_AGE_MS: { schema: positiveInt, default: '60000', description: 'An audit segment is written this long after its first record, even on an idle partition' },
+  AUDIT_SEAL_INTERVAL_MS: { schema: positiveInt, default: String(24 * 3600 * 1000), description: 'How often the archiver signs a root over the heads of all chains (daily by default)' },
+  AUDIT_SIGNING_KEY: { schema: optionalSecret, description: 'Ed25519 private key (PKCS#8 DER, base64) the archiver signs roots with (written by `stack up` locally)' },
+  AUDIT_PUBLIC_KEY: { schema: optionalSecret, description: 'Ed25519 public key (SPKI DER, base64) `audit verify` checks roots with (default: derived from AUDIT_SIGNING_KEY)' },
+  AUDIT_OBJECT_LOCK_MODE: { schema: z.enum(['GOVERNANCE', 'COMPLIANCE']), default: 'GOVERNANCE', description: 'Default Object Lock retention mode of the audit bucket the local stack creates', stackOnly: true },
+  AUDIT_RETENTION_DAYS: { schema: positiveInt, default: '2555', description: 'Default Object Lock retention (days) of the audit bucket the local stack creates', stackOnly: true },
 
   PERMITFLOW_STACK_DIR: { schema: z.string().min(1), default: '.stack', description: 'State folder of the local stack (data, logs, pids, env file)', stackOnly: true },
   PERMITFLOW_CACHE_DIR: { schema: z.string().min(1), default: join(homedir(), '.cache', 'permitflow'), description: 'Cache of downloaded jars and built binaries', stackOnly: true },
@@ -327,6 +338,15 @@ export interface Config {
   rules: { dir: string };
   /** PostgreSQL read model: schema of its tables, pool size, migrate on start. */
   readModel: { schema: string; poolSize: number; migrate: boolean };
+  /** Audit archive: its bucket, when a segment is written, how often a root is signed, the keys. */
+  audit: {
+    bucket: string;
+    segment: { maxRecords: number; maxBytes: number; maxAgeMs: number };
+    sealIntervalMs: number;
+    signingKey?: string;
+    publicKey?: string;
+    objectLock: { mode: 'GOVERNANCE' | 'COMPLIANCE'; retentionDays: number };
+  };
   stack: {
     dir: string;
     cacheDir: string;
@@ -526,6 +546,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     rules: { dir: isAbsolute(r.RULES_DIR) ? r.RULES_DIR : join(REPO_ROOT, r.RULES_DIR) },
     readModel: { schema: r.READ_MODEL_SCHEMA, poolSize: r.READ_MODEL_POOL_SIZE, migrate: r.READ_MODEL_MIGRATE },
+    audit: {
+      bucket: r.S3_AUDIT_BUCKET,
+      segment: { maxRecords: r.AUDIT_SEGMENT_MAX_RECORDS, maxBytes: r.AUDIT_SEGMENT_MAX_BYTES, maxAgeMs: r.AUDIT_SEGMENT_MAX_AGE_MS },
+      sealIntervalMs: r.AUDIT_SEAL_INTERVAL_MS,
+      ...(r.AUDIT_SIGNING_KEY && { signingKey: r.AUDIT_SIGNING_KEY }),
+      ...(r.AUDIT_PUBLIC_KEY && { publicKey: r.AUDIT_PUBLIC_KEY }),
+      objectLock: { mode: r.AUDIT_OBJECT_LOCK_MODE, retentionDays: r.AUDIT_RETENTION_DAYS },
+    },
     stack: {
       dir: stackDir,
       cacheDir: r.PERMITFLOW_CACHE_DIR,

@@ -7,6 +7,7 @@
  * string literals; `describeTopology()` prints the whole graph and a snapshot test keeps
  * renames visible in review.
  */
+import { ARCHIVER } from '../processors/archiver/topology.ts';
 import { DECIDER } from '../processors/decider/topology.ts';
 import { ENRICHER } from '../processors/enricher/topology.ts';
 import { EXTRACTOR } from '../processors/extractor/topology.ts';
@@ -75,6 +76,7 @@ export const PROCESSORS = {
   validator: VALIDATOR,
   decider: DECIDER,
   'read-model': READ_MODEL,
+  archiver: ARCHIVER,
 } as const satisfies { [Id in string]: ProcessorDeclaration<Id> };
 
 export type ProcessorId = keyof typeof PROCESSORS;

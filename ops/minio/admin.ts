@@ -82,13 +82,23 @@ export async function ensureUserWithPolicy(root: AdminTarget, user: { accessKeyI
   await adminRequest(root, 'PUT', 'set-user-or-group-policy', { policyName, userOrGroup: user.accessKeyId, isGroup: 'false' }, Buffer.alloc(0));
 }
 
-/** Read and write objects of one bucket; no deletes (claim-check objects are written once, never modified). */
-export function bucketPolicy(bucket: string): object {
+/**
+ * Read and write objects of the application's bucket; no deletes (claim-check objects are written
+ * once, never modified). In the audit bucket: put, read and list, and read its lock settings;
+ * no delete, no retention change, no governance bypass (those stay with the root user).
+ */
+export function bucketPolicy(bucket: string, auditBucket?: string): object {
   return {
     Version: '2012-10-17',
     Statement: [
       { Effect: 'Allow', Action: ['s3:GetBucketLocation', 's3:ListBucket', 's3:ListBucketMultipartUploads'], Resource: [`arn:aws:s3:::${bucket}`] },
       { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'], Resource: [`arn:aws:s3:::${bucket}/*`] },
+      ...(auditBucket
+        ? [
+            { Effect: 'Allow', Action: ['s3:GetBucketLocation', 's3:ListBucket', 's3:GetBucketObjectLockConfiguration'], Resource: [`arn:aws:s3:::${auditBucket}`] },
+            { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: [`arn:aws:s3:::${auditBucket}/*`] },
+          ]
+        : []),
     ],
   };
 }

@@ -7,7 +7,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CreateBucketCommand, HeadBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, HeadBucketCommand, ListBucketsCommand, PutObjectLockConfigurationCommand, S3Client } from '@aws-sdk/client-s3';
 import { childEnv, logFile, spawnDetached } from '../stack/proc.ts';
 import { HOST } from '../stack/service.ts';
 import type { Service, StackContext } from '../stack/service.ts';
@@ -24,6 +24,7 @@ const APP_POLICY = 'permitflow-app';
 export function minioService(ctx: StackContext): Service {
   const { ports } = ctx.config.stack;
   const { region, bucket } = ctx.config.s3;
+  const audit = ctx.config.audit;
   const binary = goCommandPath(ctx.paths.cache, MINIO_COMMAND);
   const dir = join(ctx.paths.dir, 'minio');
   const dataDir = join(dir, 'data');
@@ -90,18 +91,29 @@ export function minioService(ctx: StackContext): Service {
 
     async configure() {
       const client = s3(root);
+      const exists = (err: Error) => {
+        if (err.name !== 'BucketAlreadyOwnedByYou' && err.name !== 'BucketAlreadyExists') throw err;
+      };
       try {
-        await client.send(new CreateBucketCommand({ Bucket: bucket }), { abortSignal: AbortSignal.timeout(10_000) }).catch((err: Error) => {
-          if (err.name !== 'BucketAlreadyOwnedByYou' && err.name !== 'BucketAlreadyExists') throw err;
-        });
+        await client.send(new CreateBucketCommand({ Bucket: bucket }), { abortSignal: AbortSignal.timeout(10_000) }).catch(exists);
+        // The audit archive: Object Lock can only be turned on when a bucket is created.
+        await client.send(new CreateBucketCommand({ Bucket: audit.bucket, ObjectLockEnabledForBucket: true }), { abortSignal: AbortSignal.timeout(10_000) }).catch(exists);
+        await client.send(
+          new PutObjectLockConfigurationCommand({
+            Bucket: audit.bucket,
+            ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: audit.objectLock.mode, Days: audit.objectLock.retentionDays } } },
+          }),
+          { abortSignal: AbortSignal.timeout(10_000) },
+        );
       } finally {
         client.destroy();
       }
-      await ensureUserWithPolicy({ endpoint, region, ...root }, app, APP_POLICY, bucketPolicy(bucket));
+      await ensureUserWithPolicy({ endpoint, region, ...root }, app, APP_POLICY, bucketPolicy(bucket, audit.bucket));
       // Proves the credentials that go into the env file work.
       const appClient = s3(app);
       try {
         await appClient.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal: AbortSignal.timeout(5000) });
+        await appClient.send(new HeadBucketCommand({ Bucket: audit.bucket }), { abortSignal: AbortSignal.timeout(5000) });
       } finally {
         appClient.destroy();
       }
@@ -110,6 +122,7 @@ export function minioService(ctx: StackContext): Service {
     env: () => ({
       S3_ENDPOINT: endpoint,
       S3_BUCKET: bucket,
+      S3_AUDIT_BUCKET: audit.bucket,
       S3_REGION: region,
       S3_FORCE_PATH_STYLE: 'true',
       S3_ACCESS_KEY_ID: app.accessKeyId,

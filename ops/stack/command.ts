@@ -23,7 +23,7 @@ import { ensureExtractTools } from './extract-tools.ts';
 import { writeEnvFile } from './env-file.ts';
 import { cmdline, isAlive, logFile, portInUse, readPid, removePid, stopProcess, tailLog, waitUntil } from './proc.ts';
 import { withTimeout } from '../../lib/timeout.ts';
-import { loadSecrets } from './secrets.ts';
+import { auditKeyEnv, loadSecrets } from './secrets.ts';
 import type { Secrets } from './secrets.ts';
 import { prepareStackDirs, StackError, stackPaths } from './service.ts';
 import type { Service, StackContext, StackPaths } from './service.ts';
@@ -198,7 +198,7 @@ export async function stackUp(config: Config, options: StackOptions = {}): Promi
     // The extraction stage's OCR tools are Debian packages, like Redis and PostgreSQL.
     out(row('extract', 'ready', await ensureExtractTools(paths, (message) => out(`extract    ${message}`))));
     const reports = await Promise.all(all.map((s) => bringUp(ctx, s, readiness, out)));
-    const vars = Object.assign({}, ...all.map((s) => s.env())) as Record<string, string>;
+    const vars = Object.assign({}, ...all.map((s) => s.env()), auditKeyEnv(secrets)) as Record<string, string>;
     writeEnvFile(config.stack.envFile, vars);
     const ok = reports.every((r) => r.state === 'ready' || r.state === 'running');
     out(ok ? `stack ready in ${seconds(started)}s; env file: ${config.stack.envFile}` : `stack up failed: ${reports.filter((r) => r.state === 'failed').map((r) => r.name).join(', ')} not ready (logs in ${paths.logs})`);

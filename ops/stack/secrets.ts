@@ -3,7 +3,7 @@
  * (mode 0600, never in the repository). They must stay stable: MinIO encrypts its IAM data with
  * the root credentials, and PostgreSQL keeps the role passwords set at first start.
  */
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -18,6 +18,8 @@ const secretsSchema = z.object({
   postgresSuperPassword: z.string().min(16),
   postgresPassword: z.string().min(16),
   kafkaClusterId: z.string().length(22),
+  /** Ed25519 key the archiver signs audit roots with (PKCS#8 DER, base64); added to older stacks on their next `up`. */
+  auditSigningKey: z.string().min(40).optional(),
 });
 
 export type Secrets = z.infer<typeof secretsSchema>;
@@ -36,6 +38,15 @@ export function kafkaClusterId(random: (bytes: number) => string = token): strin
   }
 }
 
+const auditSigningKey = (): string => generateKeyPairSync('ed25519').privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64url');
+
+/** The audit signing key and its public half, as the env file carries them. */
+export function auditKeyEnv(secrets: Secrets): Record<string, string> {
+  if (!secrets.auditSigningKey) return {};
+  const publicKey = createPublicKey(createPrivateKey({ key: Buffer.from(secrets.auditSigningKey, 'base64'), format: 'der', type: 'pkcs8' }));
+  return { AUDIT_SIGNING_KEY: secrets.auditSigningKey, AUDIT_PUBLIC_KEY: publicKey.export({ format: 'der', type: 'spki' }).toString('base64url') };
+}
+
 function generate(): Secrets {
   return {
     minioRootUser: `root-${randomBytes(4).toString('hex')}`,
@@ -46,7 +57,15 @@ function generate(): Secrets {
     postgresSuperPassword: token(),
     postgresPassword: token(),
     kafkaClusterId: kafkaClusterId(),
+    auditSigningKey: auditSigningKey(),
   };
+}
+
+function store(file: string, secrets: Secrets): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, file);
 }
 
 export const secretsFile = (stackDir: string): string => join(stackDir, 'secrets.json');
@@ -57,14 +76,17 @@ export function loadSecrets(stackDir: string, create: boolean): Secrets | undefi
   if (existsSync(file)) {
     const parsed = secretsSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
     if (!parsed.success) throw new StackError(`${file} is not a valid secrets file (${parsed.error.issues[0]?.message}); remove the stack folder with \`stack down --purge\` to start afresh`);
+    // A stack from before the audit archive gets its key; the other secrets must not change.
+    if (create && !parsed.data.auditSigningKey) {
+      const upgraded = { ...parsed.data, auditSigningKey: auditSigningKey() };
+      store(file, upgraded);
+      return upgraded;
+    }
     return parsed.data;
   }
   if (!create) return undefined;
   mkdirSync(stackDir, { recursive: true });
   const secrets = generate();
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, file);
+  store(file, secrets);
   return secrets;
 }

@@ -191,6 +191,7 @@ test('each pod reaches only the services it uses', () => {
     decider: ['kafka', 'schema-registry', 'minio'],
     'read-model': ['kafka', 'schema-registry', 'postgresql'],
     notifier: ['kafka', 'schema-registry', 'postgresql', 'internet'],
+    archiver: ['kafka', 'schema-registry', 'minio'],
     intake: ['kafka', 'schema-registry', 'minio', 'redis', 'postgresql'],
   };
   for (const [component, peers] of Object.entries(expected)) assert.deepEqual([...reaches(component)].sort(), [...peers].sort(), component);
