@@ -45,14 +45,24 @@ export interface RestartOptions {
  * not (KafkaJSGroupCoordinatorNotFound while the coordinator loads): the stage would exit on a
  * broker restart and wait for a supervisor. Those crashes start the consumer again here, with
  * backoff until it starts; a programmer error still stops the stage.
+ *
+ * A start can crash too without failing: kafkajs's run() reports a failed group join as a crash
+ * and resolves. That crash arrives while this restart is under way, so it makes the restart try
+ * again instead of being dropped (the decider exited with nothing left running: chaos suite,
+ * broker SIGKILL).
  */
 export function restartAfterCrash(consumer: Consumer, options: RestartOptions): void {
   const { logger, signal, start, fail } = options;
   let restarting = false;
+  let crashedWhileStarting: Error | undefined;
   consumer.on(consumer.events.CRASH, ({ payload }) => {
-    if (payload.restart || signal.aborted || restarting) return;
+    if (payload.restart || signal.aborted) return;
     if (classify(payload.error) === 'fatal') {
       fail(payload.error);
+      return;
+    }
+    if (restarting) {
+      crashedWhileStarting = payload.error;
       return;
     }
     restarting = true;
@@ -62,7 +72,11 @@ export function restartAfterCrash(consumer: Consumer, options: RestartOptions): 
         await retryPause(batchRetryDelay(attempt, 30_000), signal);
         if (signal.aborted) return;
         try {
+          crashedWhileStarting = undefined;
           await start();
+          // Set by the listener while start() ran (TypeScript cannot see that assignment).
+          const crashed = crashedWhileStarting as Error | undefined;
+          if (crashed) throw crashed;
           logger.info({ attempt }, 'consumer started again');
           return;
         } catch (err) {

@@ -58,6 +58,28 @@ test('a crash kafkajs does not restart starts the consumer again, retrying until
   assert.deepEqual(failures, []);
 });
 
+test('a start that kafkajs reports as a crash (its run() resolves after the crash) is tried again', { timeout: 10_000 }, async () => {
+  const { consumer, crash, disconnects } = fakeConsumer();
+  const started = new EventEmitter();
+  let starts = 0;
+  restartAfterCrash(consumer, {
+    logger,
+    signal: new AbortController().signal,
+    fail: () => undefined,
+    start: () => {
+      starts++;
+      started.emit('start', starts);
+      // kafkajs's Runner.start catches a failed join, emits the crash and returns: run() resolves.
+      if (starts === 1) crash(new KafkaJSGroupCoordinatorNotFound('Failed to find group coordinator'), false);
+      return Promise.resolve();
+    },
+  });
+  crash(new KafkaJSGroupCoordinatorNotFound('Failed to find group coordinator'), false);
+  while (starts < 2) await once(started, 'start');
+  assert.equal(starts, 2);
+  assert.equal(disconnects(), 1, 'the crashed start is cleaned up before the next');
+});
+
 test('a crash kafkajs restarts itself is left to kafkajs', async () => {
   const { consumer, crash } = fakeConsumer();
   let starts = 0;
