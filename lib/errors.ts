@@ -60,6 +60,22 @@ const KAFKA_DATA_ERRORS = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE',
 /** Socket-level failures of Node: the service is away or the network broke, nothing about the data. */
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN', 'ENOTFOUND', 'EADDRNOTAVAIL']);
 
+/**
+ * Codes of failures that mean the deployment is broken, not the record nor a passing outage: a
+ * schema missing from the registry, a topic missing, permission refused. Every record would fail
+ * the same way, so the stage stops with the message instead of dead-lettering them all.
+ */
+const DEPLOYMENT_CODES = new Set(['PF_SCHEMA_NOT_REGISTERED', 'PF_TOPIC_MISSING', 'PF_NOT_AUTHORISED']);
+
+/** Kafka refusing us, not the record: an ACL or credentials problem an operator must fix. */
+const KAFKA_AUTHORISATION_ERRORS = new Set([
+  'TOPIC_AUTHORIZATION_FAILED',
+  'GROUP_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+  'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
+  'SASL_AUTHENTICATION_FAILED',
+]);
+
 /** The errors of a chain, outermost first (kafkajs wraps the broker's answer in its retrier's error). */
 function* causes(err: unknown): Generator<unknown> {
   let current: unknown = err;
@@ -96,7 +112,7 @@ export function isDataError(err: unknown): boolean {
  * would empty the partition into the DLQ.
  */
 export function isInfrastructureError(err: unknown): boolean {
-  if (isDataError(err)) return false;
+  if (isDataError(err) || isDeploymentError(err)) return false;
   for (const e of causes(err)) {
     if (e instanceof PermitflowError) return e.retriable;
     const state = sqlState(e);
@@ -108,13 +124,26 @@ export function isInfrastructureError(err: unknown): boolean {
   return false;
 }
 
+/** A failure that means the deployment is broken (see DEPLOYMENT_CODES), anywhere in the chain. */
+export function isDeploymentError(err: unknown): boolean {
+  for (const e of causes(err)) {
+    if (e instanceof PermitflowError && DEPLOYMENT_CODES.has(e.code)) return true;
+    const type = field(e, 'type');
+    if (typeof type === 'string' && KAFKA_AUTHORISATION_ERRORS.has(type)) return true;
+    if (e instanceof Error && e.name === 'KafkaJSSASLAuthenticationError') return true;
+  }
+  return false;
+}
+
 /**
  * What to do with a thrown value. Programmer errors (TypeError, RangeError, ReferenceError)
- * are fatal: retrying a bug burns the budget and hides it. Data errors (see isDataError) are
+ * are fatal: retrying a bug burns the budget and hides it; so is a broken deployment
+ * (isDeploymentError). Data errors (see isDataError) are
  * dead-lettered. Everything else is retried: infrastructure errors without limit, unknown
  * ones within the runtime's per-record attempt budget (see `retryBudgeted`).
  */
 export function classify(err: unknown): Disposition {
+  if (isDeploymentError(err)) return 'fatal';
   if (err instanceof PermitflowError) return err.retriable ? 'retry' : 'dead-letter';
   if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError || err instanceof SyntaxError) return 'fatal';
   if (isDataError(err)) return 'dead-letter';

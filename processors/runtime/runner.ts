@@ -45,7 +45,7 @@ import type { StateHeader } from '../../schemas/types.ts';
 import { PROCESSORS } from '../../topology/topics.ts';
 import { batchRetryDelay, retryPause } from './consumer.ts';
 import { deadLetter } from '../../lib/dead-letter.ts';
-import { outputGuard } from './contract.ts';
+import { assertDeployed, outputGuard } from './contract.ts';
 import { mapBounded } from './map-bounded.ts';
 import { runtimeMetrics } from './metrics.ts';
 import { readPartition } from './partition-reader.ts';
@@ -619,10 +619,14 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     markStarted();
   }
 
-  void consumer
-    // Without transactions (the crash tests' control run only): plain at-least-once.
-    .start(definition.inputs.map((t) => t.name), { autoCommit: !transactions, partitionsConcurrently: options.partitionsConcurrently, eachBatch })
-    .then(startPunctuation)
+  // A topic or schema the declaration needs and the deployment lacks stops the stage here, named.
+  void assertDeployed(kafka, serde, processor, topology, { logger, signal: abort.signal })
+    .then(async () => {
+      if (abort.signal.aborted) return; // stopped while checking: join nothing
+      // Without transactions (the crash tests' control run only): plain at-least-once.
+      await consumer.start(definition.inputs.map((t) => t.name), { autoCommit: !transactions, partitionsConcurrently: options.partitionsConcurrently, eachBatch });
+      startPunctuation();
+    })
     .catch((err: unknown) => fail(err));
 
   return {

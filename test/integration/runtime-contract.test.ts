@@ -1,11 +1,13 @@
 /**
  * The processor contract on the real stack (issue 12): a handler that writes a topic its
  * declaration (processors/<name>/topology.ts) does not name stops the processor, and nothing of
- * its transaction reaches either topic.
+ * its transaction reaches either topic; a deployment that lacks a topic or a schema the
+ * declaration needs stops it at start with a message naming what is missing.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
+import { PermitflowError } from '../../lib/errors.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { UndeclaredOutputError } from '../../processors/runtime/contract.ts';
@@ -15,6 +17,7 @@ import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import type { SubmissionValidated } from '../../schemas/types.ts';
 import { readAll } from '../support/pipeline.ts';
 import { sampleRecords } from '../support/samples.ts';
+import { buildTopology, type Topology } from '../../topology/topics.ts';
 import { testConfig, testTopology } from '../support/stack.ts';
 import { produce } from './read-model-helpers.ts';
 
@@ -41,4 +44,46 @@ test('a handler writing a topic its processor did not declare stops the processo
   assert.equal((await readAll(config, topology, 'accepted')).length, 0);
   assert.equal((await readAll(config, topology, 'enriched')).length, 0);
   assert.equal((await readAll(config, topology, 'dlq')).length, 0);
+});
+
+/** A decider that accepts everything: only the deployment can stop it. */
+const decider = (topology: Topology): ProcessorDefinition => ({ id: 'decider', inputs: [topology.topics.validated], process: () => [] });
+
+test('a topic the declaration needs is missing: the processor stops at start, naming it', { timeout: 90_000 }, async (t) => {
+  const config = await testConfig();
+  // Nothing applied: no topic of this namespace exists.
+  const topology = buildTopology(config.topology);
+  const running = runProcessor(createKafka(config, logger), createSerde(createRegistry(config)), decider(topology), { ...config.runtime, topology, logger, workerId: 'contract-test' });
+  t.after(() => running.stop());
+  // It never joins its group: `started` rejects with `done`.
+  await assert.rejects(running.started);
+  await assert.rejects(running.done, (err: unknown) => {
+    assert.ok(err instanceof PermitflowError && err.code === 'PF_TOPIC_MISSING', String(err));
+    assert.match(err.message, new RegExp(`processor decider cannot start: topics ${topology.topics.validated.name}, ${topology.topics.accepted.name}, .*missing: run \`permitflow topology apply\``));
+    return true;
+  });
+});
+
+test('a schema the declaration writes is not registered: the processor stops at start, naming the subject', { timeout: 90_000 }, async (t) => {
+  const config = await testConfig();
+  const topology = buildTopology(config.topology);
+  const kafka = createKafka(config, logger);
+  const admin = kafka.admin();
+  await admin.connect();
+  // The decider's topics, but no schema registered.
+  const names = [topology.topics.validated, topology.topics.accepted, topology.topics.rejected, topology.topics.dlq].map((s) => s.name);
+  await admin.createTopics({ topics: names.map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
+  t.after(async () => {
+    await admin.deleteTopics({ topics: names }).catch(() => undefined);
+    await admin.disconnect();
+  });
+  const running = runProcessor(kafka, createSerde(createRegistry(config)), decider(topology), { ...config.runtime, topology, logger, workerId: 'contract-test' });
+  t.after(() => running.stop());
+  // It never joins its group: `started` rejects with `done`.
+  await assert.rejects(running.started);
+  await assert.rejects(running.done, (err: unknown) => {
+    assert.ok(err instanceof PermitflowError && err.code === 'PF_SCHEMA_NOT_REGISTERED', String(err));
+    assert.match(err.message, new RegExp(`no schema registered under ${topology.topics.accepted.subject}, ${topology.topics.rejected.subject}, ${topology.topics.dlq.subject}`));
+    return true;
+  });
 });

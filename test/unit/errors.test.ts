@@ -50,3 +50,18 @@ test('errorChain lists the error and its causes, outermost first', () => {
   const err = PermitflowError.retriable('PF_LOOKUP', 'parcel lookup failed', { cause: root });
   assert.deepEqual(errorChain(err), ['PF_LOOKUP: parcel lookup failed', 'Error: ECONNRESET']);
 });
+
+test('classify: a broken deployment (schema or topic missing, authorisation refused) is fatal, not dead-lettered nor retried', () => {
+  const schemaMissing = PermitflowError.permanent('PF_SCHEMA_NOT_REGISTERED', 'schema SubmissionAccepted is not registered under t.state.accepted-value');
+  assert.equal(classify(schemaMissing), 'fatal');
+  assert.equal(classify(new Error('encode failed', { cause: schemaMissing })), 'fatal');
+  assert.equal(classify(PermitflowError.permanent('PF_TOPIC_MISSING', 'topic t.state.accepted missing')), 'fatal');
+  const denied = Object.assign(new Error('Not authorized to access topics'), { name: 'KafkaJSProtocolError', type: 'TOPIC_AUTHORIZATION_FAILED' });
+  assert.equal(classify(denied), 'fatal');
+  assert.equal(isInfrastructureError(denied), false, 'never retried as an outage');
+  assert.equal(retryBudgeted(denied), false);
+  assert.equal(classify(Object.assign(new Error('SASL PLAIN authentication failed'), { name: 'KafkaJSSASLAuthenticationError' })), 'fatal');
+  // A passing outage is still retried, and a bad record still dead-lettered.
+  assert.equal(classify(Object.assign(new Error('leader not available'), { name: 'KafkaJSProtocolError', type: 'LEADER_NOT_AVAILABLE' })), 'retry');
+  assert.equal(classify(PermitflowError.permanent('PF_DECODE_FAILED', 'not Avro')), 'dead-letter');
+});
