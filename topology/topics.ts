@@ -11,6 +11,7 @@ import { ARCHIVER } from '../processors/archiver/topology.ts';
 import { DECIDER } from '../processors/decider/topology.ts';
 import { ENRICHER } from '../processors/enricher/topology.ts';
 import { EXTRACTOR } from '../processors/extractor/topology.ts';
+import { NOTIFIER } from '../processors/notifier/topology.ts';
 import { READ_MODEL } from '../processors/read-model/topology.ts';
 import { VALIDATOR } from '../processors/validator/topology.ts';
 import { WINDOWER } from '../processors/windower/topology.ts';
@@ -76,6 +77,7 @@ export const PROCESSORS = {
   validator: VALIDATOR,
   decider: DECIDER,
   'read-model': READ_MODEL,
+  notifier: NOTIFIER,
   archiver: ARCHIVER,
 } as const satisfies { [Id in string]: ProcessorDeclaration<Id> };
 
