@@ -4,6 +4,7 @@
  * refreshes every `--interval` until q, Ctrl-C or SIGTERM; otherwise, or with `--once`, it
  * prints one snapshot and exits; `--json` prints that snapshot as JSON.
  */
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { PermitflowError } from '../../lib/errors.ts';
 import { printableJson } from '../printable.ts';
@@ -117,7 +118,9 @@ export function statusCommand(): Command {
           await watch(collect, intervalMs, renderStatus);
         } else {
           const snapshot = await collect();
-          console.log(options.json ? printableJson(snapshot) : renderStatus(snapshot));
+          // The last capacity plan rides along in JSON, next to the live figures it sizes.
+          const plan = options.json ? (await import('../plan/summary.ts')).readPlanSummary(join(config.stack.dir, 'plan')) : null;
+          console.log(options.json ? printableJson({ ...snapshot, plan }) : renderStatus(snapshot));
         }
       } finally {
         await opened.close();

@@ -11,9 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { REPO_ROOT } from '../../lib/config.ts';
+import { loadConfig, REPO_ROOT } from '../../lib/config.ts';
 import { historyFromReadModel } from '../../cli/plan/history.ts';
 import type { Plan } from '../../cli/plan/plan.ts';
+import type { PlanSummary } from '../../cli/plan/summary.ts';
 import type { ChartCheck } from '../../cli/plan/screenshot.ts';
 import { renderInChromium } from '../../cli/plan/screenshot.ts';
 import { requireChromium } from '../../ops/stack/chromium.ts';
@@ -24,11 +25,13 @@ const FIXTURE = join(REPO_ROOT, 'test/fixtures/history/sf-dbi-filed-dates.csv');
 
 test('plan --history --mapping prints the layout, writes the report, and Chromium draws every chart', async (t) => {
   const chromium = requireChromium();
-  const out = mkdtempSync(join(tmpdir(), 'permitflow-plan-'));
-  t.after(() => rmSync(out, { recursive: true, force: true }));
-  const args = ['bin/permitflow.js', 'plan', '--history', FIXTURE, '--mapping', 'sf-dbi-building-permits', '--since', '2015-08-01', '--until', '2017-12-31', '--out', out, '--chromium', chromium];
+  // A stack folder of its own, for the report's default place; the real stack's env file for status.
+  const stackDir = mkdtempSync(join(tmpdir(), 'permitflow-plan-'));
+  t.after(() => rmSync(stackDir, { recursive: true, force: true }));
+  const env = { ...process.env, PERMITFLOW_STACK_DIR: stackDir, PERMITFLOW_ENV_FILE: loadConfig().stack.envFile, LOG_LEVEL: 'warn' };
+  const args = ['bin/permitflow.js', 'plan', '--history', FIXTURE, '--mapping', 'sf-dbi-building-permits', '--since', '2015-08-01', '--until', '2017-12-31', '--chromium', chromium];
 
-  const { stdout } = await execFileAsync(process.execPath, [...args, '--json'], { cwd: REPO_ROOT, maxBuffer: 64 * 1024 * 1024, timeout: 180_000 });
+  const { stdout } = await execFileAsync(process.execPath, [...args, '--json'], { cwd: REPO_ROOT, env, maxBuffer: 64 * 1024 * 1024, timeout: 180_000 });
   const plan = JSON.parse(stdout) as Plan & { report: { html: string; png: string; svgs: string[]; charts: ChartCheck[] } };
   assert.equal(plan.history.total, 4656);
   assert.equal(plan.forecast.days[0], '2018-01-01');
@@ -37,6 +40,7 @@ test('plan --history --mapping prints the layout, writes the report, and Chromiu
   assert.ok(plan.backtest.method.mape < plan.backtest.naive.mape);
 
   // Every chart drew: on the page at its size, with marks (lines, bars, axes, labels).
+  assert.equal(plan.report.html, join(stackDir, 'plan', 'report.html'));
   assert.deepEqual(plan.report.charts.map((c) => c.id), ['forecast', 'peak-hour', 'lag', 'backtest']);
   for (const chart of plan.report.charts) {
     assert.ok(chart.width >= 800 && chart.height >= 250, `${chart.id}: ${chart.width}x${chart.height}`);
@@ -51,13 +55,23 @@ test('plan --history --mapping prints the layout, writes the report, and Chromiu
   assert.match(html, /Check against the benchmark/);
 
   // The terminal summary: the recommendation in words.
-  const text = (await execFileAsync(process.execPath, [...args, '--no-png'], { cwd: REPO_ROOT, timeout: 180_000 })).stdout;
+  const text = (await execFileAsync(process.execPath, [...args, '--no-png'], { cwd: REPO_ROOT, env, timeout: 180_000 })).stdout;
   assert.match(text, /^Peak: 2018-\d\d-\d\d, /m);
   assert.match(text, /^Instances: windower 1, enricher 1, validator 1, decider 1, read-model 1\.$/m);
   assert.match(text, /^Partitions: 6 \(6 now: no repartition\)\.$/m);
   assert.match(text, /^Windows: close at 500 submissions or \d+ s/m);
   assert.match(text, /^Intake: INTAKE_LAG_THRESHOLD=\d+, INTAKE_LAG_HARD_LIMIT=\d+, INTAKE_RATE_LIMIT_PER_S=\d+ per client\.$/m);
   assert.match(text, /^Backtest \(last 4 weeks, 90 % band\): MSTL/m);
+
+  // `status --json` carries the plan next to the live figures.
+  const status = JSON.parse((await execFileAsync(process.execPath, ['bin/permitflow.js', 'status', '--once', '--json', '--metrics', ''], { cwd: REPO_ROOT, env, maxBuffer: 16 * 1024 * 1024, timeout: 180_000 })).stdout) as { stages: unknown[]; plan: PlanSummary };
+  assert.ok(status.stages.length > 0);
+  assert.ok(status.plan.available);
+  assert.deepEqual(status.plan.instances, { windower: 1, enricher: 1, validator: 1, decider: 1, 'read-model': 1 });
+  assert.equal(status.plan.history.total, 4656);
+  assert.equal(status.plan.peak.day, plan.peak.day);
+  assert.equal(status.plan.report, plan.report.html);
+  assert.ok(status.plan.backtest.method.mape < status.plan.backtest.naive.mape);
 });
 
 test('the chart check fails on a chart that drew nothing', async (t) => {
