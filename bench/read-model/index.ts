@@ -5,7 +5,12 @@
  *          inserted idempotently, submissions upserted, batches counted, permits published
  *          when a batch completes, offset stored; one transaction per consumed Kafka batch;
  *   plain  a plain multi-row INSERT ... VALUES of the same event rows into a table of the same
- *          columns without constraints or indexes, one autocommitted statement per batch.
+ *          columns without constraints or indexes, one autocommitted statement per batch;
+ *   plain, every table
+ *          the same, for every row the sink leaves behind: the events, each submission's final
+ *          row, the batches, their members and the permits, each into a copy of its table
+ *          without constraints or indexes (what the sink writes, without its idempotence,
+ *          ordering and exactly-once bookkeeping).
  *
  * Both read the same pre-built rows in the same batches (no Kafka in the loop: this measures
  * PostgreSQL), alternating runs to share the machine's noise. Reported in state records per
@@ -24,7 +29,7 @@ import { parseArgs } from 'node:util';
 import type pg from 'pg';
 import { migrate, quoteIdent } from '../../connectors/read-model/migrate.ts';
 import { createReadModelPool } from '../../connectors/read-model/pool.ts';
-import { stateRecord, type StateRecord } from '../../connectors/read-model/records.ts';
+import { stateRecord, type StateRecord, type SubmissionPatch } from '../../connectors/read-model/records.ts';
 import { applyBatch, type SinkRecord } from '../../connectors/read-model/write.ts';
 import { loadConfig, REPO_ROOT } from '../../lib/config.ts';
 import type { BatchManifest, PayloadRef, StateHeader } from '../../schemas/types.ts';
@@ -119,6 +124,47 @@ async function sink(pool: pg.Pool, fetches: Fetch[]): Promise<Cost> {
   }
 }
 
+/** One multi-row INSERT per `BATCH` rows into `table`, autocommitted. */
+async function insertRows(client: pg.PoolClient, table: string, columns: string[], rows: unknown[][]): Promise<void> {
+  for (let i = 0; i < rows.length; i += BATCH) {
+    const chunk = rows.slice(i, i + BATCH);
+    const tuples = chunk.map((_, r) => `(${columns.map((__, c) => `$${r * columns.length + c + 1}`).join(', ')})`);
+    await client.query(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${tuples.join(', ')}`, chunk.flat());
+  }
+}
+
+/** Every row the sink leaves behind, as plain value lists per table (built before the clock starts). */
+function finalRows(fetches: Fetch[]): Record<'submissions' | 'batches' | 'batch_members' | 'permits', { columns: string[]; rows: unknown[][] }> {
+  const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+  const latest = new Map<string, SubmissionPatch>();
+  const batches: unknown[][] = [];
+  const members: unknown[][] = [];
+  const permits: unknown[][] = [];
+  for (const f of fetches) {
+    for (const r of f.records) {
+      if (r.kind === 'manifest') {
+        const m = r.manifest;
+        batches.push([m.batchId, m.idempotencyKey, m.partition, m.count, m.bytes, iso(m.openedAt), iso(m.closedAt), m.closeReason, m.firstOffset, m.lastOffset, m.archiveKey, m.workerId]);
+        m.members.forEach((hash, position) => members.push([m.batchId, hash, position]));
+      }
+      if (r.kind !== 'state') continue;
+      const seen = latest.get(r.patch.submissionHash);
+      latest.set(r.patch.submissionHash, seen && seen.rank >= r.patch.rank ? { ...r.patch, ...seen } : { ...seen, ...r.patch });
+      if (r.event.state === 'accepted') {
+        const d = r.event.detail as { jurisdiction: string; permitType: string; parcelNumber: string | null; reviewTrack: string; computedFeeCents: number | null; warnings: string[] };
+        permits.push([r.event.submissionHash, r.event.batchId, d.jurisdiction, d.permitType, d.parcelNumber, d.reviewTrack, d.computedFeeCents, d.warnings, iso(r.event.at)]);
+      }
+    }
+  }
+  const submissions = [...latest.values()].map((p) => [p.submissionHash, p.status, p.rank, iso(p.statusAt), p.source ?? null, p.sourceClient ?? null, p.sourceReference ?? null, iso(p.receivedAt), p.batchId ?? null, p.reviewTrack ?? null]);
+  return {
+    submissions: { columns: ['submission_hash', 'status', 'status_rank', 'status_at', 'source', 'source_client', 'source_reference', 'received_at', 'batch_id', 'review_track'], rows: submissions },
+    batches: { columns: ['batch_id', 'idempotency_key', 'partition', 'member_count', 'bytes', 'opened_at', 'closed_at', 'close_reason', 'first_offset', 'last_offset', 'archive_key', 'worker_id'], rows: batches },
+    batch_members: { columns: ['batch_id', 'submission_hash', 'position'], rows: members },
+    permits: { columns: ['submission_hash', 'batch_id', 'jurisdiction', 'permit_type', 'parcel_number', 'review_track', 'computed_fee_cents', 'warnings', 'accepted_at'], rows: permits },
+  };
+}
+
 const COLUMNS = ['submission_hash', 'state', 'batch_id', 'idempotency_key', 'at', 'worker_id', 'attempt', 'traceparent', 'trace_id', 'detail', 'source_topic', 'source_partition', 'source_offset'];
 
 async function plain(pool: pg.Pool, fetches: Fetch[]): Promise<Cost> {
@@ -142,6 +188,26 @@ async function plain(pool: pg.Pool, fetches: Fetch[]): Promise<Cost> {
   }
 }
 
+async function plainEveryTable(pool: pg.Pool, fetches: Fetch[], rest: ReturnType<typeof finalRows>): Promise<Cost> {
+  const client = await pool.connect();
+  try {
+    for (const table of ['submission_events', ...Object.keys(rest)]) await client.query(`CREATE TABLE plain_all_${table} (LIKE ${table} INCLUDING DEFAULTS)`);
+    const events = fetches.flatMap((f) =>
+      f.records.flatMap((r) => {
+        if (r.kind !== 'state') return [];
+        const e = r.event;
+        return [[e.submissionHash, e.state, e.batchId, e.idempotencyKey, new Date(e.at).toISOString(), e.workerId, e.attempt, e.traceparent, e.traceId, JSON.stringify(e.detail), f.topic, 0, r.offset.toString()]];
+      }),
+    );
+    return await measure(client, async () => {
+      await insertRows(client, 'plain_all_submission_events', COLUMNS, events);
+      for (const [table, { columns, rows }] of Object.entries(rest)) await insertRows(client, `plain_all_${table}`, columns, rows);
+    });
+  } finally {
+    client.release();
+  }
+}
+
 async function withSchema<T>(fn: (pool: pg.Pool) => Promise<T>): Promise<T> {
   const schema = `rm_bench_${randomBytes(4).toString('hex')}`;
   const config = loadConfig({ ...process.env, READ_MODEL_SCHEMA: schema, LOG_LEVEL: 'warn' });
@@ -156,20 +222,25 @@ async function withSchema<T>(fn: (pool: pg.Pool) => Promise<T>): Promise<T> {
 }
 
 const { fetches, stateRecords } = workload();
-const runs: Array<{ sink: Cost; plain: Cost; sinkRows: Record<string, number> }> = [];
+const rest = finalRows(fetches);
+const runs: Array<{ sink: Cost; plain: Cost; plainAll: Cost; sinkRows: Record<string, number> }> = [];
 for (let run = 0; run < RUNS; run++) {
   const result = await withSchema(async (pool) => {
     const sinkCost = await sink(pool, fetches);
     const plainCost = await plain(pool, fetches);
+    const plainAllCost = await plainEveryTable(pool, fetches, rest);
     const count = async (table: string) => Number((await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
     const sinkRows = { submission_events: await count('submission_events'), submissions: await count('submissions'), batches: await count('batches'), batch_members: await count('batch_members'), permits: await count('permits') };
     if (sinkRows.submission_events !== stateRecords || (await count('plain_events')) !== stateRecords) throw new Error('a mode lost rows');
-    return { sink: sinkCost, plain: plainCost, sinkRows };
+    for (const table of Object.keys(rest) as (keyof typeof rest)[]) {
+      if ((await count(`plain_all_${table}`)) !== sinkRows[table]) throw new Error(`plain, every table: ${table} differs from the sink's`);
+    }
+    return { sink: sinkCost, plain: plainCost, plainAll: plainAllCost, sinkRows };
   });
   runs.push(result);
   const perSecond = (ms: number) => Math.round(stateRecords / (ms / 1000));
   console.log(
-    `run ${run + 1}: sink ${perSecond(result.sink.ms)} records/s (${perSecond(result.sink.cpuMs)} per CPU-s), plain ${perSecond(result.plain.ms)} records/s (${perSecond(result.plain.cpuMs)} per CPU-s); load ${loadavg()[0]!.toFixed(2)}`,
+    `run ${run + 1}: sink ${perSecond(result.sink.ms)} records/s (${perSecond(result.sink.cpuMs)} per CPU-s), plain ${perSecond(result.plain.ms)} records/s (${perSecond(result.plain.cpuMs)} per CPU-s), plain every table ${perSecond(result.plainAll.ms)} records/s (${perSecond(result.plainAll.cpuMs)} per CPU-s); load ${loadavg()[0]!.toFixed(2)}`,
   );
 }
 
@@ -178,6 +249,8 @@ const sinkRate = stateRecords / (median(runs.map((r) => r.sink.ms)) / 1000);
 const plainRate = stateRecords / (median(runs.map((r) => r.plain.ms)) / 1000);
 const sinkCpuRate = stateRecords / (median(runs.map((r) => r.sink.cpuMs)) / 1000);
 const plainCpuRate = stateRecords / (median(runs.map((r) => r.plain.cpuMs)) / 1000);
+const plainAllRate = stateRecords / (median(runs.map((r) => r.plainAll.ms)) / 1000);
+const plainAllCpuRate = stateRecords / (median(runs.map((r) => r.plainAll.cpuMs)) / 1000);
 const report = {
   at: new Date().toISOString(),
   submissions: SUBMISSIONS,
@@ -191,6 +264,10 @@ const report = {
   sinkRecordsPerCpuSecond: Math.round(sinkCpuRate),
   plainRecordsPerCpuSecond: Math.round(plainCpuRate),
   cpuRatio: Number((sinkCpuRate / plainCpuRate).toFixed(2)),
+  plainEveryTableRecordsPerSecond: Math.round(plainAllRate),
+  plainEveryTableRecordsPerCpuSecond: Math.round(plainAllCpuRate),
+  ratioEveryTable: Number((sinkRate / plainAllRate).toFixed(2)),
+  cpuRatioEveryTable: Number((sinkCpuRate / plainAllCpuRate).toFixed(2)),
   loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
   sinkRowsWritten: runs[0]!.sinkRows,
 };
@@ -198,6 +275,8 @@ console.log(`\n${stateRecords} state records of ${SUBMISSIONS} submissions in ${
 console.log(`sink (per-batch transaction)   ${report.sinkRecordsPerSecond} records/s`);
 console.log(`plain multi-row INSERT         ${report.plainRecordsPerSecond} records/s`);
 console.log(`ratio                          ${report.ratio}`);
+console.log(`plain, every table the sink writes ${report.plainEveryTableRecordsPerSecond} records/s, ratio ${report.ratioEveryTable}`);
+console.log(`per CPU-second (bench + backend), every table: sink ${report.sinkRecordsPerCpuSecond}, plain ${report.plainEveryTableRecordsPerCpuSecond}, ratio ${report.cpuRatioEveryTable}`);
 console.log(`per CPU-second (bench + backend): sink ${report.sinkRecordsPerCpuSecond}, plain ${report.plainRecordsPerCpuSecond}, ratio ${report.cpuRatio}; load ${report.loadAverage.join(' ')}`);
 mkdirSync(join(REPO_ROOT, 'bench/results'), { recursive: true });
 const file = join(REPO_ROOT, 'bench/results', `read-model-${report.at.replace(/[:.]/g, '-')}.json`);
