@@ -25,11 +25,26 @@ export async function readApplication(payloads: PayloadSource, ref: PayloadRef):
   return value as Record<string, unknown>;
 }
 
+/** Pointers come from the rule sets and the code: a bounded set, each split and unescaped once. */
+const pointerKeys = new Map<string, string[]>();
+const MAX_REMEMBERED_POINTERS = 10_000;
+
+function keysOf(pointer: string): string[] {
+  let keys = pointerKeys.get(pointer);
+  if (!keys) {
+    keys = pointer
+      .split('/')
+      .slice(1)
+      .map((token) => token.replace(/~1/g, '/').replace(/~0/g, '~'));
+    if (pointerKeys.size < MAX_REMEMBERED_POINTERS) pointerKeys.set(pointer, keys);
+  }
+  return keys;
+}
+
 /** RFC 6901: the value at `pointer`, or undefined. */
 export function valueAt(doc: unknown, pointer: string): unknown {
   let node = doc;
-  for (const token of pointer.split('/').slice(1)) {
-    const key = token.replace(/~1/g, '/').replace(/~0/g, '~');
+  for (const key of keysOf(pointer)) {
     if (node === null || typeof node !== 'object') return undefined;
     node = (node as Record<string, unknown>)[key];
   }
