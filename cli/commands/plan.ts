@@ -144,6 +144,11 @@ export function planCommand(): Command {
         ...report.recommendationLines(built),
         '',
         `Backtest (last ${b.weeks.length} weeks, ${Math.round(b.level * 100)} % band): ${forecast.METHOD} MAPE ${b.method.mape.toFixed(1)} %, coverage ${b.method.coverage.toFixed(0)} %; seasonal naive MAPE ${b.naive.mape.toFixed(1)} %, coverage ${b.naive.coverage.toFixed(0)} %.`,
+        ...(built.benchLayout
+          ? [
+              `Bench check: for the benchmark's ${built.benchLayout.rate}/s the model recommends ${Object.entries(built.benchLayout.recommended).map(([s, n]) => `${s} ${n}`).join(', ')}; the benchmark measured p99 ${built.benchLayout.measuredP99Seconds} s there with less (one run-all process): the target ${built.benchLayout.holds ? 'holds' : 'does NOT hold'}.`,
+            ]
+          : []),
         `Report: ${written.html}${png ? `, ${png}` : ''} (SVG: ${written.svgs.join(', ')})`,
       ];
       console.log(printableLines(lines));

@@ -286,3 +286,36 @@ export function checkAgainstBench(bench: BenchE2E, rates: ServiceRates): BenchCh
       };
     });
 }
+
+export interface BenchLayoutCheck {
+  /** The steady load the benchmark ran (the highest it sustained). */
+  rate: number;
+  recommended: Record<Stage, number>;
+  /** Records per second the recommended layout decides (its slowest stage). */
+  capacity: number;
+  /** What the benchmark measured at that load through one `run all` process. */
+  measuredP99Seconds: number;
+  measuredMaxLag: number;
+  /** The layout is at least the measured one and the measured p99 is inside the target. */
+  holds: boolean;
+}
+
+/**
+ * One recommendation held to the benchmark: the layout the model recommends for the highest
+ * load the benchmark sustained, against what the benchmark measured there with one `run all`
+ * process. Lookups are left out: the benchmark's fake lookup APIs had no external limit.
+ */
+export function checkLayoutAgainstBench(bench: BenchE2E, rates: ServiceRates, target: Target, current: CurrentLayout): BenchLayoutCheck | null {
+  const run = bench.live.filter((r) => r.layout === 'all' && r.sustainable).sort((a, b) => b.rate - a.rate)[0];
+  if (!run) return null;
+  const r = recommend(run.rate * 3600, rates, target, { ...current, lookupRateLimits: {} });
+  const capacity = Math.min(...r.stages.map((s) => s.instances * s.perInstance));
+  return {
+    rate: run.rate,
+    recommended: Object.fromEntries(r.stages.map((s) => [s.stage, s.instances])) as Record<Stage, number>,
+    capacity,
+    measuredP99Seconds: run.endToEnd.p99,
+    measuredMaxLag: run.maxLag,
+    holds: capacity >= rates.allInOne && run.endToEnd.p99 <= target.p99Seconds && r.meetsTarget,
+  };
+}

@@ -6,7 +6,7 @@
 import { DateTime } from 'luxon';
 import type { ArrivalHistory } from './history.ts';
 import { backtest, forecastDaily, type Backtest, type DailyForecast, type EventSpec } from './forecast.ts';
-import { checkAgainstBench, MAX_UTILISATION, recommend, simulateLag, type BenchCheck, type BenchE2E, type CurrentLayout, type LagPoint, type Recommendation, type ServiceRates, type Target } from './capacity.ts';
+import { checkAgainstBench, checkLayoutAgainstBench, MAX_UTILISATION, recommend, simulateLag, type BenchCheck, type BenchE2E, type BenchLayoutCheck, type CurrentLayout, type LagPoint, type Recommendation, type ServiceRates, type Target } from './capacity.ts';
 
 export const HORIZON_DAYS = 56;
 
@@ -29,6 +29,8 @@ export interface Plan {
   /** The peak day through the recommended and the current layout, every ten minutes. */
   lag: { recommended: LagPoint[]; current: LagPoint[] };
   benchCheck: BenchCheck[];
+  /** The layout recommended for the benchmark's highest sustained load, against what it measured. */
+  benchLayout: BenchLayoutCheck | null;
   /** What the plan had to assume, said plainly. */
   assumptions: string[];
 }
@@ -128,6 +130,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
     recommendation,
     lag,
     benchCheck: checkAgainstBench(inputs.bench, rates),
+    benchLayout: checkLayoutAgainstBench(inputs.bench, rates, target, current),
     assumptions,
   };
 }

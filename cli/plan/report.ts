@@ -208,6 +208,7 @@ ${table(
   ['load (/s)', 'model: holds', 'measured: sustainable', 'measured p99 (s)', 'measured max lag', 'agree'],
   plan.benchCheck.map((c) => [c.rate, c.predictedSustainable ? 'yes' : 'no', c.measuredSustainable ? 'yes' : 'no', c.measuredP99Seconds, c.measuredMaxLag.toLocaleString('en-US'), c.agrees ? 'yes' : 'NO']),
 )}
+${plan.benchLayout ? `<p>One recommendation held to the benchmark: for its ${plan.benchLayout.rate}/s the model recommends ${esc(Object.entries(plan.benchLayout.recommended).map(([s, n]) => `${s} ${n}`).join(', '))} (capacity ${fmt(plan.benchLayout.capacity)}/s, at least the single process's ${fmt(plan.rates.allInOne)}/s); the benchmark ran that load through the single process with p99 ${plan.benchLayout.measuredP99Seconds} s and a lag that peaked at ${plan.benchLayout.measuredMaxLag.toLocaleString('en-US')} and drained: the ${plan.target.p99Seconds} s target ${plan.benchLayout.holds ? 'holds' : 'does NOT hold'}.</p>` : ''}
 <h2>Assumptions</h2>
 <ul>${plan.assumptions.map((a) => `<li>${esc(a)}</li>`).join('')}</ul>
 </body></html>
