@@ -1,8 +1,9 @@
 /**
  * Drains each subscriber's queue on its own loop, so a slow or dead subscriber only ever holds
- * its own queue. Per subscriber, deliveries go one at a time in queue order (hence in order per
- * submission); a failure is retried after an exponential backoff with full jitter, and the
- * queue waits behind it (order over throughput for that one subscriber). A delivery that keeps
+ * its own queue. Per subscriber, up to SENDS_AT_ONCE deliveries are in flight, never two of one
+ * submission: a submission's events go in queue order, each after the one before it was
+ * delivered (or dead-lettered). A failure is retried after an exponential backoff with full
+ * jitter while that submission's later events wait behind it. A delivery that keeps
  * failing past WEBHOOKS_GIVE_UP_AFTER_S becomes a dead letter (`webhooks replay` queues it
  * again); a refused target (SSRF guard) is dead at once.
  *
@@ -18,6 +19,7 @@ import CircuitBreaker from 'opossum';
 import type pg from 'pg';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Logger } from '../../lib/logger.ts';
+import { mapBounded } from '../../processors/runtime/map-bounded.ts';
 import type { AttemptResult, WebhookSender } from './sender.ts';
 import { claimLease, markDelivered, markFailed, queueHead, releaseLease, subscriptionsWithSecrets, type QueuedDelivery, type SubscriptionWithSecret } from './store.ts';
 
@@ -49,7 +51,15 @@ const metrics = {
   breaker: new Gauge({ name: 'permitflow_webhook_breaker_state', help: 'Circuit breaker of each subscription: 0 closed, 1 half-open, 2 open', labelNames: ['subscription'] }),
 };
 
-const HEAD_BATCH = 100;
+const HEAD_BATCH = 200;
+/**
+ * How long a decision waits for its submission's received event to be queued (both are read
+ * from different topics) before it goes alone: the received one may never come for this
+ * subscriber (subscribed in between).
+ */
+const ORDER_HOLD_MS = 5 * 60_000;
+/** Requests in flight to one subscriber at once (each to a different submission). */
+const SENDS_AT_ONCE = 16;
 
 /** Exponential backoff with full jitter: a random wait up to base x 2^(attempt-1), capped. */
 export function backoffMs(attempt: number, retry: DispatcherOptions['retry'], random = Math.random): number {
@@ -110,60 +120,88 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
     let wake: () => void = () => undefined;
     const sleep = (ms: number) => (woken ? Promise.resolve() : pause(ms, stop.signal, (w) => (wake = w)));
 
-    /** Sends the head of the queue in order; returns how long to wait before looking again. */
-    async function drain(): Promise<number> {
-      woken = false;
-      const head = await queueHead(pool, subscription.id, HEAD_BATCH);
-      if (head.length === 0) return options.pollMs;
-      const delivered: Array<{ seq: string; status: number; attempts: number }> = [];
+    /** One attempt through the breaker: its result, or 'open' when the breaker refused to send. */
+    async function attempt(delivery: QueuedDelivery): Promise<AttemptResult | 'open'> {
       try {
-        for (const delivery of head) {
-          if (stop.signal.aborted) return 0;
-          const dueIn = delivery.nextAttemptAt.getTime() - Date.now();
-          if (dueIn > 0) return Math.min(dueIn, options.pollMs);
-          let result: AttemptResult;
-          try {
-            result = await breaker.fire(delivery);
-          } catch (err) {
-            if ((err as { code?: unknown }).code === 'EOPENBREAKER') {
-              // Open: nothing sent, no attempt counted; the half-open probe comes after the reset time.
-              metrics.attempts.inc({ outcome: 'breaker-open' });
-              return Math.min(options.breaker.resetMs, options.pollMs * 4);
-            }
-            result = err instanceof AttemptFailed ? err.result : { ok: false, error: (err as Error).message };
-          }
-          const attempts = delivery.attempts + 1;
-          if (result.ok) {
-            metrics.attempts.inc({ outcome: 'delivered' });
-            metrics.latency.observe((Date.now() - delivery.enqueuedAt.getTime()) / 1000);
-            delivered.push({ seq: delivery.seq, status: result.status ?? 200, attempts });
-            continue;
-          }
-          await markDelivered(pool, delivered.splice(0));
-          const dead = result.refused === true || Date.now() - delivery.enqueuedAt.getTime() >= options.giveUpAfterMs;
-          const wait = backoffMs(attempts, options.retry);
-          metrics.attempts.inc({ outcome: result.refused ? 'refused' : 'failed' });
-          await markFailed(pool, { seq: delivery.seq, attempts, nextAttemptAt: new Date(Date.now() + wait), dead, status: result.status ?? null, error: result.error ?? 'failed' });
-          if (dead) {
-            metrics.deadLetters.inc();
-            log.warn({ eventId: delivery.eventId, attempts, error: result.error }, 'webhook delivery dead-lettered');
-            continue;
-          }
-          log.info({ eventId: delivery.eventId, attempts, error: result.error, retryInMs: wait }, 'webhook delivery failed: will retry');
-          return Math.min(wait, options.pollMs);
-        }
-        return 0;
-      } finally {
-        await markDelivered(pool, delivered);
+        return await breaker.fire(delivery);
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 'EOPENBREAKER') return 'open';
+        return err instanceof AttemptFailed ? err.result : { ok: false, error: (err as Error).message };
       }
     }
 
+    /**
+     * Sends one wave from the head of the queue: the oldest pending delivery of each submission
+     * (or batch), when due, several at once. A submission's later events wait for its earlier
+     * ones, so order holds per submission while different submissions do not wait for each
+     * other. Returns how long to wait before looking again.
+     */
+    async function drain(): Promise<number> {
+      woken = false;
+      const head = await queueHead(pool, subscription.id, HEAD_BATCH, ORDER_HOLD_MS);
+      if (head.length === 0) return options.pollMs;
+      // The first of each submission: lowest rank, then queue order.
+      const first = new Map<string, QueuedDelivery>();
+      for (const delivery of head) {
+        const current = first.get(delivery.orderKey);
+        if (!current || delivery.rank < current.rank) first.set(delivery.orderKey, delivery);
+      }
+      const wave: QueuedDelivery[] = [];
+      let nextDueIn = options.pollMs;
+      for (const delivery of first.values()) {
+        if (delivery.held) continue;
+        const dueIn = delivery.nextAttemptAt.getTime() - Date.now();
+        if (dueIn > 0) nextDueIn = Math.min(nextDueIn, dueIn);
+        else wave.push(delivery);
+      }
+      if (wave.length === 0 || stop.signal.aborted) return nextDueIn;
+      const results = await mapBounded(wave, SENDS_AT_ONCE, attempt);
+      const delivered: Array<{ seq: string; status: number; attempts: number }> = [];
+      let breakerOpen = false;
+      let failed = false;
+      for (const [i, result] of results.entries()) {
+        const delivery = wave[i]!;
+        if (result === 'open') {
+          // Nothing sent, no attempt counted; the half-open probe comes after the reset time.
+          metrics.attempts.inc({ outcome: 'breaker-open' });
+          breakerOpen = true;
+          continue;
+        }
+        const attempts = delivery.attempts + 1;
+        if (result.ok) {
+          metrics.attempts.inc({ outcome: 'delivered' });
+          metrics.latency.observe((Date.now() - delivery.enqueuedAt.getTime()) / 1000);
+          delivered.push({ seq: delivery.seq, status: result.status ?? 200, attempts });
+          continue;
+        }
+        const dead = result.refused === true || Date.now() - delivery.enqueuedAt.getTime() >= options.giveUpAfterMs;
+        const wait = backoffMs(attempts, options.retry);
+        metrics.attempts.inc({ outcome: result.refused ? 'refused' : 'failed' });
+        await markFailed(pool, { seq: delivery.seq, attempts, nextAttemptAt: new Date(Date.now() + wait), dead, status: result.status ?? null, error: result.error ?? 'failed' });
+        if (dead) {
+          metrics.deadLetters.inc();
+          log.warn({ eventId: delivery.eventId, attempts, error: result.error }, 'webhook delivery dead-lettered');
+        } else {
+          failed = true;
+          log.info({ eventId: delivery.eventId, attempts, error: result.error, retryInMs: wait }, 'webhook delivery failed: will retry');
+        }
+      }
+      await markDelivered(pool, delivered);
+      if (breakerOpen) return Math.min(options.breaker.resetMs, options.pollMs * 4);
+      // Whatever went through may have unblocked later events; a wave of failures waits for the next due time.
+      return delivered.length > 0 || !failed ? 0 : Math.min(options.retry.baseDelayMs, options.pollMs);
+    }
+
+    let leaseRenewAt = 0;
     const done = (async () => {
       while (!stop.signal.aborted) {
         try {
-          if (!(await claimLease(pool, subscription.id, owner, options.leaseMs))) {
-            await sleep(options.pollMs);
-            continue;
+          if (Date.now() >= leaseRenewAt) {
+            if (!(await claimLease(pool, subscription.id, owner, options.leaseMs))) {
+              await sleep(options.pollMs);
+              continue;
+            }
+            leaseRenewAt = Date.now() + options.leaseMs / 3;
           }
           const wait = await drain();
           if (wait > 0) await sleep(wait);

@@ -28,6 +28,10 @@ export interface WebhookEvent {
   submissionHash: string | null;
   batchId: string | null;
   occurredAt: Date;
+  /** Order within the submission: 0 received, 1 its decision. */
+  rank: number;
+  /** The event this one must follow (a decision follows its submission's received event). */
+  afterId: string | null;
   /** The JSON body sent (and signed) on every attempt. */
   body: string;
 }
@@ -59,11 +63,12 @@ export function eventOf(topic: NotifiedTopic, record: Decoded): WebhookEvent {
     const rejected = record as SubmissionRejected;
     data = { ...common, reasons: rejected.reasons.map((r) => ({ code: r.code, field: r.field, message: r.message })) };
   }
-  return build(type, header.submissionHash, header.submissionHash, header.batchId, header.at, data);
+  const event = build(type, header.submissionHash, header.submissionHash, header.batchId, header.at, data);
+  return topic === 'received' ? event : { ...event, rank: 1, afterId: eventId('submission.received', header.submissionHash) };
 }
 
 function build(type: EventType, subject: string, submissionHash: string | null, batchId: string | null, at: number, data: Record<string, unknown>): WebhookEvent {
   const occurredAt = new Date(at);
   // Standard Webhooks' recommended envelope: type, timestamp, data.
-  return { id: eventId(type, subject), type, submissionHash, batchId, occurredAt, body: JSON.stringify({ type, timestamp: occurredAt.toISOString(), data }) };
+  return { id: eventId(type, subject), type, submissionHash, batchId, occurredAt, rank: 0, afterId: null, body: JSON.stringify({ type, timestamp: occurredAt.toISOString(), data }) };
 }

@@ -2,7 +2,7 @@
  * `permitflow run notifier`: the `notifier` consumer group reads `received`, `accepted`,
  * `rejected` and the batch manifests (read_committed), turns each record into its event
  * (events.ts) and queues it for every subscription of its type in PostgreSQL (store.ts), one
- * transaction per fetched batch, and only then commits the batch's offsets: at least once
+ * statement per fetched batch, and only then commits the batch's offsets: at least once
  * across crashes, with duplicates absorbed by the outbox's unique keys. The consumer never
  * waits on a subscriber: sending is the dispatcher's, per subscriber (dispatcher.ts).
  *
@@ -71,21 +71,13 @@ export function startNotifier(config: Config, deps: NotifierDeps): RunningNotifi
   async function apply(payload: EachBatchPayload): Promise<void> {
     const topic = byName.get(payload.batch.topic)!;
     const events = await eventsOf(topic, payload);
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      const queued = await enqueue(client, events);
-      await client.query('COMMIT');
-      const total = [...queued.values()].reduce((a, b) => a + b, 0);
-      if (total > 0) {
-        queuedTotal.inc({ type: EVENT_TYPE_OF_TOPIC[topic.id as NotifiedTopic] }, total);
-        dispatcher?.wake();
-      }
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
+    if (events.length === 0) return;
+    // One statement, so one implicit transaction: the batch's events and deliveries, or nothing.
+    const queued = await enqueue(pool, events);
+    const total = [...queued.values()].reduce((a, b) => a + b, 0);
+    if (total > 0) {
+      queuedTotal.inc({ type: EVENT_TYPE_OF_TOPIC[topic.id as NotifiedTopic] }, total);
+      dispatcher?.wake();
     }
   }
 

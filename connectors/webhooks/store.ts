@@ -98,33 +98,41 @@ export async function subscriptionsWithSecrets(pool: pg.Pool): Promise<Subscript
 }
 
 /**
- * Stores `events` and queues each for every subscription of its type, in one transaction
- * (idempotent: an event or delivery already there is left as it is). Returns the deliveries
- * queued now, by subscription.
+ * Stores `events` and queues each for every subscription of its type, in one statement, so
+ * one round trip and atomic (idempotent: an event or delivery already there is left as it is).
+ * Returns the deliveries queued now, by subscription.
  */
-export async function enqueue(client: pg.ClientBase, events: readonly WebhookEvent[]): Promise<Map<string, number>> {
+export async function enqueue(client: pg.Pool | pg.ClientBase, events: readonly WebhookEvent[]): Promise<Map<string, number>> {
   const queued = new Map<string, number>();
   if (events.length === 0) return queued;
-  await client.query(
-    `INSERT INTO events (id, type, submission_hash, batch_id, occurred_at, body)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[]) AS e(id, type, submission_hash, batch_id, occurred_at, body)
-      -- History nobody subscribes to is not kept.
-      WHERE EXISTS (SELECT 1 FROM subscriptions s WHERE e.type = ANY (s.event_types))
-     ON CONFLICT (id) DO NOTHING`,
-    [events.map((e) => e.id), events.map((e) => e.type), events.map((e) => e.submissionHash), events.map((e) => e.batchId), events.map((e) => e.occurredAt), events.map((e) => e.body)],
-  );
-  // WITH ORDINALITY keeps the records' order in `seq`, which is each subscriber's delivery order.
   const { rows } = await client.query<{ subscription_id: string; n: string }>(
-    `WITH inserted AS (
+    `WITH e AS (
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::smallint[], $8::text[])
+                WITH ORDINALITY AS e(id, type, submission_hash, batch_id, occurred_at, body, rank, after_id, n)),
+     stored AS (
+       INSERT INTO events (id, type, submission_hash, batch_id, occurred_at, body, rank, after_id)
+       SELECT id, type, submission_hash, batch_id, occurred_at, body, rank, after_id FROM e
+        -- History nobody subscribes to is not kept.
+        WHERE EXISTS (SELECT 1 FROM subscriptions s WHERE e.type = ANY (s.event_types))
+       ON CONFLICT (id) DO NOTHING),
+     inserted AS (
+       -- WITH ORDINALITY keeps the records' order in seq, each subscriber's queue order.
        INSERT INTO deliveries (subscription_id, event_id)
-       SELECT s.id, e.id FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS e(id, type, n)
-         JOIN subscriptions s ON e.type = ANY (s.event_types)
-         JOIN events stored ON stored.id = e.id
+       SELECT s.id, e.id FROM e JOIN subscriptions s ON e.type = ANY (s.event_types)
         ORDER BY e.n, s.id
        ON CONFLICT (subscription_id, event_id) DO NOTHING
        RETURNING subscription_id)
      SELECT subscription_id, count(*) AS n FROM inserted GROUP BY subscription_id`,
-    [events.map((e) => e.id), events.map((e) => e.type)],
+    [
+      events.map((e) => e.id),
+      events.map((e) => e.type),
+      events.map((e) => e.submissionHash),
+      events.map((e) => e.batchId),
+      events.map((e) => e.occurredAt),
+      events.map((e) => e.body),
+      events.map((e) => e.rank),
+      events.map((e) => e.afterId),
+    ],
   );
   for (const r of rows) queued.set(r.subscription_id, Number(r.n));
   return queued;
@@ -146,6 +154,12 @@ export async function releaseLease(pool: pg.Pool, subscriptionId: string, owner:
 
 export interface QueuedDelivery {
   seq: string;
+  /** What delivery order is kept within: the submission, or the batch of a batch event. */
+  orderKey: string;
+  /** Order within `orderKey`: lower ranks go first. */
+  rank: number;
+  /** Waiting for the event it follows to be queued. */
+  held: boolean;
   eventId: string;
   body: string;
   attempts: number;
@@ -153,16 +167,26 @@ export interface QueuedDelivery {
   enqueuedAt: Date;
 }
 
-/** The head of a subscriber's queue: its oldest pending deliveries, in order. */
-export async function queueHead(pool: pg.Pool, subscriptionId: string, limit: number): Promise<QueuedDelivery[]> {
-  const { rows } = await pool.query<{ seq: string; event_id: string; body: string; attempts: number; next_attempt_at: Date; enqueued_at: Date }>(
-    `SELECT d.seq, d.event_id, e.body, d.attempts, d.next_attempt_at, d.enqueued_at
-       FROM deliveries d JOIN events e ON e.id = d.event_id
+/**
+ * The head of a subscriber's queue: its oldest pending deliveries, each with the rank it has
+ * within its submission, and whether it is held: a decision whose submission's received event
+ * this subscriber takes is held while that event is pending, and while it is not queued yet
+ * (the notifier reads the topics independently, so a decision can be read first) for at most
+ * `holdMs` after the decision was queued.
+ */
+export async function queueHead(pool: pg.Pool, subscriptionId: string, limit: number, holdMs: number): Promise<QueuedDelivery[]> {
+  const { rows } = await pool.query<{ seq: string; order_key: string; rank: number; held: boolean; event_id: string; body: string; attempts: number; next_attempt_at: Date; enqueued_at: Date }>(
+    `SELECT d.seq, coalesce(e.submission_hash, e.batch_id, e.id) AS order_key, e.rank, d.event_id, e.body, d.attempts, d.next_attempt_at, d.enqueued_at,
+            (e.after_id IS NOT NULL AND 'submission.received' = ANY (s.event_types) AND (
+               EXISTS (SELECT 1 FROM deliveries b WHERE b.subscription_id = d.subscription_id AND b.event_id = e.after_id AND b.status = 'pending')
+               OR (d.enqueued_at > now() - $3 * interval '1 millisecond'
+                   AND NOT EXISTS (SELECT 1 FROM deliveries b WHERE b.subscription_id = d.subscription_id AND b.event_id = e.after_id)))) AS held
+       FROM deliveries d JOIN events e ON e.id = d.event_id JOIN subscriptions s ON s.id = d.subscription_id
       WHERE d.subscription_id = $1 AND d.status = 'pending'
       ORDER BY d.seq LIMIT $2`,
-    [subscriptionId, limit],
+    [subscriptionId, limit, holdMs],
   );
-  return rows.map((r) => ({ seq: r.seq, eventId: r.event_id, body: r.body, attempts: r.attempts, nextAttemptAt: r.next_attempt_at, enqueuedAt: r.enqueued_at }));
+  return rows.map((r) => ({ seq: r.seq, orderKey: r.order_key, rank: r.rank, held: r.held, eventId: r.event_id, body: r.body, attempts: r.attempts, nextAttemptAt: r.next_attempt_at, enqueuedAt: r.enqueued_at }));
 }
 
 export async function markDelivered(pool: pg.Pool, delivered: ReadonlyArray<{ seq: string; status: number; attempts: number }>): Promise<void> {

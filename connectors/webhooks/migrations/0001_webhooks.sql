@@ -22,6 +22,10 @@ CREATE TABLE events (
   submission_hash text,
   batch_id text,
   occurred_at timestamptz NOT NULL,
+  -- Order within a submission: received (0) before its decision (1), whatever order the topics were read in.
+  rank smallint NOT NULL DEFAULT 0,
+  -- The event this one follows (a decision: its submission's received event), held back until that one is queued.
+  after_id text,
   -- The exact body that is signed and sent, the same on every attempt.
   body text NOT NULL
 );
