@@ -48,10 +48,17 @@ async function storeAttachment(store: ObjectStore, a: SpooledAttachment): Promis
   return { name: a.name, kind: a.kind, contentType: a.contentType, size: a.size, sha256: a.sha256, objectKey };
 }
 
+/** A submission whose application is a PDF form: claim-checked like an attachment, read later by the extraction stage. */
+export interface PdfSubmission extends Omit<CheckedSubmission, 'application' | 'canonical'> {
+  /** `submissionHashOf` the PDF's SHA-256 and the attachments. */
+  submissionHash: string;
+  document: SpooledAttachment;
+}
+
 export async function acceptSubmission(deps: AcceptDeps, s: CheckedSubmission): Promise<Accepted> {
   const attachments = await Promise.all(s.attachments.map((a) => storeAttachment(deps.objectStore, a)));
   const payload = await storePayload(deps.objectStore, s.canonical, deps.inlineLimitBytes);
-  const envelope: SubmissionEnvelope = {
+  return produce(deps, s, {
     submissionHash: s.submissionHash,
     source: 'http',
     sourceClient: s.client,
@@ -60,11 +67,30 @@ export async function acceptSubmission(deps: AcceptDeps, s: CheckedSubmission): 
     payload,
     attachments,
     traceparent: s.traceparent,
-  };
+  });
+}
+
+/** The PDF goes to the object store like an attachment; the envelope (its payload the PDF) to the extraction stage's input. */
+export async function acceptPdfSubmission(deps: AcceptDeps, s: PdfSubmission): Promise<Accepted> {
+  const [document, ...attachments] = await Promise.all([s.document, ...s.attachments].map((a) => storeAttachment(deps.objectStore, a)));
+  return produce(deps, s, {
+    submissionHash: s.submissionHash,
+    source: 'http',
+    sourceClient: s.client,
+    sourceReference: null,
+    receivedAt: s.receivedAt,
+    payload: { contentType: document!.contentType, size: document!.size, sha256: document!.sha256, inline: null, objectKey: document!.objectKey },
+    attachments,
+    traceparent: s.traceparent,
+    applicationDocument: document!,
+  });
+}
+
+async function produce(deps: AcceptDeps, s: Pick<CheckedSubmission, 'client'>, envelope: SubmissionEnvelope): Promise<Accepted> {
   const ms = deps.produceTimeoutMs;
   await withTimeout(deps.sink.send(envelope), ms, () => PermitflowError.retriable('PF_PRODUCE_TIMEOUT', `the raw-topic produce did not complete in ${ms} ms`));
   await deps.receipts.received(envelope.submissionHash, envelope.receivedAt, s.client).catch((err: unknown) => {
     deps.logger.warn({ err, submissionHash: envelope.submissionHash }, 'accepted, but the receipt for status look-ups was not recorded');
   });
-  return { envelope, payloadStored: payload.objectKey === null ? 'inline' : 'object' };
+  return { envelope, payloadStored: envelope.payload.objectKey === null ? 'inline' : 'object' };
 }

@@ -1,7 +1,8 @@
 /**
  * Reads a multipart submission: one part named `application` (the JSON application, as a field
- * or a file) and any number of attachment files, whose field name is their kind (`site-plan`,
- * `drawings`, ...; `attachment` means `other`).
+ * or a file, or the application form as a PDF file, `application/pdf`, which the extraction
+ * stage reads later) and any number of attachment files, whose field name is their kind
+ * (`site-plan`, `drawings`, ...; `attachment` means `other`).
  *
  * Each attachment streams to a temporary file while its SHA-256 and size are computed: the
  * object key is `attachments/<sha256>`, known only at the end of the stream, and nothing may be
@@ -11,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
@@ -32,6 +33,8 @@ export interface SpooledAttachment {
 
 export interface MultipartSubmission {
   application: unknown;
+  /** The application as a PDF form (spooled like an attachment), when the application part is one. */
+  applicationDocument?: SpooledAttachment;
   attachments: SpooledAttachment[];
   dispose(): Promise<void>;
 }
@@ -47,6 +50,7 @@ export interface MultipartLimits {
 export type JsonParser = (text: string) => unknown;
 
 const APPLICATION_PART = 'application';
+const PDF = 'application/pdf';
 const KIND = /^[a-z][a-z0-9-]{0,39}$/;
 const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/;
 
@@ -129,6 +133,7 @@ export async function readMultipart(request: FastifyRequest, limits: MultipartLi
   const guard = truncationGuard(request.raw, STALL_MS);
   const attachments: SpooledAttachment[] = [];
   let application: unknown;
+  let applicationDocument: SpooledAttachment | undefined;
   let seenApplication = false;
   let total = 0;
 
@@ -182,6 +187,12 @@ export async function readMultipart(request: FastifyRequest, limits: MultipartLi
           // @fastify/multipart has already parsed a field sent as application/json (with secure-json-parse, as a JSON body).
           application = typeof part.value === 'string' && !part.mimetype.startsWith('application/json') ? parseApplication(parseJson, part.value) : part.value;
           total += typeof part.value === 'string' ? part.value.length : 0;
+        } else if (part.mimetype.toLowerCase() === PDF) {
+          const path = join(dir, 'application.pdf');
+          const { size, sha256 } = await consume(part.file, createWriteStream(path, { flags: 'wx' }));
+          // Refused here, not dead-lettered later: the client is still on the line to hear why.
+          if (!(await startsWithPdfHeader(path))) throw new ProblemError(problem(415, PROBLEM_TYPES.blank, `the ${APPLICATION_PART} part says ${PDF} but is not a PDF (no %PDF- header)`));
+          applicationDocument = { name: sanitiseFileName(part.filename || 'application.pdf'), kind: APPLICATION_PART, contentType: PDF, size, sha256, path };
         } else {
           const chunks: Buffer[] = [];
           await consume(part.file, new Writable({ write: (chunk: Buffer, _e, done) => { chunks.push(chunk); done(); } }), limits.jsonLimitBytes);
@@ -208,12 +219,22 @@ export async function readMultipart(request: FastifyRequest, limits: MultipartLi
     }
     if (!seenApplication) throw badPart(`no ${APPLICATION_PART} part: send the application JSON as a part named ${APPLICATION_PART}`);
     if (total > limits.bodyLimitBytes) throw tooLarge(`the submission exceeds ${limits.bodyLimitBytes} bytes`);
-    return { application, attachments, dispose };
+    return { application, ...(applicationDocument && { applicationDocument }), attachments, dispose };
   } catch (err) {
     await dispose();
     throw asClientError(err);
   } finally {
     guard.dispose();
+  }
+}
+
+async function startsWithPdfHeader(path: string): Promise<boolean> {
+  const file = await open(path, 'r');
+  try {
+    const { buffer, bytesRead } = await file.read(Buffer.alloc(1024), 0, 1024, 0);
+    return buffer.subarray(0, bytesRead).toString('latin1').includes('%PDF-');
+  } finally {
+    await file.close();
   }
 }
 

@@ -64,7 +64,7 @@ export async function startIntake(config: Config, options: StartOptions = {}): P
     await redis.connect();
     closers.push(() => redis.quit());
 
-    const producer = await createRawProducer(kafka, serde, topology.topics.raw);
+    const producer = await createRawProducer(kafka, serde, topology.topics.raw, topology.topics.extract);
     const sink = coalescingSink(producer);
     closers.push(() => sink.close());
     // Look the schema id up now: an unapplied topology is a start-up error, not a failure of the first request.

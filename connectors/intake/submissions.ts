@@ -9,7 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { canonicalPayload, isSubmissionHash, submissionHashOf, type CanonicalPayload } from '../../domain/hashing.ts';
 import type { PermitApplication } from '../../schemas/types.ts';
-import { acceptSubmission } from './accept.ts';
+import { acceptPdfSubmission, acceptSubmission, type Accepted } from './accept.ts';
 import type { Principal } from './api-keys.ts';
 import { createFairShare } from './backpressure.ts';
 import type { IntakeDeps } from './deps.ts';
@@ -24,6 +24,8 @@ import { inSpan, SpanKind } from '../../lib/observability/tracing.ts';
 
 interface Input {
   application: unknown;
+  /** The application as a PDF form, still to be read by the extraction stage. */
+  applicationDocument?: SpooledAttachment;
   attachments: SpooledAttachment[];
   dispose(): Promise<void>;
 }
@@ -74,17 +76,16 @@ export function submissionRoutes(app: FastifyInstance, deps: IntakeDeps, metrics
     return parsed.value;
   };
 
-  /** The durable part: store, produce, and the 202 it earns. */
-  async function accept(request: FastifyRequest, input: Input, application: PermitApplication, canonical: CanonicalPayload, submissionHash: string): Promise<StoredResponse> {
+  /** The durable part: store, produce, and the 202 it earns. A PDF application has no canonical JSON yet: the extraction stage makes it. */
+  async function accept(request: FastifyRequest, input: Input, checked: { application: PermitApplication; canonical: CanonicalPayload } | { document: SpooledAttachment }, submissionHash: string): Promise<StoredResponse> {
     const client = request.principal!.client;
     // The submission's trace starts here (or continues the caller's); every stage joins it.
     const span = { kind: SpanKind.SERVER, incoming: request.headers.traceparent as string | undefined, attributes: { 'http.request.method': 'POST', 'http.route': '/v1/submissions', 'permitflow.client': client, 'permitflow.submission.hash': submissionHash } };
-    const { envelope, payloadStored } = await inSpan('POST /v1/submissions', span, (traceparent) =>
-      acceptSubmission(
-        { ...deps, inlineLimitBytes: deps.settings.inlineLimitBytes, produceTimeoutMs: deps.settings.produceTimeoutMs },
-        { application, canonical, submissionHash, attachments: input.attachments, client, receivedAt: clock(), traceparent },
-      ),
-    );
+    const acceptDeps = { ...deps, inlineLimitBytes: deps.settings.inlineLimitBytes, produceTimeoutMs: deps.settings.produceTimeoutMs };
+    const { envelope, payloadStored } = await inSpan('POST /v1/submissions', span, (traceparent): Promise<Accepted> => {
+      const common = { submissionHash, attachments: input.attachments, client, receivedAt: clock(), traceparent };
+      return 'document' in checked ? acceptPdfSubmission(acceptDeps, { ...common, document: checked.document }) : acceptSubmission(acceptDeps, { ...common, ...checked });
+    });
     metrics.accepted.inc({ payload: payloadStored });
     fairShare.accepted(client);
     metrics.attachmentBytes.inc(envelope.attachments.reduce((sum, a) => sum + a.size, 0));
@@ -100,6 +101,18 @@ export function submissionRoutes(app: FastifyInstance, deps: IntakeDeps, metrics
     const idempotencyKey = idempotencyKeyOf(request);
     const input = await readInput(request, deps, parseJson);
     try {
+      if (input.applicationDocument) {
+        // A PDF form: identified by its bytes and the attachments, like a claim-checked payload; read by the extraction stage.
+        const document = input.applicationDocument;
+        const submissionHash = submissionHashOf(document.sha256, input.attachments);
+        const scope = idempotencyKey === undefined ? undefined : { client: request.principal!.client, key: idempotencyKey };
+        const outcome = await runIdempotently(deps.idempotency, scope, fingerprintOf(document.sha256, input.attachments), () => accept(request, input, { document }, submissionHash), (err) =>
+          request.log.warn({ err }, 'idempotency store unavailable after the fact; the key expires on its own'),
+        );
+        if ('refused' in outcome) throw REFUSALS[outcome.refused]();
+        if (outcome.replayed) metrics.replayed.inc();
+        return send(reply, outcome.response, outcome.replayed);
+      }
       const checked = validate(input.application);
       if (!checked.ok) {
         throw new ProblemError(problem(422, PROBLEM_TYPES.validation, `the application has ${checked.errors.length} problem(s)`, { errors: checked.errors }));
@@ -107,7 +120,7 @@ export function submissionRoutes(app: FastifyInstance, deps: IntakeDeps, metrics
       const canonical = canonicalPayload(checked.value);
       const submissionHash = submissionHashOf(canonical.hash, input.attachments);
       const scope = idempotencyKey === undefined ? undefined : { client: request.principal!.client, key: idempotencyKey };
-      const outcome = await runIdempotently(deps.idempotency, scope, fingerprintOf(canonical.hash, input.attachments), () => accept(request, input, checked.value, canonical, submissionHash), (err) =>
+      const outcome = await runIdempotently(deps.idempotency, scope, fingerprintOf(canonical.hash, input.attachments), () => accept(request, input, { application: checked.value, canonical }, submissionHash), (err) =>
         request.log.warn({ err }, 'idempotency store unavailable after the fact; the key expires on its own'),
       );
       if ('refused' in outcome) {
