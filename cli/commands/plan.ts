@@ -5,7 +5,7 @@
  * from the service rates `bench/e2e` measured. Prints the recommendation and writes the report
  * (HTML, SVG per chart, plan.json, and a PNG when Debian's Chromium is installed).
  */
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { Command, Option } from 'commander';
 import { PermitflowError } from '../../lib/errors.ts';
 import { printableJson, printableLines } from '../printable.ts';
@@ -109,7 +109,7 @@ export function planCommand(): Command {
       const built = plan.buildPlan({
         history: arrivals,
         bench,
-        rates: capacity.serviceRates(bench, benchFile),
+        rates: capacity.serviceRates(bench, relative(REPO_ROOT, benchFile)),
         target,
         current: {
           partitions: config.topology.partitions,

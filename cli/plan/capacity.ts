@@ -144,6 +144,8 @@ export interface Recommendation {
   /** The arrival rate planned for: the forecast peak hour's upper band, per second. */
   peakPerSecond: number;
   stages: StagePlan[];
+  /** Submissions per second the layout decides: its slowest stage, or the lookup limits if lower. */
+  capacity: number;
   partitions: number;
   repartition: boolean;
   window: { maxCount: number; maxAgeMs: number; closesOn: 'count' | 'age' };
@@ -182,7 +184,13 @@ export function recommend(peakPerHour: number, rates: ServiceRates, target: Targ
   const closesOn = perPartitionPerAge >= current.windowMaxCount ? 'count' : 'age';
   const window = { maxCount: current.windowMaxCount, maxAgeMs, closesOn } as const;
 
-  const bottleneck = Math.min(...stages.map((s) => s.instances * s.perInstance));
+  const hit = options.lookupCacheHitRate ?? 0;
+  const lookups = Object.entries(current.lookupRateLimits).map(([api, limit]) => {
+    const submissionsPerSecond = limit / Math.max(1e-9, 1 - hit);
+    return { api, limitPerSecond: limit, submissionsPerSecond, possible: submissionsPerSecond >= lambda };
+  });
+  // Enrichment cannot outrun the lookup APIs' limits, whatever the number of enrichers.
+  const bottleneck = Math.min(...stages.map((s) => s.instances * s.perInstance), ...lookups.map((l) => l.submissionsPerSecond));
   // A backlog B drains in B / (capacity - lambda) while arrivals go on: past that, max-lag is
   // lost, so every client waits (hard limit); shedding the heaviest clients starts at half of it.
   const lagHardLimit = Math.max(2, Math.floor((bottleneck - lambda) * target.maxLagSeconds));
@@ -190,11 +198,6 @@ export function recommend(peakPerHour: number, rates: ServiceRates, target: Targ
   // No single client may alone send more than the layout decides with its headroom.
   const rateLimitPerClient = Math.max(1, Math.floor(MAX_UTILISATION * bottleneck));
 
-  const hit = options.lookupCacheHitRate ?? 0;
-  const lookups = Object.entries(current.lookupRateLimits).map(([api, limit]) => {
-    const submissionsPerSecond = limit / Math.max(1e-9, 1 - hit);
-    return { api, limitPerSecond: limit, submissionsPerSecond, possible: submissionsPerSecond >= lambda };
-  });
   const impossible: string[] = [];
   for (const l of lookups.filter((x) => !x.possible)) {
     const backlogPerHour = Math.round((lambda - l.submissionsPerSecond) * 3600);
@@ -211,6 +214,7 @@ export function recommend(peakPerHour: number, rates: ServiceRates, target: Targ
   return {
     peakPerSecond: lambda,
     stages,
+    capacity: bottleneck,
     partitions,
     repartition: partitions > current.partitions,
     window,

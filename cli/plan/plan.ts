@@ -111,8 +111,9 @@ export function buildPlan(inputs: PlanInputs): Plan {
   const shareOfHour = hourShare(history);
   // The peak day's own hourly shape, scaled so its busiest hour is the planned peak hour.
   const dayTotal = peak.peakHourUpper / Math.max(...shareOfHour);
+  const lookupCapacity = Math.min(...recommendation.lookups.map((l) => l.submissionsPerSecond));
   const capacity = (plan: 'recommended' | 'current') =>
-    Math.min(...recommendation.stages.map((s) => (plan === 'recommended' ? s.instances : 1) * s.perInstance));
+    plan === 'recommended' ? recommendation.capacity : Math.min(lookupCapacity, ...recommendation.stages.map((s) => s.perInstance));
   const every10 = (points: LagPoint[]) => points.filter((p) => p.minute % 10 === 0);
   const lag = {
     recommended: every10(simulateLag(dayTotal, shareOfHour, capacity('recommended'), recommendation.window.maxAgeMs)),

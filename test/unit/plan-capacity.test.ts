@@ -56,7 +56,8 @@ test('the layout grows with the peak: instances per stage, then partitions with 
   assert.equal(enricher.instances, Math.ceil(2_000 / (0.7 * rates.perInstance.enricher)));
   assert.ok(busy.stages.every((s) => s.utilisation <= 0.7));
 
-  const surge = recommend(10_000 * 3600, rates, target, current);
+  // Lookups aside (their limits are the next test's subject).
+  const surge = recommend(10_000 * 3600, rates, target, { ...current, lookupRateLimits: {} });
   assert.ok(Math.max(...surge.stages.map((s) => s.instances)) > 6);
   assert.equal(surge.partitions % 6, 0);
   assert.ok(surge.partitions >= Math.max(...surge.stages.map((s) => s.instances)));
@@ -64,6 +65,7 @@ test('the layout grows with the peak: instances per stage, then partitions with 
   assert.equal(surge.window.closesOn, 'count');
   // The lag the layout drains within max-lag while arrivals continue.
   const capacity = Math.min(...surge.stages.map((s) => s.instances * s.perInstance));
+  assert.equal(surge.capacity, capacity);
   assert.equal(surge.lagHardLimit, Math.floor((capacity - 10_000) * 600));
   assert.ok(surge.rateLimitPerClient < capacity);
 });
@@ -75,6 +77,9 @@ test("the lookup APIs' limits are said plainly when they make the peak impossibl
   assert.match(r.impossible[0]!, /The parcels API allows 20 requests\/s across all enrichers, so at most 20\.0 submissions\/s can be enriched when every site is new/);
   assert.match(r.impossible[0]!, /No number of enricher instances changes that: the enrichment backlog grows by about 1,728,000 per peak hour/);
   assert.match(r.impossible[0]!, /cache hits of at least 96 %/);
+  // The intake's limits follow the lookups, the real bottleneck: 70 % of 20 submissions/s per client.
+  assert.equal(recommend(18, rates, target, current).rateLimitPerClient, 14);
+  assert.equal(recommend(18, rates, target, current).lagHardLimit, Math.floor((20 - 18 / 3600) * 600));
   // With 97 % of lookups answered from cache, 20 req/s carry 667 submissions/s: the peak is possible.
   assert.ok(recommend(500 * 3600, rates, target, current, { lookupCacheHitRate: 0.97 }).lookups.every((l) => l.possible));
 });
