@@ -50,7 +50,7 @@ import { mapBounded } from './map-bounded.ts';
 import { runtimeMetrics } from './metrics.ts';
 import { readPartition } from './partition-reader.ts';
 import type { ProducedRecord } from './producers.ts';
-import { createRuntimeConsumer, isRebalanceError as isRebalance } from './stage-client.ts';
+import { createRuntimeConsumer, isRebalanceError as isRebalance, pastTrailingMarkers } from './stage-client.ts';
 import {
   isChangelogOutput,
   type InputRecord,
@@ -109,6 +109,9 @@ export const DEFAULT_RECORD_ATTEMPTS = 5;
 export const MAX_RECORD_BYTES = 1_000_000;
 
 const MAX_PRIOR_ERRORS = 5;
+
+/** A partition without a batch for this long is idle: its trailing transaction markers get committed. */
+const IDLE_SWEEP_MS = 5_000;
 
 /** Longest a partition's restore may take: fence, offsets and the processor's state (bounded reads of its changelogs). */
 const RESTORE_DEADLINE_MS = 300_000;
@@ -585,6 +588,47 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     punctuator.unref();
   }
 
+  /**
+   * Lag at rest is 0: a partition idle for IDLE_SWEEP_MS whose end lies past its committed
+   * offset only by transaction markers commits past them (stage-client.ts, pastTrailingMarkers),
+   * in a transaction like any batch's. One partition at a time: at rest there is time.
+   */
+  let sweeper: NodeJS.Timeout | undefined;
+  function startIdleSweep(): void {
+    if (!transactions) return;
+    let sweeping = false;
+    sweeper = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      void (async () => {
+        for (const [topic, owned] of assigned) {
+          for (const partition of owned) {
+            const from = partitions.get(partition)?.nextOffsets.get(topic);
+            if (abort.signal.aborted || from === undefined || !consumer.idle(topic, partition, IDLE_SWEEP_MS)) continue;
+            // Read outside the partition's lock: a batch arriving meanwhile is not held up.
+            const end = await pastTrailingMarkers(kafka, topic, partition, from);
+            if (end === undefined) continue;
+            await withPartition(partition, async (state) => {
+              // A batch committed meanwhile: the next sweep looks again.
+              if (state.nextOffsets.get(topic) !== from || !consumer.idle(topic, partition, 0)) return;
+              try {
+                await producers.commit(topic, partition, [], { topic, partition, offset: end });
+              } catch (err) {
+                // Only an offset failed to move: no state to restore, the next sweep tries again.
+                logger.debug({ err, partition }, 'idle sweep: commit past trailing markers failed');
+                return;
+              }
+              state.nextOffsets.set(topic, end);
+            });
+          }
+        }
+      })()
+        .catch((err: unknown) => logger.debug({ err }, 'idle sweep: trailing markers not committed this time'))
+        .finally(() => (sweeping = false));
+    }, IDLE_SWEEP_MS);
+    sweeper.unref();
+  }
+
   let stopping: Promise<void> | undefined;
   let settle!: { resolve: () => void; reject: (err: unknown) => void };
   const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
@@ -592,6 +636,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
   async function shutdown(): Promise<void> {
     abort.abort();
     if (punctuator) clearInterval(punctuator);
+    if (sweeper) clearInterval(sweeper);
     for (const timer of delayTimers) clearTimeout(timer);
     // Lets the batch in hand finish (and commit), then leaves the group.
     await consumer.stop();
@@ -626,6 +671,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
       // Without transactions (the crash tests' control run only): plain at-least-once.
       await consumer.start(definition.inputs.map((t) => t.name), { autoCommit: !transactions, partitionsConcurrently: options.partitionsConcurrently, eachBatch });
       startPunctuation();
+      startIdleSweep();
     })
     .catch((err: unknown) => fail(err));
 

@@ -18,6 +18,7 @@ import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { confluentKafka, runtimeClient, type RuntimeClient } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { createStageConsumer, restartAfterCrash, type StageConsumerOptions } from './consumer.ts';
+import { readPartition } from './partition-reader.ts';
 import { createPartitionProducers, createStageTransactions, type PartitionProducers } from './producers.ts';
 
 export interface RuntimeConsumerHooks {
@@ -45,7 +46,56 @@ export interface RuntimeConsumer {
   stop(): Promise<void>;
   /** The transactional producers that go with this consumer. */
   producers(options: { groupId: string; processor: string; workerId: string; transactions: boolean }): PartitionProducers;
+  /** No batch of the partition is in hand, and none came for `forMs`. */
+  idle(topic: string, partition: number, forMs: number): boolean;
 }
+
+/** Batches in hand and when the last one ended, per topic-partition: what `idle` reads. */
+function batchActivity(): {
+  track: (run: (payload: EachBatchPayload) => Promise<void>) => (payload: EachBatchPayload) => Promise<void>;
+  idle: (topic: string, partition: number, forMs: number) => boolean;
+} {
+  const inHand = new Set<string>();
+  const lastEnded = new Map<string, number>();
+  return {
+    track: (run) => async (payload) => {
+      const key = `${payload.batch.topic}:${payload.batch.partition}`;
+      inHand.add(key);
+      try {
+        await run(payload);
+      } finally {
+        inHand.delete(key);
+        lastEnded.set(key, Date.now());
+      }
+    },
+    idle: (topic, partition, forMs) => !inHand.has(`${topic}:${partition}`) && Date.now() - (lastEnded.get(`${topic}:${partition}`) ?? 0) >= forMs,
+  };
+}
+
+/**
+ * Where an idle partition's committed offset may move, if only transaction markers (and
+ * aborted records) lie between `from` and the partition's end: a transactional producer's
+ * last commit marker trails its records, no batch ever carries it alone, and lag would read 1
+ * per partition at rest. Read read_committed: a committed record found there means work is
+ * pending (a retry not yet due, a batch being retried), and nothing moves. Undefined: nothing to do.
+ */
+export async function pastTrailingMarkers(kafka: Kafka, topic: string, partition: number, from: bigint): Promise<bigint | undefined> {
+  const admin = kafka.admin();
+  await admin.connect();
+  let end: bigint;
+  try {
+    end = BigInt((await admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)?.high ?? '0');
+  } finally {
+    await admin.disconnect();
+  }
+  if (from >= end) return undefined;
+  let found = false;
+  await readPartition(kafka, topic, partition, from, () => (found = true), { until: end, timeoutMs: TRAILING_READ_TIMEOUT_MS });
+  return found ? undefined : end;
+}
+
+/** A range of markers reads in well under this; an open transaction there (it blocks read_committed) waits for the next sweep. */
+const TRAILING_READ_TIMEOUT_MS = 15_000;
 
 export interface RuntimeConsumerOptions extends StageConsumerOptions {
   /** Records per transaction: a confluent batch is fetched this large at most (the runtime splits larger ones). */
@@ -72,6 +122,7 @@ function kafkajsConsumer(kafka: Kafka, groupId: string, options: RuntimeConsumer
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => hooks.assigned(payload.memberAssignment));
   let admin: ReturnType<Kafka['admin']> | undefined;
   let startConsumer: (() => Promise<void>) | undefined;
+  const activity = batchActivity();
   restartAfterCrash(consumer, { logger: hooks.logger, signal: hooks.signal, fail: hooks.fail, start: () => startConsumer?.() ?? Promise.resolve() });
   return {
     client: 'kafkajs',
@@ -84,7 +135,7 @@ function kafkajsConsumer(kafka: Kafka, groupId: string, options: RuntimeConsumer
           autoCommitInterval: 5_000,
           eachBatchAutoResolve: false,
           partitionsConsumedConcurrently: run.partitionsConcurrently,
-          eachBatch: run.eachBatch,
+          eachBatch: activity.track(run.eachBatch),
         });
       };
       await startConsumer();
@@ -104,6 +155,7 @@ function kafkajsConsumer(kafka: Kafka, groupId: string, options: RuntimeConsumer
       await admin?.disconnect().catch(() => undefined);
     },
     producers: ({ groupId: group, processor, transactions }) => createPartitionProducers({ kafka, groupId: group, processor, logger: hooks.logger, transactions }),
+    idle: activity.idle,
   };
 }
 
@@ -119,6 +171,7 @@ function offsetsOf(fetched: { topic: string; partitions: { partition: number; of
 function confluentConsumer(kafka: Kafka, groupId: string, options: RuntimeConsumerOptions, hooks: RuntimeConsumerHooks): RuntimeConsumer {
   const client = confluentKafka(kafka);
   const { logger } = hooks;
+  const activity = batchActivity();
   const consumer: ConfluentKafkaJS.Consumer = client.consumer({
     kafkaJS: {
       groupId,
@@ -156,7 +209,7 @@ function confluentConsumer(kafka: Kafka, groupId: string, options: RuntimeConsum
       await consumer.run({
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: run.partitionsConcurrently,
-        eachBatch: run.eachBatch as unknown as ConfluentKafkaJS.EachBatchHandler,
+        eachBatch: activity.track(run.eachBatch) as unknown as ConfluentKafkaJS.EachBatchHandler,
       });
     },
     async committed(_group, topics, partition) {
@@ -178,6 +231,7 @@ function confluentConsumer(kafka: Kafka, groupId: string, options: RuntimeConsum
     },
     producers: ({ groupId: group, processor, workerId, transactions }) =>
       createStageTransactions({ kafka: client, consumer, transactionalId: `${group}.${workerId}`, processor, logger, transactions }),
+    idle: activity.idle,
   };
 }
 
