@@ -7,20 +7,20 @@
  * - an answer such as "parcel not found" is a lookup outcome (a finding for the validator);
  * - an open circuit breaker pauses every input partition until the breaker closes again,
  *   without spending a retry (the batch is retried when input resumes);
- * - a transient failure that outlasted the in-process retries goes to `retry.enrich.<n>`, which
- *   this stage consumes again when its delay has passed (the runtime holds a retry partition
- *   until its head is due, without blocking any other partition); after the last retry topic,
- *   the DLQ with the whole error chain, attempt count and first failure time;
+ * - a transient failure that outlasted the in-process retries is thrown as RetryLater: the
+ *   runtime writes the record to the next declared `retry.enrich.<n>`, which this stage consumes
+ *   again when its delay has passed (the runtime holds a retry partition until its head is due,
+ *   without blocking any other partition); after the last retry topic, the DLQ with the whole
+ *   error chain, attempt count and first failure time (processors/runtime/retry.ts);
  * - an unreadable payload, or a lookup that can never succeed, goes to the DLQ.
  */
 import type { EnrichmentLookups } from '../../domain/ports.ts';
-import { errorChain, PermitflowError } from '../../lib/errors.ts';
+import { PermitflowError } from '../../lib/errors.ts';
 import type { PermitApplication, SubmissionChunked, SubmissionEnriched } from '../../schemas/types.ts';
-import type { TopicSpec, Topology } from '../../topology/topics.ts';
+import type { Topology } from '../../topology/topics.ts';
 import { declaredInputs } from '../runtime/contract.ts';
 import { ENRICHER } from './topology.ts';
-import type { RetryHistory } from '../../lib/dead-letter.ts';
-import { runtimeMetrics } from '../runtime/metrics.ts';
+import { attemptOf, RetryLater } from '../runtime/retry.ts';
 import { submissionOf } from '../runtime/state-records.ts';
 import type { Output, ProcessorDefinition } from '../runtime/types.ts';
 import type { PayloadSource } from '../validator/application.ts';
@@ -32,16 +32,6 @@ export interface EnricherOptions {
   workerId: string;
   /** Submissions enriched at once within a fetched batch. */
   concurrency: number;
-}
-
-/** Kafka headers carrying a submission's retry history across the retry topics. */
-export const RETRY_HEADERS = { firstFailureAt: 'permitflow-first-failure-at', errors: 'permitflow-errors' } as const;
-
-function history(headers: Record<string, string>, attempt: number): RetryHistory {
-  const errors = headers[RETRY_HEADERS.errors];
-  const priorErrors = errors ? (JSON.parse(errors) as string[]) : [];
-  const firstFailureAt = headers[RETRY_HEADERS.firstFailureAt] ? Number(headers[RETRY_HEADERS.firstFailureAt]) : undefined;
-  return { attempt, priorErrors, ...(firstFailureAt !== undefined && { firstFailureAt }) };
 }
 
 async function readApplication(options: EnricherOptions, chunked: SubmissionChunked): Promise<PermitApplication> {
@@ -60,7 +50,6 @@ async function readApplication(options: EnricherOptions, chunked: SubmissionChun
 
 export function createEnricher(options: EnricherOptions): ProcessorDefinition<SubmissionChunked> {
   const { topology, lookups, workerId } = options;
-  const retryTopics: TopicSpec[] = ENRICHER.retries.map((id) => topology.topics[id]);
 
   /** Resolves once every breaker is closed again (after a good half-open probe). */
   function breakersClosed(): Promise<void> {
@@ -86,7 +75,7 @@ export function createEnricher(options: EnricherOptions): ProcessorDefinition<Su
       const chunked = record.value;
       const hash = submissionOf(record);
       // chunked is the first attempt; retry.enrich.<n> holds attempt n + 1.
-      const attempt = (record.topic.def.retry ?? 0) + 1;
+      const attempt = attemptOf(record);
       const application = await readApplication(options, chunked);
 
       try {
@@ -105,26 +94,9 @@ export function createEnricher(options: EnricherOptions): ProcessorDefinition<Su
           ctx.pauseUntil(breakersClosed());
           throw err;
         }
-        const past = history(record.headers, attempt);
-        const errors = [...errorChain(err), ...(past.priorErrors ?? [])];
-        const firstFailureAt = past.firstFailureAt ?? Date.now();
-        const next = retryTopics[attempt - 1];
-        if (!next) {
-          throw PermitflowError.permanent('PF_LOOKUP_EXHAUSTED', `lookups still failing after ${attempt} attempts`, {
-            cause: err,
-            context: { attempt, firstFailureAt, priorErrors: past.priorErrors ?? [] } satisfies RetryHistory,
-          });
-        }
-        ctx.logger.warn({ attempt, retryTopic: next.name, errorClass: err.code }, 'lookups failed: scheduled for retry');
-        runtimeMetrics.retries.inc({ processor: 'enricher', error_class: err.code });
-        return [
-          {
-            topic: next,
-            key: hash,
-            value: { ...chunked, header: { ...chunked.header, attempt: attempt + 1 } },
-            headers: { [RETRY_HEADERS.firstFailureAt]: String(firstFailureAt), [RETRY_HEADERS.errors]: JSON.stringify(errors.slice(0, 20)) },
-          },
-        ];
+        // A transient failure that outlasted the in-process retries: the runtime routes the record
+        // through the declared retry topics (processors/enricher/topology.ts), then to the DLQ.
+        throw new RetryLater(err, { exhaustedCode: 'PF_LOOKUP_EXHAUSTED', what: 'lookups' });
       }
     },
   };
