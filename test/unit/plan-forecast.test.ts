@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { resolveMapping } from '../../connectors/file-drop/deps.ts';
 import { REPO_ROOT } from '../../lib/config.ts';
-import { backtest, eventEffects, forecastDaily, parseEvents, seasonalNaive } from '../../cli/plan/forecast.ts';
+import { backtest, eventEffects, forecastDaily, loadEvents, parseEvents, seasonalNaive } from '../../cli/plan/forecast.ts';
 import { bucketArrivals, historyFromExport, type ArrivalHistory } from '../../cli/plan/history.ts';
 import { DateTime } from 'luxon';
 
@@ -110,6 +110,13 @@ test('events: a deadline multiplies its future day, a past closure is measured a
   // Taken out of the fit, the past holidays do not pull the Wednesdays down.
   const wednesday = withEvents.days.findIndex((d, i) => DateTime.fromISO(d).weekday === 3 && d !== nextHoliday && i > 0);
   assert.ok(withEvents.point[wednesday]! > 45, `a Wednesday forecast ${withEvents.point[wednesday]!.toFixed(1)}`);
+});
+
+test("the shipped US holiday calendar loads, and the SF counter's Thanksgivings measure as closed", () => {
+  const events = loadEvents(join(REPO_ROOT, 'test/fixtures/history/us-holidays.yaml'));
+  assert.equal(events.length, 11);
+  const effects = eventEffects(events, sf.days, sf.daily);
+  assert.ok(effects.get('2016-11-24')!.effect < 0.2, `Thanksgiving effect ${effects.get('2016-11-24')!.effect}`);
 });
 
 test('an events file with a bad date or an unknown key is refused with the path of each problem', () => {
