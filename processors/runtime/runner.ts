@@ -49,6 +49,7 @@ import { assertDeployed, outputGuard } from './contract.ts';
 import { mapBounded } from './map-bounded.ts';
 import { runtimeMetrics } from './metrics.ts';
 import { readPartition } from './partition-reader.ts';
+import { retryRouter } from './retry.ts';
 import type { ProducedRecord } from './producers.ts';
 import { createRuntimeConsumer, isRebalanceError as isRebalance, pastTrailingMarkers } from './stage-client.ts';
 import {
@@ -144,6 +145,8 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
   const recordAttempts = options.recordAttempts ?? DEFAULT_RECORD_ATTEMPTS;
   // Outputs and stores are checked against the processor's declaration (processors/<name>/topology.ts).
   const checkOutput = outputGuard(processor, topology);
+  // A handler's RetryLater goes to the processor's next declared retry topic, then the DLQ.
+  const routeRetries = retryRouter(processor, topology);
   const inputsByName = new Map(definition.inputs.map((t) => [t.name, t]));
   const firstInput = definition.inputs[0]!.name;
   const abort = new AbortController();
@@ -356,7 +359,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
         if (!message.value) throw PermitflowError.permanent('PF_EMPTY_RECORD', `record on ${topicName} has no value`);
         value = await serde.decode(topic, message.value);
         const record: InputRecord = { topic, partition, offset: message.offset, timestamp: Number(message.timestamp), key, value, headers };
-        return await encode(await definition.process(record, ctx), partition, traceparent);
+        return await encode(await routeRetries(record, ctx, () => definition.process(record, ctx)), partition, traceparent);
       } catch (err) {
         if (classify(err) !== 'dead-letter') throw err;
         return deadLetterOutput(topicName, partition, message, batchIdOf(value), err, traceparent, ctx.logger);
