@@ -14,7 +14,10 @@ import { after, before, describe, test } from 'node:test';
 import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createAuditStore, type AuditStore } from '../../connectors/audit/store.ts';
 import { sealRoot, signRoot, type SignedRoot } from '../../connectors/audit/roots.ts';
-import { buildSegment, manifestBytes, manifestKey, type AuditLine } from '../../connectors/audit/segment.ts';
+import { loadPartitionState } from '../../connectors/audit/archiver.ts';
+import { buildSegment, manifestBytes, manifestKey, parseManifest, type AuditLine } from '../../connectors/audit/segment.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { PermitflowError } from '../../lib/errors.ts';
 import { archiveChains, verifyArchive } from '../../connectors/audit/verify.ts';
 import type { Config } from '../../lib/config.ts';
 import { loadSecrets } from '../../ops/stack/secrets.ts';
@@ -146,5 +149,39 @@ describe('audit verify', () => {
     const resigned = await verify(other.topology);
     assert.equal(resigned.problems[0]?.key, otherRoot);
     assert.match(resigned.problems[0]!.message, /signature does not verify/);
+  });
+});
+
+describe('a restarted archiver', () => {
+  const logger = createLogger({ level: 'silent' });
+
+  test('resumes after the last segment, and adopts one a crash left without its manifest', async () => {
+    const { topology, segments } = await archive();
+    const topic = topology.topics.received;
+    const state = await loadPartitionState(store, topic, 0, 0n, 'test', logger);
+    assert.equal(state.start, 40n, 'after the last archived offset (39)');
+    assert.deepEqual(state.previous?.key, segments[3]);
+
+    // The crash: segment 40-49 written, its manifest not.
+    const crashed = buildSegment(topic.name, 0, 40n, [line(41, 'c'), line(45, 'd')], state.previous, 'test');
+    const orphan = crashed.manifest.segmentKey;
+    await store.putIfAbsent(orphan, crashed.body, 'application/gzip');
+    const resumed = await loadPartitionState(store, topic, 0, 0n, 'test', logger);
+    assert.equal(resumed.start, 46n, 'after the adopted segment');
+    const adopted = parseManifest((await store.get(manifestKey(topic.name, 0, 40n)))!, 'manifest');
+    assert.equal(adopted.segmentKey, orphan);
+    assert.equal(adopted.previousSegmentKey, segments[3]);
+    const report = await verify(topology);
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.segments, 5);
+    assert.equal(report.unsealedSegments, 1, 'the adopted segment is not under a root yet');
+  });
+
+  test('refuses to extend a chain whose last segment does not verify', async () => {
+    const { topology, segments } = await archive();
+    const body = (await store.get(segments[3]!))!;
+    body[body.length - 5]! ^= 0xff;
+    await overwrite(segments[3]!, body);
+    await assert.rejects(loadPartitionState(store, topology.topics.received, 0, 0n, 'test', logger), (err: unknown) => err instanceof PermitflowError && err.code === 'PF_AUDIT_CHAIN_BROKEN' && err.message.includes(segments[3]!));
   });
 });
