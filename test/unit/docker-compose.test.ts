@@ -96,7 +96,7 @@ test("the processors use a bucket-scoped MinIO user created by the init service,
   const mount = (init.volumes ?? []).find((v) => v.endsWith(':/etc/permitflow/app-policy.json:ro'));
   assert.ok(mount, 'the policy file is mounted into the init service');
   const policy: unknown = JSON.parse(readFileSync(join(REPO_ROOT, mount.split(':')[0]!), 'utf8'));
-  assert.deepEqual(policy, bucketPolicy(app.S3_BUCKET!));
+  assert.deepEqual(policy, bucketPolicy(app.S3_BUCKET!, app.S3_AUDIT_BUCKET));
 });
 
 test('the image holds everything the processes read at run time: rules and the default fee schedule', () => {
