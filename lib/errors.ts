@@ -5,6 +5,9 @@
  * turns it into something a log line may carry.
  */
 import { inspect } from 'node:util';
+import type { ErrorCode } from './error-codes.ts';
+
+export type { ErrorCode };
 
 export interface ErrorOptions {
   cause?: unknown;
@@ -17,7 +20,7 @@ export class PermitflowError extends Error {
   readonly context: Record<string, unknown>;
 
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly retriable: boolean,
     options: ErrorOptions = {},
@@ -27,12 +30,12 @@ export class PermitflowError extends Error {
   }
 
   /** A failure that may succeed later (network, timeouts, 5xx, rate limits). */
-  static retriable(code: string, message: string, options?: ErrorOptions): PermitflowError {
+  static retriable(code: ErrorCode, message: string, options?: ErrorOptions): PermitflowError {
     return new PermitflowError(code, message, true, options);
   }
 
   /** A failure that will fail again the same way (bad bytes, invalid data). */
-  static permanent(code: string, message: string, options?: ErrorOptions): PermitflowError {
+  static permanent(code: ErrorCode, message: string, options?: ErrorOptions): PermitflowError {
     return new PermitflowError(code, message, false, options);
   }
 }

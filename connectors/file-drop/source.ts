@@ -23,7 +23,7 @@ import { constants, type Stats } from 'node:fs';
 import { lstat, open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import chardet from 'chardet';
-import { PermitflowError } from '../../lib/errors.ts';
+import { PermitflowError, type ErrorCode } from '../../lib/errors.ts';
 import { sanitizeName } from '../../domain/names.ts';
 import { countLines, hasMultibyte, incompleteTail, scanUtf8 } from './utf8.ts';
 
@@ -48,7 +48,7 @@ const READ_CHUNK = 256 * 1024;
 const BINARY_PROBE = 8000;
 const SAMPLE_BYTES = 64 * 1024;
 
-function refuse(code: string, message: string, cause?: unknown, line?: number): PermitflowError {
+function refuse(code: ErrorCode, message: string, cause?: unknown, line?: number): PermitflowError {
   return PermitflowError.permanent(code, message, { ...(cause !== undefined && { cause }), ...(line !== undefined && { context: { line } }) });
 }
 

@@ -4,6 +4,7 @@
  * deadline, so a hostile document costs one terminated worker, never the stage.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import type { ErrorCode } from '../../lib/errors.ts';
 import { PdfRefused } from './inspect.ts';
 import { readPdf, type FormShape, type ReadLimits } from './read.ts';
 
@@ -13,7 +14,7 @@ export interface WorkerInput {
   limits: ReadLimits;
 }
 
-export type WorkerOutput = { ok: true; reading: Awaited<ReturnType<typeof readPdf>> } | { ok: false; code: string; message: string };
+export type WorkerOutput = { ok: true; reading: Awaited<ReturnType<typeof readPdf>> } | { ok: false; code: ErrorCode; message: string };
 
 const input = workerData as WorkerInput;
 readPdf(input.bytes, input.forms, input.limits).then(

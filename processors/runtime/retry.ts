@@ -7,7 +7,7 @@
  * offset; after the last retry topic it dead-letters it with that history. A processor that
  * declares no retry topics has its batch retried instead, like any retriable error.
  */
-import { errorChain, PermitflowError } from '../../lib/errors.ts';
+import { errorChain, PermitflowError, type ErrorCode } from '../../lib/errors.ts';
 import type { RetryHistory } from '../../lib/dead-letter.ts';
 import { PROCESSORS, type ProcessorId, type TopicSpec, type Topology } from '../../topology/topics.ts';
 import { runtimeMetrics } from './metrics.ts';
@@ -21,7 +21,7 @@ const MAX_CARRIED_ERRORS = 20;
 
 export interface RetryLaterOptions {
   /** Code of the dead letter once the last retry topic failed too (default PF_RETRIES_EXHAUSTED). */
-  exhaustedCode?: string;
+  exhaustedCode?: ErrorCode;
   /** What keeps failing, for the letter's message (default "the handler"). */
   what?: string;
 }

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { ERROR_CODES, isErrorCode } from '../../lib/error-codes.ts';
 import { classify, errorChain, isDataError, isInfrastructureError, PermitflowError, retryBudgeted } from '../../lib/errors.ts';
 
 test('classify: retriable, permanent, and programmer errors', () => {
-  assert.equal(classify(PermitflowError.retriable('PF_X', 'timeout')), 'retry');
-  assert.equal(classify(PermitflowError.permanent('PF_X', 'bad bytes')), 'dead-letter');
+  assert.equal(classify(PermitflowError.retriable('PF_LOOKUP_TIMEOUT', 'timeout')), 'retry');
+  assert.equal(classify(PermitflowError.permanent('PF_DECODE_FAILED', 'bad bytes')), 'dead-letter');
   assert.equal(classify(new TypeError('undefined is not a function')), 'fatal');
   assert.equal(classify(new Error('socket hang up')), 'retry');
 });
@@ -47,8 +48,8 @@ test('classify: data errors are dead-lettered, infrastructure errors retried wit
 
 test('errorChain lists the error and its causes, outermost first', () => {
   const root = new Error('ECONNRESET');
-  const err = PermitflowError.retriable('PF_LOOKUP', 'parcel lookup failed', { cause: root });
-  assert.deepEqual(errorChain(err), ['PF_LOOKUP: parcel lookup failed', 'Error: ECONNRESET']);
+  const err = PermitflowError.retriable('PF_LOOKUP_FAILED', 'parcel lookup failed', { cause: root });
+  assert.deepEqual(errorChain(err), ['PF_LOOKUP_FAILED: parcel lookup failed', 'Error: ECONNRESET']);
 });
 
 test('classify: a broken deployment (schema or topic missing, authorisation refused) is fatal, not dead-lettered nor retried', () => {
@@ -64,4 +65,11 @@ test('classify: a broken deployment (schema or topic missing, authorisation refu
   // A passing outage is still retried, and a bad record still dead-lettered.
   assert.equal(classify(Object.assign(new Error('leader not available'), { name: 'KafkaJSProtocolError', type: 'LEADER_NOT_AVAILABLE' })), 'retry');
   assert.equal(classify(PermitflowError.permanent('PF_DECODE_FAILED', 'not Avro')), 'dead-letter');
+});
+
+test('the error codes are one typed catalogue: PF_ names, each once', () => {
+  assert.ok(ERROR_CODES.every((code) => /^PF_[A-Z0-9_]+$/.test(code)));
+  assert.equal(new Set(ERROR_CODES).size, ERROR_CODES.length);
+  assert.ok(isErrorCode('PF_DECODE_FAILED'));
+  assert.ok(!isErrorCode('PF_NO_SUCH_CODE'));
 });
