@@ -1,10 +1,11 @@
 /**
  * Windower benchmarks, on the running local stack, each reported as a ratio in one run:
  *
- *   throughput  the windower (transactions, dedup, changelogs, batch archives) vs a plain
- *               kafkajs consume-produce passthrough without transactions, over the same topic
- *               and records, each timed from its first record (start-up excluded)
- *               (goal: windower at least 50% of passthrough);
+ *   throughput  the windower (transactions, dedup, changelogs, batch archives) on the runtime's
+ *               client (KAFKA_CLIENT) vs a plain kafkajs consume-produce passthrough without
+ *               transactions, over the same topic and records, each timed from its first record
+ *               (start-up excluded) (goal: windower at least 50% of passthrough); with the
+ *               CPU-seconds of each and the load average before and after;
  *   memory      RSS of a windower process that restored one million hashes into its dedup
  *               horizon, vs the same process with an empty horizon (goal: under 300 MB).
  *
@@ -14,6 +15,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Partitioners, type Kafka } from 'kafkajs';
@@ -111,9 +113,26 @@ async function throughput(records: number): Promise<Record<string, number>> {
   const { config, topology, kafka } = await setup({ WINDOW_MAX_COUNT: '500', WINDOW_MAX_AGE_MS: '60000' });
   try {
     await produceSubmissions(config, topology, records, 0, 1000);
-    const plain = await passthrough(kafka, topology, records);
-    const windowed = await windower(config, topology, kafka, records);
-    return { records, passthroughPerSecond: Math.round(plain), windowerPerSecond: Math.round(windowed), ratio: Number((windowed / plain).toFixed(2)) };
+    // CPU-seconds of this process per phase (start-up included; the broker's not): steadier than wall time on a busy machine.
+    const cpuSeconds = async (phase: () => Promise<number>): Promise<[number, number]> => {
+      const before = process.cpuUsage();
+      const rate = await phase();
+      const used = process.cpuUsage(before);
+      return [rate, (used.user + used.system) / 1e6];
+    };
+    const loadBefore = loadavg()[0]!;
+    const [plain, plainCpu] = await cpuSeconds(() => passthrough(kafka, topology, records));
+    const [windowed, windowedCpu] = await cpuSeconds(() => windower(config, topology, kafka, records));
+    return {
+      client: config.kafka.client,
+      records,
+      passthroughPerSecond: Math.round(plain),
+      windowerPerSecond: Math.round(windowed),
+      ratio: Number((windowed / plain).toFixed(2)),
+      passthroughCpuSeconds: Number(plainCpu.toFixed(1)),
+      windowerCpuSeconds: Number(windowedCpu.toFixed(1)),
+      loadAverage1m: [Number(loadBefore.toFixed(1)), Number(loadavg()[0]!.toFixed(1))],
+    };
   } finally {
     await cleanup(kafka, topology, [`${topology.options.namespace}.bench.passthrough`]);
   }

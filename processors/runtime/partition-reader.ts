@@ -31,7 +31,8 @@ async function readOne(
   topic: string,
   partition: number,
   from: bigint,
-  onRecord: (record: RawRecord) => void,
+  /** Returning `false` ends the read there (a caller that only asks whether any record exists). */
+  onRecord: (record: RawRecord) => void | boolean,
   options: { until?: bigint; timeoutMs?: number } = {},
 ): Promise<void> {
   const admin = kafka.admin();
@@ -72,13 +73,18 @@ async function readOne(
               for (const m of batch.messages) {
                 const offset = BigInt(m.offset);
                 if (offset < from || offset >= end) continue;
-                onRecord({
+                const more = onRecord({
                   offset,
                   timestamp: Number(m.timestamp),
                   key: m.key ?? null,
                   value: m.value ?? null,
                   headers: stringHeaders(m.headers),
                 });
+                if (more === false) {
+                  clearTimeout(timer);
+                  resolve();
+                  return;
+                }
               }
               await Promise.resolve();
             },

@@ -68,7 +68,12 @@ function batchActivity(): {
         lastEnded.set(key, Date.now());
       }
     },
-    idle: (topic, partition, forMs) => !inHand.has(`${topic}:${partition}`) && Date.now() - (lastEnded.get(`${topic}:${partition}`) ?? 0) >= forMs,
+    idle: (topic, partition, forMs) => {
+      const key = `${topic}:${partition}`;
+      // A partition seen for the first time (just assigned) is idle from now, not since ever.
+      if (!lastEnded.has(key)) lastEnded.set(key, Date.now());
+      return !inHand.has(key) && Date.now() - lastEnded.get(key)! >= forMs;
+    },
   };
 }
 
@@ -90,7 +95,11 @@ export async function pastTrailingMarkers(kafka: Kafka, topic: string, partition
   }
   if (from >= end) return undefined;
   let found = false;
-  await readPartition(kafka, topic, partition, from, () => (found = true), { until: end, timeoutMs: TRAILING_READ_TIMEOUT_MS });
+  // The first record found ends the read: a backlog is not read through.
+  await readPartition(kafka, topic, partition, from, () => {
+    found = true;
+    return false;
+  }, { until: end, timeoutMs: TRAILING_READ_TIMEOUT_MS });
   return found ? undefined : end;
 }
 
