@@ -19,7 +19,7 @@ import CircuitBreaker from 'opossum';
 import type pg from 'pg';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Logger } from '../../lib/logger.ts';
-import { mapBounded } from '../../processors/runtime/map-bounded.ts';
+import { mapBounded } from '../../lib/map-bounded.ts';
 import type { AttemptResult, WebhookSender } from './sender.ts';
 import { claimLease, markDelivered, markFailed, queueHead, releaseLease, subscriptionsWithSecrets, type QueuedDelivery, type SubscriptionWithSecret } from './store.ts';
 

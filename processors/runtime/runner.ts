@@ -46,7 +46,7 @@ import { PROCESSORS } from '../../topology/topics.ts';
 import { batchRetryDelay, retryPause } from './consumer.ts';
 import { deadLetter } from '../../lib/dead-letter.ts';
 import { assertDeployed, outputGuard } from './contract.ts';
-import { mapBounded } from './map-bounded.ts';
+import { mapBounded } from '../../lib/map-bounded.ts';
 import { runtimeMetrics } from './metrics.ts';
 import { readPartition } from './partition-reader.ts';
 import { retryRouter } from './retry.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mapBounded } from '../../processors/runtime/map-bounded.ts';
+import { mapBounded } from '../../lib/map-bounded.ts';
 
 /** A task that settles when the test says so. */
 function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void } {
