@@ -155,10 +155,19 @@ export function runReadModelSink(options: ReadModelSinkOptions): RunningSink {
     const records = await Promise.all(batch.messages.map((m) => toSinkRecord(topic, m)));
     const end = metrics.seconds.startTimer();
     const client = await pool.connect();
+    // A connection PostgreSQL ends between two queries (a restart, pg_terminate_backend) is told
+    // as an 'error' event on the checked-out client: unheard, it killed the process. The next
+    // query fails instead, the batch is retried, and the broken client is destroyed, not pooled.
+    let lost: Error | undefined;
+    const onLost = (err: Error): void => {
+      lost = err;
+    };
+    client.on('error', onLost);
     try {
       await applyIsolating(client, topic, batch.partition, records, BigInt(batch.lastOffset()) + 1n);
     } finally {
-      client.release();
+      client.off('error', onLost);
+      client.release(lost);
       end();
     }
   }
