@@ -48,6 +48,18 @@ export interface SubmissionEnvelope {
   traceparent: string | null;
   /** The PDF the application was read from, when it came as one (see submission-envelope.avsc). */
   applicationDocument?: Attachment | null;
+  /** How the application was read from that PDF (the extraction stage). */
+  extraction?: ExtractionSummary | null;
+}
+
+/** common.avsc Extraction: how the extraction stage read an application out of a PDF. */
+export interface ExtractionSummary {
+  form: string;
+  method: string;
+  pages: number;
+  ocrPages: number[];
+  fields: Array<{ field: string; source: string; page: number; confidence: number }>;
+  needsReview: string[];
 }
 
 export interface SubmissionReceived {
@@ -59,6 +71,8 @@ export interface SubmissionReceived {
   rawOffset: number;
   payload: PayloadRef;
   attachments: Attachment[];
+  /** How the application was read from its PDF, when it came as one. */
+  extraction?: ExtractionSummary | null;
 }
 
 export interface SubmissionChunked {

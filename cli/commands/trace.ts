@@ -8,12 +8,22 @@
 import { Command } from 'commander';
 import type { Timeline, TimelineEvent } from '../../connectors/read-model/index.ts';
 import { PermitflowError } from '../../lib/errors.ts';
-import type { Finding, Reason } from '../../schemas/types.ts';
+import type { ExtractionSummary, Finding, Reason } from '../../schemas/types.ts';
 import { printableJson, printableLines } from '../printable.ts';
 
 const time = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toISOString());
 const dollars = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
 const money = (cents: unknown): string => (typeof cents === 'number' ? dollars.format(cents / 100) : 'none');
+
+/** How a PDF application was read: method, pages, each field's source, page and confidence, and what needs review. */
+function extractionLines(x: ExtractionSummary | null | undefined): string[] {
+  if (!x) return [];
+  const ocr = x.ocrPages.length > 0 ? `, OCR of page ${x.ocrPages.join(', ')}` : '';
+  return [
+    `extracted from a PDF by ${x.method === 'ocr' ? 'OCR' : 'its form fields'} (form ${x.form}, ${x.pages} page${x.pages === 1 ? '' : 's'}${ocr}); needs review: ${x.needsReview.join(', ') || 'none'}`,
+    `fields: ${x.fields.map((f) => `${f.field} ${f.source} p${f.page} ${f.confidence.toFixed(2)}`).join(', ')}`,
+  ];
+}
 
 /** The lines under an event: what that stage found or decided. */
 function details(e: TimelineEvent): string[] {
@@ -26,6 +36,7 @@ function details(e: TimelineEvent): string[] {
       return [
         `source ${String(d.source)}${client ? ` (${client})` : ''}, reference ${(d.sourceReference as string | null) ?? '-'}, raw offset ${String(d.rawOffset)}`,
         `payload ${payload.size} bytes ${payload.inline ? 'inline' : `at ${payload.objectKey}`}; attachments: ${attachments.join(', ') || 'none'}`,
+        ...extractionLines(d.extraction as ExtractionSummary | null | undefined),
       ];
     }
     case 'chunked':

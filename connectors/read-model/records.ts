@@ -122,7 +122,7 @@ function detailOf(record: StateRecord): Record<string, unknown> {
   switch (record.header.state) {
     case 'received': {
       const r = record as SubmissionReceived;
-      return { source: r.source, sourceClient: r.sourceClient, sourceReference: r.sourceReference, receivedAt: r.receivedAt, rawOffset: r.rawOffset, payload: payloadSummary(r.payload), attachments: attachmentSummary(r.attachments) };
+      return { source: r.source, sourceClient: r.sourceClient, sourceReference: r.sourceReference, receivedAt: r.receivedAt, rawOffset: r.rawOffset, payload: payloadSummary(r.payload), attachments: attachmentSummary(r.attachments), extraction: r.extraction ?? null };
     }
     case 'chunked': {
       const r = record as SubmissionChunked;

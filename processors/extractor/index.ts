@@ -65,6 +65,8 @@ export function createExtractor(options: ExtractorOptions): ProcessorDefinition<
         sourceReference: envelope.sourceReference ?? application.sourceReference ?? null,
         payload: stored,
         applicationDocument: documentOf(envelope),
+        // The report rides on the envelope too, so the windower puts it on `received` and `trace` shows it.
+        extraction: { ...extraction, needsReview: extraction.needsReview.map((f) => f.field) },
       };
       return [{ topic: topology.topics.raw, key: envelope.submissionHash, value: out }];
     },

@@ -240,6 +240,7 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
         rawOffset,
         payload: envelope.payload,
         attachments: envelope.attachments,
+        extraction: envelope.extraction ?? null,
       };
       const outputs: Output[] = [
         { changelog: seenChangelog, key: hash, value: encodeSeen(rawOffset), partition },

@@ -21,7 +21,7 @@ import { createObjectStore } from '../../connectors/object-store.ts';
 import type { ExtractedApplication } from '../../domain/extraction.ts';
 import { REPO_ROOT } from '../../lib/config.ts';
 import { createLogger } from '../../lib/logger.ts';
-import type { DeadLetter, SubmissionAccepted, SubmissionEnvelope, SubmissionRejected } from '../../schemas/types.ts';
+import type { DeadLetter, SubmissionAccepted, SubmissionEnvelope, SubmissionReceived, SubmissionRejected } from '../../schemas/types.ts';
 import { startLookupsHarness } from '../fixtures/lookups/harness.ts';
 import { F100_EXPECTED, filledF100, scanned } from '../support/pdf-forms.ts';
 import { readAll, waitFor } from '../support/pipeline.ts';
@@ -44,7 +44,8 @@ async function post(url: string, key: string, pdf: Uint8Array, attachments: Arra
 
 test('a filled F100 and its scan reach decisions with the fields the applicant wrote; an encrypted PDF is dead-lettered with its cause', async (t) => {
   const keysFile = join(mkdtempSync(join(tmpdir(), 'permitflow-extract-it-')), 'api-keys.json');
-  const harness = await startLookupsHarness(t, { INTAKE_API_KEYS_FILE: keysFile, WINDOW_MAX_COUNT: '4', WINDOW_MAX_AGE_MS: '1500' });
+  // A scan takes seconds alone, minutes on a machine shared by a whole test run: the deadline is not what is tested here.
+  const harness = await startLookupsHarness(t, { INTAKE_API_KEYS_FILE: keysFile, WINDOW_MAX_COUNT: '4', WINDOW_MAX_AGE_MS: '1500', EXTRACT_TIMEOUT_MS: '240000' });
   const { config } = harness;
   const topology = await testTopology(t, config);
   const portal = createApiKey(keysFile, { client: 'portal', scopes: ['submit', 'read'] });
@@ -79,11 +80,14 @@ test('a filled F100 and its scan reach decisions with the fields the applicant w
     const decisions = await decided();
     const letters = await readAll<DeadLetter>(config, topology, 'dlq');
     return [formId, scanId, jsonId].every((id) => decisions.has(id!)) && letters.some((l) => l.key === encryptedId);
-  }, 240_000, 1_000);
+  }, 300_000, 1_000);
 
   // Nothing PDF reached raw: each PDF envelope came back from the extractor as an application of the same id.
   const raw = new Map((await readAll<SubmissionEnvelope>(config, topology, 'raw')).map((r) => [r.key!, r.value]));
   assert.equal(raw.has(encryptedId!), false);
+  // How each was read travels on `received` (the windower copies it from the envelope), for `permitflow trace`.
+  const received = new Map((await readAll<SubmissionReceived>(config, topology, 'received')).map((r) => [r.key!, r.value]));
+  assert.deepEqual([formId!, scanId!, jsonId].map((id) => received.get(id)?.extraction?.method ?? null), ['form', 'ocr', null]);
   const store = createObjectStore(config);
   t.after(() => store.close());
   const applicationOf = async (id: string) => JSON.parse((await loadPayload(store, raw.get(id)!.payload)).toString('utf8')) as ExtractedApplication;
