@@ -109,7 +109,7 @@ async function windower(config: Config, topology: Topology, kafka: Kafka, record
   return records / seconds;
 }
 
-async function throughput(records: number): Promise<Record<string, number>> {
+async function throughput(records: number): Promise<Record<string, unknown>> {
   const { config, topology, kafka } = await setup({ WINDOW_MAX_COUNT: '500', WINDOW_MAX_AGE_MS: '60000' });
   try {
     await produceSubmissions(config, topology, records, 0, 1000);
