@@ -52,6 +52,7 @@ export interface ResilientClientOptions {
 }
 
 export interface JsonReply {
+  /** Parsed JSON; a cached one is shared by every lookup the same entry answers: read it, never change it. */
   body: unknown;
   /** When the origin last sent or confirmed this body. */
   fetchedAt: number;
@@ -175,7 +176,7 @@ export function createResilientClient(options: ResilientClientOptions): Resilien
       const target: RequestTarget = { api, url };
       const cached = await cache.lookup(target, baseHeaders);
       lookupMetrics.cache.inc({ api, result: cached.kind === 'fresh' ? 'hit' : cached.kind });
-      if (cached.kind === 'fresh') return { body: JSON.parse(cached.entry.body), fetchedAt: cached.entry.fetchedAt, cacheHit: true, attempts: 0 };
+      if (cached.kind === 'fresh') return { body: (cached.entry.json ??= JSON.parse(cached.entry.body)), fetchedAt: cached.entry.fetchedAt, cacheHit: true, attempts: 0 };
 
       const deadline = Date.now() + options.timeouts.deadlineMs;
       const requestSignal = AbortSignal.any([closing.signal, AbortSignal.timeout(options.timeouts.deadlineMs), ...(signal ? [signal] : [])]);

@@ -31,6 +31,11 @@ export interface CachedEntry {
   body: string;
   /** When the origin last sent or confirmed this body. */
   fetchedAt: number;
+  /**
+   * The body parsed, once per entry: an entry held in memory answers many lookups, which share
+   * this value and only read it (never kept in Redis).
+   */
+  json?: unknown;
 }
 
 export type CacheLookup =
