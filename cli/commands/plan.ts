@@ -61,7 +61,7 @@ export function planCommand(): Command {
     .option('--events <file.yaml>', 'holidays and deadlines: events: [{ name, dates: [ISO dates], effect?: multiplier }]')
     .addOption(new Option('--p99 <duration>', 'target p99 from receipt to decision').default('5m'))
     .addOption(new Option('--max-lag <duration>', 'longest a backlog may take to drain').default('10m'))
-    .option('--bench <file>', 'bench/e2e results JSON with the measured service rates (default: the newest in bench/results)')
+    .option('--bench <file>', 'bench/e2e results JSON with the measured service rates (default: the newest complete one in bench/results, else the committed bench/e2e/reference run)')
     .addOption(new Option('--scale <factor>', 'plan for this multiple of the forecast (a fee change, an ordinance deadline)').default('1'))
     .addOption(new Option('--lookup-cache-hit <fraction>', 'share of lookups answered from cache (0 = every site new)').default('0'))
     .addOption(new Option('--level <fraction>', 'coverage of the prediction band').default('0.9'))
@@ -104,7 +104,7 @@ export function planCommand(): Command {
       if (scale !== 1) {
         arrivals = { ...arrivals, daily: arrivals.daily.map((v) => v * scale), peakHourly: arrivals.peakHourly.map((v) => v * scale), byHour: arrivals.byHour.map((v) => v * scale) };
       }
-      const benchFile = options.bench ?? capacity.latestBenchFile(join(REPO_ROOT, 'bench/results'));
+      const benchFile = options.bench ?? capacity.latestBenchFile(join(REPO_ROOT, 'bench/results')) ?? join(REPO_ROOT, capacity.REFERENCE_BENCH);
       const bench = capacity.loadBench(benchFile);
       const built = plan.buildPlan({
         history: arrivals,

@@ -8,7 +8,7 @@
  * its process was busy (the utilisation law, X = U x mu). Those processes shared two cores with
  * each other and the stack, so the rates are conservative for an instance with a core of its own.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PermitflowError } from '../../lib/errors.ts';
 
@@ -39,17 +39,24 @@ export interface ServiceRates {
 }
 
 /**
+ * The bench/e2e run committed with the project (bench/e2e/reference/, its Markdown beside it):
+ * the service rates a fresh checkout plans with until `make bench-e2e` measures this machine.
+ */
+export const REFERENCE_BENCH = 'bench/e2e/reference/e2e-2026-12-03T13-31-07-888Z.json';
+
+/**
  * The newest complete `bench/e2e` results file in `dir`: both drains (the service rates) and the
  * live runs (the check). A run cut short, or one with `--only`, leaves a partial file: skipped.
+ * Null when there is none (bench/results is not committed: a fresh checkout has none).
  */
-export function latestBenchFile(dir: string): string {
-  const files = readdirSync(dir).filter((f) => /^e2e-.*\.json$/.test(f)).sort().reverse();
+export function latestBenchFile(dir: string): string | null {
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => /^e2e-.*\.json$/.test(f)).sort().reverse() : [];
   for (const f of files) {
     const bench = loadBench(join(dir, f));
     const layouts = new Set(bench.drains?.map((d) => d.layout));
     if (layouts.has('all') && layouts.has('stages') && bench.live?.length > 0) return join(dir, f);
   }
-  throw PermitflowError.permanent('PF_PLAN_NO_BENCH', `${dir}: no complete bench/e2e results (e2e-*.json with both drains and the live runs); run \`make bench-e2e\` or pass --bench <file>`);
+  return null;
 }
 
 export function loadBench(file: string): BenchE2E {

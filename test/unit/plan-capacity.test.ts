@@ -5,12 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { test } from 'node:test';
 import { REPO_ROOT } from '../../lib/config.ts';
-import { checkAgainstBench, checkLayoutAgainstBench, erlangC, loadBench, recommend, serviceRates, simulateLag, sojournQuantile, type CurrentLayout } from '../../cli/plan/capacity.ts';
+import { checkAgainstBench, checkLayoutAgainstBench, erlangC, latestBenchFile, loadBench, REFERENCE_BENCH, recommend, serviceRates, simulateLag, sojournQuantile, type CurrentLayout } from '../../cli/plan/capacity.ts';
 
 // The bench/e2e run the plan's figures were checked against (2 cores, 20,000 submissions per drain).
-const BENCH_FILE = join(REPO_ROOT, 'bench/results/e2e-2026-12-03T13-31-07-888Z.json');
+const BENCH_FILE = join(REPO_ROOT, REFERENCE_BENCH);
 const bench = loadBench(BENCH_FILE);
 const rates = serviceRates(bench, BENCH_FILE);
 const target = { p99Seconds: 300, maxLagSeconds: 600 };
@@ -31,6 +33,15 @@ test('per-stage rates come from the benchmark: throughput over the busy share of
   const slowest = Object.entries(rates.perInstance).sort((a, b) => a[1] - b[1])[0]![0];
   assert.equal(slowest, 'enricher');
   assert.ok(Math.abs(rates.allInOne - 20_000 / 25.32 / 0.954) < 1);
+});
+
+test('the newest complete bench/e2e results are used; a partial run is skipped; none is null', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'permitflow-bench-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  assert.equal(latestBenchFile(join(dir, 'missing')), null);
+  copyFileSync(BENCH_FILE, join(dir, 'e2e-2026-12-01T00-00-00-000Z.json'));
+  writeFileSync(join(dir, 'e2e-2026-12-02T00-00-00-000Z.json'), JSON.stringify({ ...bench, drains: bench.drains.filter((d) => d.layout === 'stages'), live: [] }));
+  assert.equal(latestBenchFile(dir), join(dir, 'e2e-2026-12-01T00-00-00-000Z.json'));
 });
 
 test('Erlang C and the M/M/c sojourn time match their closed forms', () => {
