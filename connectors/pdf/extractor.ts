@@ -1,7 +1,7 @@
 /**
- * The PDF extraction pool: reads application PDFs into permit applications, each in its own
- * worker thread (off the event loop) with a bounded heap and a deadline, at most `concurrency`
- * at a time. OCR tools run as child processes of the worker under their own bounds (ocr.ts).
+ * The PDF extraction pool: reads application PDFs into permit applications in worker threads
+ * (off the event loop), each with a bounded heap, one document at a time per worker under a
+ * deadline, at most `concurrency` at a time. OCR tools run as child processes of the worker under their own bounds (ocr.ts).
  *
  * The reading is mapped by the form's mapping (the importer's rules), then every application
  * field gets its source, page and confidence; a required field below `reviewConfidence` is
@@ -40,30 +40,53 @@ export interface PdfExtractor extends ApplicationReader {
 
 const WORKER_URL = new URL('./worker.ts', import.meta.url);
 
-function runWorker(input: WorkerInput, options: PdfExtractorOptions): Promise<PdfReading> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(WORKER_URL, { workerData: input, resourceLimits: { maxOldGenerationSizeMb: options.memoryMb, maxYoungGenerationSizeMb: Math.max(8, Math.floor(options.memoryMb / 8)) }, stdout: false, stderr: false });
-    let settled = false;
-    const settle = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      fn();
-      void worker.terminate();
-    };
-    const timer = setTimeout(() => settle(() => reject(PermitflowError.permanent('PF_PDF_TIMEOUT', `reading the PDF took longer than ${options.timeoutMs} ms; send the form alone, scanned at 300 dpi or less`))), options.timeoutMs);
-    worker.once('message', (out: WorkerOutput) => settle(() => (out.ok ? resolve(out.reading) : reject(PermitflowError.permanent(out.code, out.message)))));
-    worker.once('error', (err: Error & { code?: string }) =>
-      settle(() =>
-        reject(
-          err.code === 'ERR_WORKER_OUT_OF_MEMORY'
-            ? PermitflowError.permanent('PF_PDF_TOO_COMPLEX', `reading the PDF needed more than ${options.memoryMb} MB; send the form alone, without large images`)
-            : PermitflowError.permanent('PF_PDF_UNREADABLE', `the PDF could not be read: ${err.message}`, { cause: err }),
-        ),
-      ),
-    );
-    worker.once('exit', (code) => settle(() => reject(PermitflowError.permanent('PF_PDF_UNREADABLE', `the PDF reader stopped (exit ${code}) before answering`))));
-  });
+/**
+ * Worker threads kept between documents (starting one costs about half a second of CPU: the
+ * module graph and pdf-lib). A worker that timed out, ran out of heap or failed is terminated
+ * and never reused; an idle one is unref'd, so it never keeps the process alive.
+ */
+function workerPool(options: PdfExtractorOptions) {
+  const idle: Worker[] = [];
+  let nextId = 0;
+  const spawnWorker = () =>
+    new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: options.memoryMb, maxYoungGenerationSizeMb: Math.max(8, Math.floor(options.memoryMb / 8)) }, stdout: false, stderr: false });
+
+  function run(input: WorkerInput): Promise<PdfReading> {
+    const worker = idle.pop() ?? spawnWorker();
+    worker.ref();
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = (reusable: boolean, fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+        if (reusable) {
+          worker.unref();
+          idle.push(worker);
+        } else void worker.terminate();
+        fn();
+      };
+      const onMessage = (out: WorkerOutput & { id: number }) => {
+        if (out.id !== id) return;
+        settle(true, () => (out.ok ? resolve(out.reading) : reject(PermitflowError.permanent(out.code, out.message))));
+      };
+      const onError = (err: Error & { code?: string }) =>
+        settle(false, () =>
+          reject(
+            err.code === 'ERR_WORKER_OUT_OF_MEMORY'
+              ? PermitflowError.permanent('PF_PDF_TOO_COMPLEX', `reading the PDF needed more than ${options.memoryMb} MB; send the form alone, without large images`)
+              : PermitflowError.permanent('PF_PDF_UNREADABLE', `the PDF could not be read: ${err.message}`, { cause: err }),
+          ),
+        );
+      const onExit = (code: number) => settle(false, () => reject(PermitflowError.permanent('PF_PDF_UNREADABLE', `the PDF reader stopped (exit ${code}) before answering`)));
+      const timer = setTimeout(() => settle(false, () => reject(PermitflowError.permanent('PF_PDF_TIMEOUT', `reading the PDF took longer than ${options.timeoutMs} ms; send the form alone, scanned at 300 dpi or less`))), options.timeoutMs);
+      worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+      worker.postMessage({ id, ...input });
+    });
+  }
+  return { run, idle };
 }
 
 const shapeOf = (form: FormMapping): FormShape => ({ name: form.name, title: form.title, columns: [...form.columns] });
@@ -86,6 +109,7 @@ function fieldExtractions(form: FormMapping, cells: Record<string, ReadCell>): F
 
 export function createPdfExtractor(options: PdfExtractorOptions): PdfExtractor {
   const limit = pLimit(options.concurrency);
+  const pool = workerPool(options);
   const forms = new Map(options.forms.map((f) => [f.name, f]));
   const shapes = options.forms.map(shapeOf);
   const limits = {
@@ -100,7 +124,7 @@ export function createPdfExtractor(options: PdfExtractorOptions): PdfExtractor {
     },
     extract: (pdf) =>
       limit(async () => {
-        const reading = await runWorker({ bytes: pdf, forms: shapes, limits }, options);
+        const reading = await pool.run({ bytes: pdf, forms: shapes, limits });
         const form = forms.get(reading.form)!;
         const cells = reading.cells;
         const mapped = form.mapper.map((column) => cells[column]?.value ?? null);

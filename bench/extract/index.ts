@@ -1,0 +1,79 @@
+/**
+ * PDF extraction benchmark (no services): the extraction pool (connectors/pdf) reading the real
+ * NJ UCC F100 form, filled in (AcroForm fields, 3 pages) and scanned (OCR of page 1 at
+ * EXTRACT_OCR_DPI), EXTRACT_CONCURRENCY documents at a time, each in its own worker thread.
+ *
+ *   pages/s by form fields and by OCR (wall clock, the pool's concurrency included), ms per
+ *   document (median, max), and the process's peak RSS (worker threads included; the OCR tools
+ *   are child processes, bounded by EXTRACT_MEMORY_MB × 4 of address space each).
+ *
+ * Usage: node --import tsx bench/extract/index.ts [--forms N] [--scans N]
+ * Results are printed and written to bench/results/extract-<timestamp>.{json,md}.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createPdfExtractor } from '../../connectors/pdf/extractor.ts';
+import { loadFormMappings } from '../../connectors/pdf/form-mapping.ts';
+import { loadConfig, REPO_ROOT } from '../../lib/config.ts';
+import { filledF100, scanned } from '../../test/support/pdf-forms.ts';
+
+const { values: args } = parseArgs({ options: { forms: { type: 'string', default: '20' }, scans: { type: 'string', default: '4' } } });
+const config = loadConfig();
+const extractor = createPdfExtractor({ forms: loadFormMappings(config.extract.formsDir), ...config.extract });
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+async function measure(label: string, pdfs: Uint8Array[], pagesOf: (r: Awaited<ReturnType<typeof extractor.extract>>) => number) {
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  const perDocument: number[] = [];
+  let pages = 0;
+  await Promise.all(
+    pdfs.map(async (pdf) => {
+      const t = performance.now();
+      const result = await extractor.extract(pdf);
+      perDocument.push(performance.now() - t);
+      pages += pagesOf(result);
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
+  return { label, documents: pdfs.length, pages, seconds: round(seconds), pagesPerSecond: round(pages / seconds), msPerDocumentMedian: Math.round(median(perDocument)), msPerDocumentMax: Math.round(Math.max(...perDocument)), mainProcessCpuSeconds: round((used.user + used.system) / 1e6) };
+}
+
+const filled = await filledF100();
+const scan = await scanned(filled);
+const loadBefore = loadavg()[0]!;
+// Form fields: every page of the form counts (the fields are read from all three).
+const form = await measure('form fields', Array.from({ length: Number(args.forms) }, () => filled), (r) => r.extraction.pages);
+// OCR: the pages rasterised and read.
+const ocr = await measure('OCR', Array.from({ length: Number(args.scans) }, () => scan), (r) => r.extraction.ocrPages.length);
+const results = {
+  at: new Date().toISOString(),
+  machine: { cpus: cpus().length, loadBefore: round(loadBefore), loadAfter: round(loadavg()[0]!) },
+  settings: { concurrency: config.extract.concurrency, dpi: config.extract.dpi, memoryMb: config.extract.memoryMb, timeoutMs: config.extract.timeoutMs },
+  scenarios: [form, ocr],
+  peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+};
+
+const md = [
+  `# PDF extraction, ${results.at}`,
+  '',
+  `${results.machine.cpus} CPUs, load ${results.machine.loadBefore} before, ${results.machine.loadAfter} after; EXTRACT_CONCURRENCY ${results.settings.concurrency}, OCR at ${results.settings.dpi} dpi`,
+  '',
+  '| reading | documents | pages | s | pages/s | ms per document (median / max) | CPU s (main process) |',
+  '|---|---|---|---|---|---|---|',
+  ...results.scenarios.map((s) => `| ${s.label} | ${s.documents} | ${s.pages} | ${s.seconds} | ${s.pagesPerSecond} | ${s.msPerDocumentMedian} / ${s.msPerDocumentMax} | ${s.mainProcessCpuSeconds} |`),
+  '',
+  `Peak RSS of the process (worker threads included, OCR tools are child processes): ${results.peakRssMb} MB`,
+  '',
+].join('\n');
+console.log(md);
+const dir = join(REPO_ROOT, 'bench/results');
+mkdirSync(dir, { recursive: true });
+const stamp = results.at.replace(/[:.]/g, '-');
+writeFileSync(join(dir, `extract-${stamp}.json`), `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync(join(dir, `extract-${stamp}.md`), md);
