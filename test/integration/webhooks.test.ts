@@ -4,12 +4,15 @@
  * of submissions (make test keeps it short; bench/webhooks runs a 5-minute outage): it gets
  * every event afterwards, in order per submission, while the other one gets each within 1 s.
  * A subscription to the cloud metadata address is refused and dead-lettered, and a replay sends
- * delivered events again under the same ids.
+ * delivered events again under the same ids. A SIGKILLed notifier loses nothing: its successor
+ * takes the queues over when the lease runs out and resends what was in flight, same ids.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
+import { register } from 'prom-client';
 import { eventId } from '../../connectors/webhooks/events.ts';
 import { startNotifier, type RunningNotifier } from '../../connectors/webhooks/notifier.ts';
 import { addSubscription, createWebhookPool, listDeliveries, listSubscriptions, migrateWebhooks, replayDeliveries, type SubscriptionWithSecret } from '../../connectors/webhooks/store.ts';
@@ -18,6 +21,7 @@ import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import type { Topology } from '../../topology/topics.ts';
+import { spawnProcessor } from '../support/pipeline.ts';
 import { freePort } from '../support/ports.ts';
 import { testConfig, testTopology } from '../support/stack.ts';
 import { startReceiver, stateRecordProducer, type DecisionTopic, type WebhookReceiver } from '../support/webhooks.ts';
@@ -35,20 +39,22 @@ let config: Config;
 let topology: Topology;
 let pool: pg.Pool;
 const cleanups: Array<() => Promise<unknown>> = [];
+const OVERRIDES = {
+  WEBHOOKS_ALLOW_PRIVATE_TARGETS: '127.0.0.0/8',
+  WEBHOOKS_ALLOW_HTTP: 'true',
+  WEBHOOKS_RETRY_BASE_MS: '200',
+  WEBHOOKS_RETRY_MAX_MS: '1000',
+  WEBHOOKS_BREAKER_MIN_REQUESTS: '3',
+  WEBHOOKS_BREAKER_RESET_MS: '1000',
+  WEBHOOKS_POLL_MS: '200',
+  WEBHOOKS_TIMEOUT_MS: '2000',
+  // A SIGKILLed instance's queues are taken over this soon.
+  WEBHOOKS_LEASE_MS: '3000',
+};
 
 before(async () => {
   const schema = `wh_${Date.now().toString(36)}`;
-  config = await testConfig({
-    WEBHOOKS_SCHEMA: schema,
-    WEBHOOKS_ALLOW_PRIVATE_TARGETS: '127.0.0.0/8',
-    WEBHOOKS_ALLOW_HTTP: 'true',
-    WEBHOOKS_RETRY_BASE_MS: '200',
-    WEBHOOKS_RETRY_MAX_MS: '1000',
-    WEBHOOKS_BREAKER_MIN_REQUESTS: '3',
-    WEBHOOKS_BREAKER_RESET_MS: '1000',
-    WEBHOOKS_POLL_MS: '200',
-    WEBHOOKS_TIMEOUT_MS: '2000',
-  });
+  config = await testConfig({ WEBHOOKS_SCHEMA: schema, ...OVERRIDES });
   pool = createWebhookPool(config, { max: 2 });
   await migrateWebhooks(pool, schema);
   cleanups.push(async () => {
@@ -64,10 +70,10 @@ after(async () => {
 test('every event reaches a subscriber that was down, in order per submission; the other gets each within 1 s; all signed', async (t) => {
   topology = await testTopology(t, config);
   const healthy = await startReceiver();
-  cleanups.push(() => healthy.close());
+  t.after(() => healthy.close());
   const downPort = await freePort();
   let down: WebhookReceiver | undefined;
-  cleanups.push(async () => down?.close());
+  t.after(async () => down?.close());
 
   const subscribe = async (url: string): Promise<SubscriptionWithSecret> => addSubscription(pool, { client: 'portal', url, eventTypes: ['submission.received', 'submission.accepted', 'submission.rejected', 'batch.completed'] });
   const healthySub = await subscribe(healthy.url);
@@ -76,11 +82,11 @@ test('every event reaches a subscriber that was down, in order per submission; t
   const metadataSub = await subscribe('http://169.254.169.254/latest/meta-data/iam/security-credentials/');
 
   const notifier: RunningNotifier = startNotifier(config, { kafka: createKafka(config, createLogger({ level: 'warn' })), serde: createSerde(createRegistry(config)), topology, logger: createLogger({ level: 'error' }) });
-  cleanups.push(() => notifier.stop());
+  t.after(() => notifier.stop());
   await notifier.started;
 
   const producer = await stateRecordProducer(config, topology);
-  cleanups.push(() => producer.close());
+  t.after(() => producer.close());
   const run = `${Date.now()}`;
   const producedAt = new Map<string, number>();
   const hashes: string[] = [];
@@ -130,6 +136,12 @@ test('every event reaches a subscriber that was down, in order per submission; t
   const dead = await listDeliveries(pool, { subscriptionId: metadataSub.id, limit: 1000 });
   assert.ok(dead.every((d) => d.status === 'dead' && d.attempts === 1 && /169\.254\.169\.254 is a linkLocal address/.test(d.lastError ?? '')), JSON.stringify(dead[0]));
 
+  // The down subscriber's breaker opened: attempts were skipped (not counted) while it was down.
+  const skipped = (await register.getSingleMetric('permitflow_webhook_attempts_total')!.get()).values.find((v) => v.labels.outcome === 'breaker-open')?.value ?? 0;
+  assert.ok(skipped > 0, 'the breaker held back attempts while the subscriber was down');
+  const downHead = (await listDeliveries(pool, { subscriptionId: downSub.id, limit: 1 }))[0]!;
+  t.diagnostic(`down subscriber: first event delivered after ${downHead.attempts} attempts; ${skipped} attempts held back by its breaker`);
+
   const stats = new Map((await listSubscriptions(pool)).map((s) => [s.id, s]));
   assert.equal(stats.get(downSub.id)?.delivered, expected.length);
   assert.equal(stats.get(downSub.id)?.pending, 0);
@@ -141,4 +153,55 @@ test('every event reaches a subscriber that was down, in order per submission; t
   await until('the replayed events', 10_000, () => healthy.received.length >= before + expected.length);
   assert.deepEqual(healthy.received.slice(before).map((r) => r.id).sort(), expected);
   assert.ok(healthy.received.every((r) => r.verified));
+});
+
+test('SIGKILL of the notifier mid-delivery: every event still arrives (at least once, same ids), in order per submission', async (t) => {
+  // A schema of its own: the first test's notifier must not serve these queues.
+  const crashSchema = `${config.webhooks.schema}_crash`;
+  const crashConfig = await testConfig({ WEBHOOKS_SCHEMA: crashSchema, ...OVERRIDES });
+  const crashTopology = await testTopology(t, crashConfig);
+  const crashPool = createWebhookPool(crashConfig, { max: 2 });
+  await migrateWebhooks(crashPool, crashSchema);
+  cleanups.push(async () => {
+    await crashPool.query(`DROP SCHEMA IF EXISTS "${crashSchema}" CASCADE`);
+    await crashPool.end();
+  });
+  // A receiver slow enough that the kill lands with deliveries in flight and queued.
+  const receiver = await startReceiver({ delayMs: 30 });
+  t.after(() => receiver.close());
+  receiver.secret = (await addSubscription(crashPool, { client: 'agency', url: receiver.url, eventTypes: ['submission.received', 'submission.accepted', 'submission.rejected'] })).secret;
+  const env = { ...OVERRIDES, WEBHOOKS_SCHEMA: crashConfig.webhooks.schema, PERMITFLOW_TOPIC_NAMESPACE: crashConfig.topology.namespace, PERMITFLOW_PARTITIONS: String(crashConfig.topology.partitions), LOG_LEVEL: 'warn' };
+
+  const producer = await stateRecordProducer(crashConfig, crashTopology);
+  t.after(() => producer.close());
+  const run = `crash-${Date.now()}`;
+  const hashes: string[] = [];
+  const produce = async (from: number, to: number) => {
+    for (let n = from; n < to; n++) {
+      const hash = producer.hashOf(run, n);
+      hashes.push(hash);
+      await producer.received(hash);
+      await producer.decided(n % 2 === 0 ? 'accepted' : 'rejected', hash);
+    }
+  };
+  await produce(0, 80);
+  const first = spawnProcessor(t, 'notifier', env);
+  await until('deliveries under way', 60_000, () => receiver.distinct().length >= 40);
+  first.kill('SIGKILL');
+  await once(first, 'exit');
+  const atKill = receiver.distinct().length;
+  await produce(80, 100);
+  spawnProcessor(t, 'notifier', env);
+  await until('every event after the restart', 90_000, () => receiver.distinct().length >= 2 * hashes.length);
+
+  const expected = hashes.flatMap((h, n) => [eventId('submission.received', h), eventId(n % 2 === 0 ? 'submission.accepted' : 'submission.rejected', h)]).sort();
+  assert.ok(atKill < expected.length, 'the kill landed before everything was delivered');
+  assert.deepEqual(receiver.distinct().map((r) => r.id).sort(), expected);
+  assert.ok(receiver.received.every((r) => r.verified));
+  const position = new Map(receiver.distinct().map((r, i) => [`${r.type}:${r.submissionId ?? ''}`, i]));
+  for (const hash of hashes) {
+    const decision = position.get(`submission.accepted:${hash}`) ?? position.get(`submission.rejected:${hash}`);
+    assert.ok(decision !== undefined && position.get(`submission.received:${hash}`)! < decision, `order of ${hash.slice(0, 12)}`);
+  }
+  t.diagnostic(`killed at ${atKill} of ${expected.length} events; ${receiver.received.length - receiver.distinct().length} sent twice (same webhook-id)`);
 });
