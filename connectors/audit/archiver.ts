@@ -24,7 +24,7 @@ import type { Serde } from '../../schemas/serde.ts';
 import { batchRetryDelay, retryPause } from '../../lib/backoff.ts';
 import { createStageConsumer, restartAfterCrash } from '../../lib/stage-consumer.ts';
 import type { TopicSpec, Topology } from '../../topology/topics.ts';
-import { sealRoot } from './roots.ts';
+import { claimSealSlot, sealRoot } from './roots.ts';
 import {
   buildSegment,
   decodeSegment,
@@ -329,11 +329,18 @@ export function runArchiver(options: ArchiverOptions): RunningArchiver {
   }, Math.max(100, Math.min(1000, Math.floor(options.segment.maxAgeMs / 4))));
   ageTimer.unref();
 
+  // Each slot of AUDIT_SEAL_INTERVAL_MS (a UTC day by default) is sealed once, by whichever
+  // instance claims it first; checked every minute at most, so restarts never skip a slot.
+  let slotTried = -1;
   const seal = async () => {
+    const slot = Math.floor(Date.now() / options.sealIntervalMs);
+    if (slot === slotTried) return;
+    slotTried = slot;
+    if (!(await claimSealSlot(store, topology.options.namespace, options.sealIntervalMs, options.workerId))) return;
     const { key, root } = await sealRoot(store, options.signingKey, topology.options.namespace, chains);
     logger.info({ root: key, heads: root.heads.length }, 'audit root signed');
   };
-  const sealTimer = setInterval(() => void seal().catch((err: unknown) => logger.warn({ err }, 'audit root not signed; the next interval tries again')), options.sealIntervalMs);
+  const sealTimer = setInterval(() => void seal().catch((err: unknown) => logger.warn({ err }, 'audit root not signed; the next slot tries again')), Math.min(options.sealIntervalMs, 60_000));
   sealTimer.unref();
 
   let settle!: { resolve: () => void; reject: (err: unknown) => void };

@@ -8,7 +8,7 @@ import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 
 import canonicalizeModule from 'canonicalize';
 import type { Config } from '../../lib/config.ts';
 import { ConfigError } from '../../lib/config.ts';
-import { parseManifest, rootsPrefix, sha256Hex, type SegmentManifest } from './segment.ts';
+import { AUDIT_PREFIX, parseManifest, rootsPrefix, sha256Hex, type SegmentManifest } from './segment.ts';
 import type { AuditStore } from './store.ts';
 
 // canonicalize is CommonJS (`module.exports = fn`) but its types declare an ES default export.
@@ -78,6 +78,15 @@ export function rootSignatureValid(signed: SignedRoot, key: KeyObject): boolean 
 /** Key of a root sealed at `at`: ISO time without separators, so key order is time order. */
 export const rootKey = (namespace: string, at: Date): string => `${rootsPrefix(namespace)}${at.toISOString().replace(/[-:]/g, '')}.json`;
 
+/**
+ * Claims the seal of the slot `now` falls in (one per AUDIT_SEAL_INTERVAL_MS): a conditional put,
+ * so of several archiver instances exactly one seals each slot and the roots stay one chain.
+ */
+export async function claimSealSlot(store: AuditStore, namespace: string, slotMs: number, workerId: string, now: Date = new Date()): Promise<boolean> {
+  const slot = new Date(Math.floor(now.getTime() / slotMs) * slotMs).toISOString().replace(/[-:]/g, '');
+  return (await store.putIfAbsent(`${AUDIT_PREFIX}/_seals/${namespace}/${slot}.claim`, Buffer.from(workerId, 'utf8'), 'text/plain')) === 'created';
+}
+
 /** The last manifest of each chain (key order is offset order). */
 export async function chainHeads(store: AuditStore, chains: readonly { topic: string; partition: number; prefix: string }[]): Promise<ChainHead[]> {
   const heads: ChainHead[] = [];
@@ -93,14 +102,15 @@ export async function chainHeads(store: AuditStore, chains: readonly { topic: st
   return heads;
 }
 
-/** Signs and writes a root over the current heads of `chains`; returns its key. */
+/** Signs and writes a root over the current heads of `chains`, naming the newest root before it. */
 export async function sealRoot(
   store: AuditStore,
   key: KeyObject,
   namespace: string,
   chains: readonly { topic: string; partition: number; prefix: string }[],
   now: Date = new Date(),
-): Promise<{ key: string; root: AuditRoot }> {
+): Promise<{ key: string; root: AuditRoot; written: boolean }> {
+  const objectKey = rootKey(namespace, now);
   const existing = await store.list(rootsPrefix(namespace));
   const previousKey = existing.at(-1);
   const previousBytes = previousKey ? await store.get(previousKey) : undefined;
@@ -111,7 +121,6 @@ export async function sealRoot(
     previousRoot: previousKey && previousBytes ? { key: previousKey, sha256: sha256Hex(previousBytes) } : null,
     heads: await chainHeads(store, chains),
   };
-  const objectKey = rootKey(namespace, now);
-  await store.putIfAbsent(objectKey, Buffer.from(`${JSON.stringify(signRoot(root, key), null, 2)}\n`, 'utf8'), 'application/json');
-  return { key: objectKey, root };
+  const written = await store.putIfAbsent(objectKey, Buffer.from(`${JSON.stringify(signRoot(root, key), null, 2)}\n`, 'utf8'), 'application/json');
+  return { key: objectKey, root, written: written === 'created' };
 }

@@ -13,7 +13,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createAuditStore, type AuditStore } from '../../connectors/audit/store.ts';
-import { sealRoot, signRoot, type SignedRoot } from '../../connectors/audit/roots.ts';
+import { claimSealSlot, sealRoot, signRoot, type SignedRoot } from '../../connectors/audit/roots.ts';
 import { loadPartitionState } from '../../connectors/audit/archiver.ts';
 import { buildSegment, manifestBytes, manifestKey, parseManifest, type AuditLine } from '../../connectors/audit/segment.ts';
 import { createLogger } from '../../lib/logger.ts';
@@ -175,6 +175,15 @@ describe('a restarted archiver', () => {
     assert.deepEqual(report.problems, []);
     assert.equal(report.segments, 5);
     assert.equal(report.unsealedSegments, 1, 'the adopted segment is not under a root yet');
+  });
+
+  test('of several archivers, one seals each slot, so the roots stay one chain', async () => {
+    const { topology } = await archive();
+    const ns = topology.options.namespace;
+    const at = new Date('2026-12-03T10:00:00Z');
+    assert.equal(await claimSealSlot(store, ns, 86_400_000, 'a', at), true);
+    assert.equal(await claimSealSlot(store, ns, 86_400_000, 'b', new Date('2026-12-03T23:59:59Z')), false, 'same UTC day');
+    assert.equal(await claimSealSlot(store, ns, 86_400_000, 'b', new Date('2026-12-04T00:00:01Z')), true, 'the next day');
   });
 
   test('refuses to extend a chain whose last segment does not verify', async () => {
