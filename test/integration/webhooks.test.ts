@@ -21,6 +21,7 @@ import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import type { Topology } from '../../topology/topics.ts';
+import { spawnCli } from '../support/cli.ts';
 import { spawnProcessor } from '../support/pipeline.ts';
 import { freePort } from '../support/ports.ts';
 import { testConfig, testTopology } from '../support/stack.ts';
@@ -204,4 +205,35 @@ test('SIGKILL of the notifier mid-delivery: every event still arrives (at least 
     assert.ok(decision !== undefined && position.get(`submission.received:${hash}`)! < decision, `order of ${hash.slice(0, 12)}`);
   }
   t.diagnostic(`killed at ${atKill} of ${expected.length} events; ${receiver.received.length - receiver.distinct().length} sent twice (same webhook-id)`);
+});
+
+test('permitflow webhooks: add refuses the metadata address, prints the secret once; list never shows it; deliveries, replay, remove', async (t) => {
+  const env = { WEBHOOKS_SCHEMA: `${config.webhooks.schema}_cli`, WEBHOOKS_ALLOW_PRIVATE_TARGETS: '127.0.0.0/8', WEBHOOKS_ALLOW_HTTP: 'true', LOG_LEVEL: 'warn' };
+  cleanups.push(() => pool.query(`DROP SCHEMA IF EXISTS "${env.WEBHOOKS_SCHEMA}" CASCADE`));
+  const cli = async (...args: string[]) => {
+    const run = spawnCli(t, ['webhooks', ...args], env);
+    const [code] = await run.exited;
+    return { code, stdout: run.stdout(), stderr: run.stderr() };
+  };
+  const refused = await cli('add', '--client', 'portal', '--url', 'http://169.254.169.254/latest/meta-data/');
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /webhook target refused: 169\.254\.169\.254 is a linkLocal address/);
+
+  const added = await cli('add', '--client', 'portal', '--url', 'http://127.0.0.1:9/hooks', '--events', 'submission.accepted,submission.rejected', '--json');
+  assert.equal(added.code, 0, added.stderr);
+  const subscription = JSON.parse(added.stdout) as { id: string; secret: string; eventTypes: string[] };
+  assert.match(subscription.secret, /^whsec_[A-Za-z0-9+/]{43}=$/);
+  assert.deepEqual(subscription.eventTypes, ['submission.accepted', 'submission.rejected']);
+
+  const listed = await cli('list');
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.match(listed.stdout, new RegExp(`${subscription.id}  portal  http://127.0.0.1:9/hooks`));
+  assert.ok(!listed.stdout.includes(subscription.secret.slice(6)), 'list never prints the secret');
+
+  const deliveries = await cli('deliveries', '--subscription', subscription.id, '--json');
+  assert.equal(deliveries.code, 0, deliveries.stderr);
+  assert.deepEqual(JSON.parse(deliveries.stdout), []);
+  assert.match((await cli('replay', '--subscription', subscription.id)).stdout, /^0 deliveries queued again/);
+  assert.equal((await cli('remove', subscription.id)).code, 0);
+  assert.match((await cli('remove', subscription.id)).stderr, /no subscription/);
 });
