@@ -9,7 +9,9 @@
  * tested in audit.test.ts.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createAuditStore, type AuditStore } from '../../connectors/audit/store.ts';
@@ -19,7 +21,7 @@ import { buildSegment, manifestBytes, manifestKey, parseManifest, type AuditLine
 import { createLogger } from '../../lib/logger.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 import { archiveChains, verifyArchive } from '../../connectors/audit/verify.ts';
-import type { Config } from '../../lib/config.ts';
+import { REPO_ROOT, type Config } from '../../lib/config.ts';
 import { loadSecrets } from '../../ops/stack/secrets.ts';
 import { buildTopology, type Topology } from '../../topology/topics.ts';
 import { testConfig } from '../support/stack.ts';
@@ -102,6 +104,17 @@ describe('audit verify', () => {
     assert.equal(report.ok, false);
     assert.equal(report.problems[0]?.key, segments[1]);
     assert.match(report.problems[0]!.message, /segment altered/);
+    // --since checks the bytes of newer segments only; every link is still walked.
+    assert.equal((await verifyArchive(store, topology, publicKey, { since: new Date(Date.now() + 60_000) })).ok, true);
+
+    // As an operator runs it: exit 1, the broken link named.
+    const cli = spawnSync(process.execPath, [join(REPO_ROOT, 'bin/permitflow.js'), 'audit', 'verify'], {
+      env: { ...process.env, PERMITFLOW_TOPIC_NAMESPACE: topology.options.namespace, PERMITFLOW_PARTITIONS: '2', AUDIT_PUBLIC_KEY: publicKey.export({ format: 'der', type: 'spki' }).toString('base64') },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(cli.status, 1, cli.stderr);
+    assert.match(cli.stdout, new RegExp(`^BROKEN: .*\\nfirst broken link: ${segments[1]!.replace(/[.]/g, '\\.')}: segment altered`, 's'));
   });
 
   test('a deleted segment is named: its body alone, or with its manifest', async () => {
