@@ -18,9 +18,10 @@ export function fileDropCommand(): Command {
     .option('--quarantine <dir>', 'where refused and unreadable files go, outside the inbox (default: <inbox>.quarantine beside it)')
     .action(async (inbox: string, options: { mapping: string; archive?: string; quarantine?: string }) => {
       // Loaded here, not above, like every command's modules: `--help` stays fast.
-      const [{ createImportDeps, resolveMapping }, { importFile, watchInbox }, { loadConfig }, { createLogger }] = await Promise.all([
+      const [{ createImportDeps, resolveMapping }, { importFile, watchInbox }, { importPdf, isPdfDrop }, { loadConfig }, { createLogger }] = await Promise.all([
         import('../../connectors/file-drop/deps.ts'),
         import('../../connectors/file-drop/index.ts'),
+        import('../../connectors/file-drop/pdf.ts'),
         import('../../lib/config.ts'),
         import('../../lib/logger.ts'),
       ]);
@@ -36,7 +37,8 @@ export function fileDropCommand(): Command {
         stableMs: config.fileDrop.stableMs,
         requireMarker: config.fileDrop.requireMarker,
         logger,
-        importFile: (path, signal) => importFile(path, mapping, deps, { signal }),
+        // A dropped PDF is one application for the extraction stage; CSV and JSON Lines go through the mapping.
+        importFile: (path, signal) => (isPdfDrop(path) ? importPdf(path, deps, { maxBytes: config.intake.bodyLimitBytes }) : importFile(path, mapping, deps, { signal })),
       });
       logger.info({ inbox, mapping: mapping.name }, 'watching');
       const stop = () => void watcher.stop();
