@@ -108,10 +108,14 @@ export function openApiDocument(): JsonSchema {
                 schema: {
                   type: 'object',
                   required: ['application'],
-                  properties: { application: ref('PermitApplication') },
+                  properties: {
+                    application: {
+                      oneOf: [ref('PermitApplication'), { type: 'string', contentMediaType: 'application/pdf', description: "The jurisdiction's application form as a PDF (fillable or scanned): claim-checked, then read by the extraction stage; the submission id is the PDF's with the attachments'" }],
+                    },
+                  },
                   additionalProperties: { type: 'string', contentMediaType: 'application/octet-stream', description: 'An attachment; its part name is its kind (site-plan, drawings, ...)' },
                 },
-                encoding: { application: { contentType: 'application/json' } },
+                encoding: { application: { contentType: 'application/json, application/pdf' } },
               },
             },
           },
@@ -128,7 +132,7 @@ export function openApiDocument(): JsonSchema {
             ...authProblems,
             '409': problemResponse('A request with this Idempotency-Key is still in flight'),
             '413': problemResponse('The body is larger than the limit (INTAKE_JSON_LIMIT_BYTES for JSON and the application part, INTAKE_BODY_LIMIT_BYTES for multipart)'),
-            '415': problemResponse('The body is neither application/json nor multipart/form-data'),
+            '415': problemResponse('The body is neither application/json nor multipart/form-data, or the application part says application/pdf but is not a PDF'),
             '422': problemResponse('The application does not match the schema (field-level reasons), or the Idempotency-Key was used with another body'),
             '503': problemResponse('Processing is behind (backpressure) or storage is unavailable', RETRY_AFTER),
           },
