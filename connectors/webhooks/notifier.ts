@@ -39,13 +39,18 @@ export interface RunningNotifier {
 
 const queuedTotal = new Counter({ name: 'permitflow_webhook_events_queued_total', help: 'Webhook deliveries queued, by event type', labelNames: ['type'] });
 
+const QUEUING_PARTITIONS_AT_ONCE = 8;
+
 const isNotified = (id: string): id is NotifiedTopic => id in EVENT_TYPE_OF_TOPIC;
 
 export function startNotifier(config: Config, deps: NotifierDeps): RunningNotifier {
   const { kafka, serde, topology } = deps;
   const group = topology.group('notifier');
   const logger = deps.logger.child({ processor: 'notifier', groupId: group });
-  const pool = createWebhookPool(config, { applicationName: `permitflow-notifier-${config.workerId}`, max: 6 });
+  // Queuing is one short statement per fetched batch, so the consumer takes more partitions at
+  // once than a processor would (a partition waiting its turn is latency for every subscriber).
+  const partitionsAtOnce = Math.max(config.runtime.partitionsConcurrently, QUEUING_PARTITIONS_AT_ONCE);
+  const pool = createWebhookPool(config, { applicationName: `permitflow-notifier-${config.workerId}`, max: partitionsAtOnce + 4 });
   const sender = createWebhookSender({ ...config.webhooks });
   const inputs: TopicSpec[] = PROCESSORS.notifier.inputs.map((id) => topology.topics[id]);
   const byName = new Map(inputs.map((t) => [t.name, t]));
@@ -129,7 +134,7 @@ export function startNotifier(config: Config, deps: NotifierDeps): RunningNotifi
   async function startConsumer(): Promise<void> {
     await consumer.connect();
     for (const topic of inputs) await consumer.subscribe({ topic: topic.name, fromBeginning: true });
-    await consumer.run({ autoCommit: true, autoCommitInterval: 5_000, eachBatchAutoResolve: false, partitionsConsumedConcurrently: config.runtime.partitionsConcurrently, eachBatch });
+    await consumer.run({ autoCommit: true, autoCommitInterval: 5_000, eachBatchAutoResolve: false, partitionsConsumedConcurrently: partitionsAtOnce, eachBatch });
   }
   const ready = (async () => {
     const applied = await migrateWebhooks(pool, config.webhooks.schema);
