@@ -114,6 +114,7 @@ export function planCommand(): Command {
         current: {
           partitions: config.topology.partitions,
           windowMaxCount: config.windower.maxCount,
+          windowMaxBytes: config.windower.maxBytes,
           windowMaxAgeMs: config.windower.maxAgeMs,
           lagThreshold: config.intake.lag.threshold,
           lagHardLimit: config.intake.lag.hardLimit,

@@ -123,6 +123,7 @@ export interface Target {
 export interface CurrentLayout {
   partitions: number;
   windowMaxCount: number;
+  windowMaxBytes: number;
   windowMaxAgeMs: number;
   lagThreshold: number;
   lagHardLimit: number;
@@ -155,7 +156,7 @@ export interface Recommendation {
   capacity: number;
   partitions: number;
   repartition: boolean;
-  window: { maxCount: number; maxAgeMs: number; closesOn: 'count' | 'age' };
+  window: { maxCount: number; maxBytes: number; maxAgeMs: number; closesOn: 'count' | 'age' };
   lagThreshold: number;
   lagHardLimit: number;
   rateLimitPerClient: number;
@@ -189,7 +190,8 @@ export function recommend(peakPerHour: number, rates: ServiceRates, target: Targ
   const maxAgeMs = Math.min(current.windowMaxAgeMs, Math.floor(ageBudgetMs / 1000) * 1000);
   const perPartitionPerAge = (lambda / partitions) * (maxAgeMs / 1000);
   const closesOn = perPartitionPerAge >= current.windowMaxCount ? 'count' : 'age';
-  const window = { maxCount: current.windowMaxCount, maxAgeMs, closesOn } as const;
+  // Size closes a batch first only when its submissions average more than maxBytes / maxCount.
+  const window = { maxCount: current.windowMaxCount, maxBytes: current.windowMaxBytes, maxAgeMs, closesOn } as const;
 
   const hit = options.lookupCacheHitRate ?? 0;
   const lookups = Object.entries(current.lookupRateLimits).map(([api, limit]) => {

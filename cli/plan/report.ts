@@ -154,7 +154,7 @@ export function recommendationLines(plan: Plan): string[] {
     `Peak: ${plan.peak.day}, ${fmt(plan.peak.daily)} submissions (up to ${fmt(plan.peak.dailyUpper)}), busiest hour up to ${fmt(plan.peak.peakHourUpper)} (${fmt(r.peakPerSecond)}/s).`,
     `Instances: ${r.stages.map((s) => `${s.stage} ${s.instances}`).join(', ')}.`,
     `Partitions: ${r.partitions}${r.repartition ? ` (repartition needed: ${plan.current.partitions} now; every submission-keyed topic together, to keep co-partitioning)` : ` (${plan.current.partitions} now: no repartition)`}.`,
-    `Windows: close at ${r.window.maxCount} submissions or ${r.window.maxAgeMs / 1000} s (WINDOW_MAX_COUNT=${r.window.maxCount}, WINDOW_MAX_AGE_MS=${r.window.maxAgeMs}); at the peak they close on ${r.window.closesOn}.`,
+    `Windows: close at ${r.window.maxCount} submissions or ${r.window.maxAgeMs / 1000} s (WINDOW_MAX_COUNT=${r.window.maxCount}, WINDOW_MAX_AGE_MS=${r.window.maxAgeMs}); at the peak they close on ${r.window.closesOn}. WINDOW_MAX_BYTES=${r.window.maxBytes} stays: it closes a batch first only if submissions average over ${fmt(r.window.maxBytes / r.window.maxCount / 1024)} KB.`,
     `Intake: INTAKE_LAG_THRESHOLD=${r.lagThreshold}, INTAKE_LAG_HARD_LIMIT=${r.lagHardLimit}, INTAKE_RATE_LIMIT_PER_S=${r.rateLimitPerClient} per client.`,
     `Receipt to decision at p99: about ${fmt(r.p99Seconds)} s (target ${plan.target.p99Seconds} s): ${r.meetsTarget ? 'met' : 'NOT met'}.`,
   ];

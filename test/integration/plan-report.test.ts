@@ -19,6 +19,7 @@ import type { ChartCheck } from '../../cli/plan/screenshot.ts';
 import { renderInChromium } from '../../cli/plan/screenshot.ts';
 import { requireChromium } from '../../ops/stack/chromium.ts';
 import { readModelConfig } from './read-model-helpers.ts';
+import { testConfig, testTopology } from '../support/stack.ts';
 
 const execFileAsync = promisify(execFile);
 const FIXTURE = join(REPO_ROOT, 'test/fixtures/history/sf-dbi-filed-dates.csv');
@@ -59,12 +60,16 @@ test('plan --history --mapping prints the layout, writes the report, and Chromiu
   assert.match(text, /^Peak: 2018-\d\d-\d\d, /m);
   assert.match(text, /^Instances: windower 1, enricher 1, validator 1, decider 1, read-model 1\.$/m);
   assert.match(text, /^Partitions: 6 \(6 now: no repartition\)\.$/m);
-  assert.match(text, /^Windows: close at 500 submissions or \d+ s/m);
+  assert.match(text, /^Windows: close at 500 submissions or \d+ s .* WINDOW_MAX_BYTES=26214400 stays: it closes a batch first only if submissions average over 51\.2 KB\.$/m);
   assert.match(text, /^Intake: INTAKE_LAG_THRESHOLD=\d+, INTAKE_LAG_HARD_LIMIT=\d+, INTAKE_RATE_LIMIT_PER_S=\d+ per client\.$/m);
   assert.match(text, /^Backtest \(last 4 weeks, 90 % band\): MSTL/m);
 
-  // `status --json` carries the plan next to the live figures.
-  const status = JSON.parse((await execFileAsync(process.execPath, ['bin/permitflow.js', 'status', '--once', '--json', '--metrics', ''], { cwd: REPO_ROOT, env, maxBuffer: 16 * 1024 * 1024, timeout: 180_000 })).stdout) as { stages: unknown[]; plan: PlanSummary };
+  // `status --json` carries the plan next to the live figures (of this test's own topics).
+  const config = await testConfig();
+  await testTopology(t, config);
+  const statusEnv = { ...env, PERMITFLOW_TOPIC_NAMESPACE: config.topology.namespace, PERMITFLOW_PARTITIONS: '3' };
+  const status = JSON.parse((await execFileAsync(process.execPath, ['bin/permitflow.js', 'status', '--once', '--json', '--metrics', ''], { cwd: REPO_ROOT, env: statusEnv, maxBuffer: 16 * 1024 * 1024, timeout: 180_000 })).stdout) as { stages: unknown[]; errors: unknown[]; plan: PlanSummary };
+  assert.deepEqual(status.errors, []);
   assert.ok(status.stages.length > 0);
   assert.ok(status.plan.available);
   assert.deepEqual(status.plan.instances, { windower: 1, enricher: 1, validator: 1, decider: 1, 'read-model': 1 });

@@ -19,6 +19,7 @@ const target = { p99Seconds: 300, maxLagSeconds: 600 };
 const current: CurrentLayout = {
   partitions: 6,
   windowMaxCount: 500,
+  windowMaxBytes: 25 * 1024 * 1024,
   windowMaxAgeMs: 15 * 60_000,
   lagThreshold: 50_000,
   lagHardLimit: 200_000,
@@ -59,6 +60,7 @@ test('the layout grows with the peak: instances per stage, then partitions with 
   assert.equal(small.partitions, 6);
   assert.equal(small.repartition, false);
   assert.equal(small.window.closesOn, 'age', 'at 18 an hour no batch fills to 500');
+  assert.equal(small.window.maxBytes, 25 * 1024 * 1024);
   assert.ok(small.window.maxAgeMs <= 150_000, 'half the 5 min target is left for the window');
   assert.ok(small.meetsTarget);
 
