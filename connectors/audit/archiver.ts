@@ -350,9 +350,10 @@ export function runArchiver(options: ArchiverOptions): RunningArchiver {
     clearInterval(ageTimer);
     clearInterval(sealTimer);
     stopping.abort();
-    await consumer.stop().catch(() => undefined);
-    // What was read is written before leaving: the next owner starts after it.
+    // What was read is written (and committed, while the consumer is still in its group) before
+    // leaving, so the next owner starts after it; records fetched meanwhile are read again by it.
     if (graceful) await flush().catch((err: unknown) => logger.warn({ err }, 'open segments not written at stop; the next owner reads them again'));
+    await consumer.stop().catch(() => undefined);
     await consumer.disconnect().catch(() => undefined);
     logger.info('stopped');
   }
