@@ -13,6 +13,7 @@ import { register } from 'prom-client';
 import { intakeMetrics } from '../../connectors/intake/metrics.ts';
 import '../../connectors/lookups/http/metrics.ts';
 import '../../connectors/read-model/sink.ts';
+import '../../connectors/webhooks/dispatcher.ts';
 import { REPO_ROOT } from '../../lib/config.ts';
 import { registerProcessMetrics } from '../../lib/observability/metrics.ts';
 import '../../processors/runtime/metrics.ts';
