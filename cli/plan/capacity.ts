@@ -202,7 +202,9 @@ export function recommend(peakPerHour: number, rates: ServiceRates, target: Targ
   const bottleneck = Math.min(...stages.map((s) => s.instances * s.perInstance), ...lookups.map((l) => l.submissionsPerSecond));
   // A backlog B drains in B / (capacity - lambda) while arrivals go on: past that, max-lag is
   // lost, so every client waits (hard limit); shedding the heaviest clients starts at half of it.
-  const lagHardLimit = Math.max(2, Math.floor((bottleneck - lambda) * target.maxLagSeconds));
+  // When the peak outruns the capacity, only refused arrivals let a backlog drain: B / capacity.
+  const drainRate = bottleneck > lambda ? bottleneck - lambda : bottleneck;
+  const lagHardLimit = Math.max(2, Math.floor(drainRate * target.maxLagSeconds));
   const lagThreshold = Math.max(1, Math.floor(lagHardLimit / 2));
   // No single client may alone send more than the layout decides with its headroom.
   const rateLimitPerClient = Math.max(1, Math.floor(MAX_UTILISATION * bottleneck));

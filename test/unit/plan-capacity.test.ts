@@ -93,6 +93,9 @@ test("the lookup APIs' limits are said plainly when they make the peak impossibl
   // The intake's limits follow the lookups, the real bottleneck: 70 % of 20 submissions/s per client.
   assert.equal(recommend(18, rates, target, current).rateLimitPerClient, 14);
   assert.equal(recommend(18, rates, target, current).lagHardLimit, Math.floor((20 - 18 / 3600) * 600));
+  // Past the lookups' capacity, a backlog drains only while arrivals are refused: at 20/s.
+  assert.equal(r.lagHardLimit, 20 * 600);
+  assert.equal(r.rateLimitPerClient, 14);
   // With 97 % of lookups answered from cache, 20 req/s carry 667 submissions/s: the peak is possible.
   assert.ok(recommend(500 * 3600, rates, target, current, { lookupCacheHitRate: 0.97 }).lookups.every((l) => l.possible));
 });
