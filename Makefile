@@ -13,6 +13,9 @@ SYSTEM_NODE_VERSION := $(shell node --version 2>/dev/null)
 ifeq ($(shell node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 24 ? 0 : 1)' 2>/dev/null && echo ok),ok)
 RUNTIME_NODE_VERSION := $(SYSTEM_NODE_VERSION)
 NODE_RUNTIME :=
+# Native addons (the Kafka client) are built against the headers of this Node, whatever a
+# ~/.npmrc `nodedir` says (here it names /usr: the system Node 20's headers, the wrong ABI).
+export npm_config_nodedir := $(shell node -p "require('node:path').resolve(process.execPath, '../..')")
 else
 RUNTIME_NODE_VERSION := v$(NODE_VERSION)
 NODE_RUNTIME := $(NODE_HOME)/bin/node
