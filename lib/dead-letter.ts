@@ -42,34 +42,88 @@ export interface RetryHistory {
  */
 export const MAX_ORIGINAL_BYTES = 768 * 1024;
 
-export function deadLetter(source: DeadLetterSource, err: unknown, now = Date.now()): DeadLetter {
-  const history: RetryHistory = err instanceof PermitflowError ? (err.context) : {};
-  const headers = stringHeaders(source.message.headers);
-  const key = source.message.key ?? null;
-  const value = source.message.value ?? null;
+/** Where a dead letter's original came from: a Kafka record, or a line of a file (topic = file name, partition -1, offset = line). */
+export interface DeadLetterOrigin {
+  topic: string;
+  partition: number;
+  offset: number;
+  timestamp: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+}
+
+/** Who gave up on a record. */
+export interface DeadLetterStage {
+  stage: string;
+  consumerGroup: string;
+  workerId: string;
+  batchId?: string | null;
+}
+
+/** Why: the code, the message and the chain (outermost first), with the retry history if any. */
+export interface DeadLetterFailure {
+  errorClass: string;
+  errorMessage: string;
+  errorChain: string[];
+  history?: RetryHistory;
+}
+
+/**
+ * The one dead-letter builder, for the runtime's records (deadLetter below) and the importer's
+ * bad rows alike: the original bytes when they fit under MAX_ORIGINAL_BYTES, else a pointer to
+ * where they stay.
+ */
+export function buildDeadLetter(by: DeadLetterStage, origin: DeadLetterOrigin, failure: DeadLetterFailure, now = Date.now()): DeadLetter {
+  const { key, value, headers } = origin;
+  const history = failure.history ?? {};
   const keptValue = value !== null && value.length > MAX_ORIGINAL_BYTES ? null : value;
-  const leftOut = keptValue === value ? [] : [`original value of ${value!.length} bytes left out of the letter (over ${MAX_ORIGINAL_BYTES}): read it at ${source.topic}/${source.partition}@${source.message.offset}`];
+  const leftOut = keptValue === value ? [] : [`original value of ${value!.length} bytes left out of the letter (over ${MAX_ORIGINAL_BYTES}): read it at ${origin.topic}/${origin.partition}@${origin.offset}`];
   return {
     submissionHash: key && key.length <= 1024 ? key.toString('utf8') : null,
-    batchId: source.batchId ?? null,
-    stage: source.stage,
-    consumerGroup: source.consumerGroup,
-    errorClass: err instanceof PermitflowError ? err.code : err instanceof Error ? err.name : 'UNKNOWN',
-    errorMessage: err instanceof Error ? err.message : String(err),
-    errorChain: [...errorChain(err), ...(history.priorErrors ?? []), ...leftOut],
+    batchId: by.batchId ?? null,
+    stage: by.stage,
+    consumerGroup: by.consumerGroup,
+    errorClass: failure.errorClass,
+    errorMessage: failure.errorMessage,
+    errorChain: [...failure.errorChain, ...(history.priorErrors ?? []), ...leftOut],
     attempt: history.attempt ?? 1,
     firstFailureAt: history.firstFailureAt ?? now,
     lastFailureAt: now,
-    originalTopic: source.topic,
-    originalPartition: source.partition,
-    originalOffset: Number(source.message.offset),
-    originalTimestamp: Number(source.message.timestamp),
+    originalTopic: origin.topic,
+    originalPartition: origin.partition,
+    originalOffset: origin.offset,
+    originalTimestamp: origin.timestamp,
     originalKey: key && key.length > MAX_ORIGINAL_BYTES ? null : key,
     originalValue: keptValue,
     originalHeaders: headers,
     traceId: traceIdOf(headers.traceparent),
-    workerId: source.workerId,
+    workerId: by.workerId,
     // A replay that failed again is parked, so replays never loop.
     parked: REPLAY_OF_HEADER in headers,
   };
+}
+
+/** The dead letter of a Kafka record a stage gives up on, from the error it failed with. */
+export function deadLetter(source: DeadLetterSource, err: unknown, now = Date.now()): DeadLetter {
+  const { message } = source;
+  return buildDeadLetter(
+    source,
+    {
+      topic: source.topic,
+      partition: source.partition,
+      offset: Number(message.offset),
+      timestamp: Number(message.timestamp),
+      key: message.key ?? null,
+      value: message.value ?? null,
+      headers: stringHeaders(message.headers),
+    },
+    {
+      errorClass: err instanceof PermitflowError ? err.code : err instanceof Error ? err.name : 'UNKNOWN',
+      errorMessage: err instanceof Error ? err.message : String(err),
+      errorChain: errorChain(err),
+      history: err instanceof PermitflowError ? err.context : {},
+    },
+    now,
+  );
 }

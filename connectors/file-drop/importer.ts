@@ -22,11 +22,12 @@ import { canonicalPayload, sha256Hex } from '../../domain/hashing.ts';
 import { storePayload } from '../claim-check.ts';
 import type { ObjectStore } from '../object-store.ts';
 import type { Config } from '../../lib/config.ts';
+import { buildDeadLetter } from '../../lib/dead-letter.ts';
 import { classify, PermitflowError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { continueOrStart } from '../../lib/observability/tracing.ts';
 import type { Serde } from '../../schemas/serde.ts';
-import type { DeadLetter, SubmissionEnvelope } from '../../schemas/types.ts';
+import type { SubmissionEnvelope } from '../../schemas/types.ts';
 import type { Topology } from '../../topology/topics.ts';
 import { emptyCounts, openSession, type Checkpoint, type Counts } from './checkpoints.ts';
 import { createFingerprints } from './fingerprints.ts';
@@ -170,29 +171,21 @@ async function run(source: SourceFile, mapping: Mapping, mapper: RowMapper, deps
       if (report.badRows.length < BAD_ROWS_IN_REPORT) report.badRows.push({ line, errorClass, message });
       const now = Date.now();
       const value = Buffer.from(raw, 'utf8').subarray(0, DEAD_LETTER_VALUE_LIMIT);
-      const letter: DeadLetter = {
-        submissionHash: null,
-        batchId: null,
-        stage: 'importer',
-        consumerGroup: topology.group('file-drop'),
-        errorClass,
-        errorMessage: `${source.name}:${line}: ${message}`,
-        errorChain: [`${errorClass}: ${message}`],
-        attempt: 1,
-        firstFailureAt: now,
-        lastFailureAt: now,
+      const letter = buildDeadLetter(
+        { stage: 'importer', consumerGroup: topology.group('file-drop'), workerId: settings.workerId },
         // A file, not a topic: the file name, no partition, the line number.
-        originalTopic: source.name,
-        originalPartition: -1,
-        originalOffset: line,
-        originalTimestamp: Math.trunc(source.mtimeMs),
-        originalKey: null,
-        originalValue: value,
-        originalHeaders: { file: source.name, line: String(line), fileSha256: source.sha256, mapping: mapping.name, ...(value.length < raw.length && { truncated: 'true' }) },
-        traceId: null,
-        workerId: settings.workerId,
-        parked: false,
-      };
+        {
+          topic: source.name,
+          partition: -1,
+          offset: line,
+          timestamp: Math.trunc(source.mtimeMs),
+          key: null,
+          value,
+          headers: { file: source.name, line: String(line), fileSha256: source.sha256, mapping: mapping.name, ...(value.length < raw.length && { truncated: 'true' }) },
+        },
+        { errorClass, errorMessage: `${source.name}:${line}: ${message}`, errorChain: [`${errorClass}: ${message}`] },
+        now,
+      );
       const encoded = await serde.encode(topology.topics.dlq, letter);
       chunk.dlq.push({ key: sha256Hex(raw), value: encoded });
       chunk.bytes += encoded.length;
