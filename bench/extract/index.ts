@@ -7,7 +7,10 @@
  *   document (median, max), and the process's peak RSS (worker threads included; the OCR tools
  *   are child processes, bounded by EXTRACT_MEMORY_MB × 4 of address space each).
  *
- * Usage: node --import tsx bench/extract/index.ts [--forms N] [--scans N]
+ * With --mixed N (the running local stack): JSON submissions' end-to-end rate through `run all`
+ * with --forms filled forms and --scans scans mixed in, vs without (mixed.ts); goal within 10%.
+ *
+ * Usage: node --import tsx bench/extract/index.ts [--forms N] [--scans N] [--mixed N]
  * Results are printed and written to bench/results/extract-<timestamp>.{json,md}.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -18,8 +21,10 @@ import { createPdfExtractor } from '../../connectors/pdf/extractor.ts';
 import { loadFormMappings } from '../../connectors/pdf/form-mapping.ts';
 import { loadConfig, REPO_ROOT } from '../../lib/config.ts';
 import { filledF100, scanned } from '../../test/support/pdf-forms.ts';
+import { portInUse } from '../../ops/stack/proc.ts';
+import { mixedRun, startFixtures } from './mixed.ts';
 
-const { values: args } = parseArgs({ options: { forms: { type: 'string', default: '20' }, scans: { type: 'string', default: '4' } } });
+const { values: args } = parseArgs({ options: { forms: { type: 'string', default: '20' }, scans: { type: 'string', default: '4' }, mixed: { type: 'string' } } });
 const config = loadConfig();
 const extractor = createPdfExtractor({ forms: loadFormMappings(config.extract.formsDir), ...config.extract });
 
@@ -51,12 +56,26 @@ const loadBefore = loadavg()[0]!;
 const form = await measure('form fields', Array.from({ length: Number(args.forms) }, () => filled), (r) => r.extraction.pages);
 // OCR: the pages rasterised and read.
 const ocr = await measure('OCR', Array.from({ length: Number(args.scans) }, () => scan), (r) => r.extraction.ocrPages.length);
+// The JSON rate with and without PDFs, each in a fresh namespace on the local stack.
+const mixed = args.mixed === undefined ? null : await (async () => {
+  const rows = Number(args.mixed);
+  // The county stand-ins of bench/e2e on the LOOKUPS_* defaults: started here unless already listening (the same fixtures).
+  const fixtures = (await portInUse(Number(new URL(config.lookups.endpoints.parcels).port))) ? null : await startFixtures();
+  try {
+    const without = await mixedRun(rows, []);
+    const withPdfs = await mixedRun(rows, [...Array.from({ length: Number(args.forms) }, () => filled), ...Array.from({ length: Number(args.scans) }, () => scan)]);
+    return { rows, without, withPdfs, ratio: round(withPdfs.jsonPerSecond / without.jsonPerSecond) };
+  } finally {
+    fixtures?.kill('SIGTERM');
+  }
+})();
 const results = {
   at: new Date().toISOString(),
   machine: { cpus: cpus().length, loadBefore: round(loadBefore), loadAfter: round(loadavg()[0]!) },
   settings: { concurrency: config.extract.concurrency, dpi: config.extract.dpi, memoryMb: config.extract.memoryMb, timeoutMs: config.extract.timeoutMs },
   scenarios: [form, ocr],
   peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+  mixed,
 };
 
 const md = [
@@ -70,6 +89,12 @@ const md = [
   '',
   `Peak RSS of the process (worker threads included, OCR tools are child processes): ${results.peakRssMb} MB`,
   '',
+  ...(mixed
+    ? [
+        `JSON end-to-end through \`run all\`, ${mixed.rows} JSON submissions: ${mixed.without.jsonPerSecond}/s alone (${mixed.without.seconds} s, load ${mixed.without.loadAverage}); ${mixed.withPdfs.jsonPerSecond}/s with ${mixed.withPdfs.pdfs} PDFs mixed in (${mixed.withPdfs.seconds} s, load ${mixed.withPdfs.loadAverage}; PDFs decided by then ${mixed.withPdfs.pdfsDecided}, dead-lettered ${mixed.withPdfs.pdfsDeadLettered} ${JSON.stringify(mixed.withPdfs.deadLetters)}): ratio ${mixed.ratio} (goal at least 0.9)`,
+        '',
+      ]
+    : []),
 ].join('\n');
 console.log(md);
 const dir = join(REPO_ROOT, 'bench/results');

@@ -38,7 +38,13 @@ export interface PdfExtractor extends ApplicationReader {
   readonly pending: number;
 }
 
-const WORKER_URL = new URL('./worker.ts', import.meta.url);
+/**
+ * A worker thread does not inherit loader hooks registered at run time (bin/permitflow.js
+ * registers tsx that way), so its entry registers tsx itself, then loads the TypeScript worker.
+ */
+const WORKER_URL = new URL(
+  `data:text/javascript,${encodeURIComponent(`import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))}; register(); await import(${JSON.stringify(new URL('./worker.ts', import.meta.url).href)});`)}`,
+);
 
 /**
  * Worker threads kept between documents (starting one costs about half a second of CPU: the

@@ -4,8 +4,10 @@
  * mapping validated at load. The scan's OCR runs once, end to end, in test/integration/extract.test.ts.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { promisify } from 'node:util';
 import { REPO_ROOT } from '../../lib/config.ts';
 import { createPdfExtractor } from '../../connectors/pdf/extractor.ts';
 import { loadFormMappings, parseFormMapping } from '../../connectors/pdf/form-mapping.ts';
@@ -84,4 +86,19 @@ fields:
     return true;
   });
   assert.throws(() => parseFormMapping(yaml.replace('0.9, 0.1', '0.1, 0.1').replace('  project.colour: { column: Site }\n', ''), 'broken.yaml'), /fields\.description: column "Scope" has no entry under form\.columns/);
+});
+
+test('the pool works in a process that registers tsx at run time, as bin/permitflow.js does (worker threads do not inherit that)', async () => {
+  const script = `
+    import { register } from 'tsx/esm/api';
+    register();
+    const { createPdfExtractor } = await import('./connectors/pdf/extractor.ts');
+    const { loadFormMappings } = await import('./connectors/pdf/form-mapping.ts');
+    const { filledF100 } = await import('./test/support/pdf-forms.ts');
+    const extractor = createPdfExtractor({ forms: loadFormMappings(${JSON.stringify(FORMS_DIR)}), ...${JSON.stringify(LIMITS)} });
+    const { extraction } = await extractor.extract(await filledF100());
+    console.log(extraction.method);`;
+  // No --import tsx here: the child is a plain node, like a stage started by bin/permitflow.js.
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO_ROOT, timeout: 120_000 });
+  assert.equal(stdout.trim(), 'form');
 });
