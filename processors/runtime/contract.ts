@@ -23,6 +23,15 @@ export function declaredInputs(declaration: Pick<ProcessorDeclaration, 'inputs'>
   return declaration.inputs.map((id) => topology.topics[id]);
 }
 
+/** The changelog of one of a processor's declared stores; any other store name is refused. */
+export function declaredStore(processor: ProcessorId, topology: Topology, store: string): string {
+  const stores: readonly string[] = PROCESSORS[processor].stores;
+  if (!stores.includes(store)) {
+    throw new UndeclaredOutputError(`processor ${processor} asked for store ${store}, which is not one of its declared stores (${stores.join(', ') || 'none'}): declare it in processors/${processor}/topology.ts`);
+  }
+  return topology.changelog(processor, store);
+}
+
 /** A check of every output a processor's handler or timer returns against its declaration. */
 export function outputGuard(processor: ProcessorId, topology: Topology): (output: Output) => void {
   const declaration: ProcessorDeclaration = PROCESSORS[processor];

@@ -45,7 +45,7 @@ import type { StateHeader } from '../../schemas/types.ts';
 import { PROCESSORS } from '../../topology/topics.ts';
 import { batchRetryDelay, retryPause } from './consumer.ts';
 import { deadLetter } from '../../lib/dead-letter.ts';
-import { assertDeployed, outputGuard } from './contract.ts';
+import { assertDeployed, declaredStore, outputGuard, UndeclaredOutputError } from './contract.ts';
 import { mapBounded } from '../../lib/map-bounded.ts';
 import { runtimeMetrics } from './metrics.ts';
 import { readPartition } from './partition-reader.ts';
@@ -180,6 +180,11 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
       signal,
       committedOffsets: committed,
       readPartition: (topic, p, from, onRecord, until) => readPartition(kafka, topic, p, from, onRecord, { ...(until !== undefined && { until }) }),
+      restoreStore: (store, onRecord) => readPartition(kafka, declaredStore(processor, topology, store), partition, 0n, onRecord),
+      replayInput: (topic, from, onRecord) => {
+        if (!inputsByName.has(topic.name)) return Promise.reject(new UndeclaredOutputError(`processor ${processor} asked to replay ${topic.name}, which is not one of its inputs`));
+        return readPartition(kafka, topic.name, partition, from, onRecord, { until: committed.get(topic.name) ?? 0n });
+      },
     };
   }
 

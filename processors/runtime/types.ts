@@ -64,6 +64,13 @@ export interface PartitionContext {
   committedOffsets: Map<string, bigint>;
   /** Reads a range of one partition of a topic (read_committed), for restoring state. */
   readPartition(topic: string, partition: number, from: bigint, onRecord: (record: RawRecord) => void, until?: bigint): Promise<void>;
+  /**
+   * Replays a declared state store: every record of its changelog for this partition, oldest
+   * first. The runtime knows the changelog; a store the processor did not declare is refused.
+   */
+  restoreStore(store: string, onRecord: (record: RawRecord) => void): Promise<void>;
+  /** Re-reads an input of this partition from `from` up to the offset the last transaction committed (records already handled). */
+  replayInput(topic: TopicSpec, from: bigint, onRecord: (record: RawRecord) => void): Promise<void>;
 }
 
 export interface RawRecord {

@@ -159,11 +159,11 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
   async function restore(ctx: PartitionContext): Promise<void> {
     const now = clock();
     const store = new SeenHashes(options.dedupHorizonMs, now);
-    await ctx.readPartition(seenChangelog, ctx.partition, 0n, (r) => {
+    await ctx.restoreStore('seen-hashes', (r) => {
       if (r.key && r.value) store.restore(r.key.toString('utf8'), decodeSeen(r.value), r.timestamp, now);
     });
     let snapshot: ReturnType<typeof decodeSnapshot> | null = null;
-    await ctx.readPartition(windowChangelog, ctx.partition, 0n, (r) => {
+    await ctx.restoreStore('open-window', (r) => {
       snapshot = r.value ? decodeSnapshot(r.value) : null;
     });
     // An abandoned restore (past the runtime's deadline) must not overwrite a newer one's state.
@@ -174,11 +174,11 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
 
     const { batchId, openedAt, firstOffset } = snapshot as ReturnType<typeof decodeSnapshot>;
     const window = openWindow(batchId, openedAt, firstOffset);
-    const committed = ctx.committedOffsets.get(topology.topics.raw.name) ?? 0n;
     const raw: { offset: bigint; value: Buffer; traceparent: string }[] = [];
-    await ctx.readPartition(topology.topics.raw.name, ctx.partition, BigInt(firstOffset), (r) => {
+    // The members handled since the window opened, up to the committed offset (the runtime knows it).
+    await ctx.replayInput(topology.topics.raw, BigInt(firstOffset), (r) => {
       if (r.value) raw.push({ offset: r.offset, value: r.value, traceparent: r.headers.traceparent ?? '' });
-    }, committed);
+    });
     for (const r of raw) {
       const envelope = await serde.decode<SubmissionEnvelope>(topology.topics.raw, r.value).catch(() => null);
       if (envelope && store.get(envelope.submissionHash) === Number(r.offset)) addMember(window, envelope, Number(r.offset), r.traceparent);

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { REPO_ROOT } from '../../lib/config.ts';
-import { outputGuard, UndeclaredOutputError } from '../../processors/runtime/contract.ts';
+import { declaredStore, outputGuard, UndeclaredOutputError } from '../../processors/runtime/contract.ts';
 import { classify } from '../../lib/errors.ts';
 import { buildTopology, PROCESSORS, type ProcessorId } from '../../topology/topics.ts';
 
@@ -66,4 +66,10 @@ test('the runtime refuses a store the processor did not declare', () => {
   assert.throws(() => windower({ changelog: topology.changelog('windower', 'other-store'), key: 'k', value: null, partition: 0 }), UndeclaredOutputError);
   // Another processor's store is not this one's.
   assert.throws(() => outputGuard('enricher', topology)({ changelog: topology.changelog('windower', 'seen-hashes'), key: 'k', value: null, partition: 0 }), UndeclaredOutputError);
+});
+
+test('a processor restores only its declared stores: the runtime names the changelog, and refuses another store', () => {
+  assert.equal(declaredStore('windower', topology, 'seen-hashes'), 'contract.windower.seen-hashes.changelog');
+  assert.throws(() => declaredStore('windower', topology, 'other-store'), /processor windower asked for store other-store, which is not one of its declared stores \(seen-hashes, open-window\)/);
+  assert.throws(() => declaredStore('validator', topology, 'seen-hashes'), UndeclaredOutputError);
 });

@@ -59,6 +59,8 @@ async function harness(limits: { maxCount?: number; maxBytes?: number; maxAgeMs?
     signal: new AbortController().signal,
     committedOffsets: new Map(),
     readPartition: () => Promise.resolve(),
+    restoreStore: () => Promise.resolve(),
+    replayInput: () => Promise.resolve(),
   };
   await windower.assign!(partitionCtx);
   const ctx: RecordContext = { processor: 'windower', workerId: 'w1', logger, traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', signal: new AbortController().signal, pauseUntil: () => undefined };
