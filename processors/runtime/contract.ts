@@ -11,7 +11,7 @@ import type { Logger } from '../../lib/logger.ts';
 import type { Serde } from '../../schemas/serde.ts';
 import type { ProcessorDeclaration } from '../../topology/contract.ts';
 import { PROCESSORS, type ProcessorId, type TopicSpec, type Topology } from '../../topology/topics.ts';
-import { isChangelogOutput, type Output } from './types.ts';
+import { isChangelogOutput, isStoreOutput, type Output } from './types.ts';
 
 /** A processor broke its declaration. A TypeError, so classify() makes it fatal: retrying a bug hides it. */
 export class UndeclaredOutputError extends TypeError {
@@ -38,7 +38,9 @@ export function outputGuard(processor: ProcessorId, topology: Topology): (output
   const topics = new Set(declaration.outputs.map((id) => topology.topics[id].name));
   const changelogs = new Set(declaration.stores.map((store) => topology.changelog(processor, store)));
   return (output) => {
-    if (isChangelogOutput(output)) {
+    if (isStoreOutput(output)) {
+      declaredStore(processor, topology, output.store);
+    } else if (isChangelogOutput(output)) {
       if (!changelogs.has(output.changelog)) {
         throw new UndeclaredOutputError(`processor ${processor} wrote changelog ${output.changelog}, which is not one of its declared stores (${declaration.stores.join(', ') || 'none'}): declare the store in processors/${processor}/topology.ts`);
       }

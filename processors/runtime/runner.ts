@@ -54,6 +54,7 @@ import type { ProducedRecord } from './producers.ts';
 import { createRuntimeConsumer, isRebalanceError as isRebalance, pastTrailingMarkers } from './stage-client.ts';
 import {
   isChangelogOutput,
+  isStoreOutput,
   type InputRecord,
   type Output,
   type PartitionContext,
@@ -297,6 +298,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     return Promise.all(
       outputs.map(async (o): Promise<ProducedRecord> => {
         if (isChangelogOutput(o)) return { topic: o.changelog, partition: o.partition, key: o.key, value: o.value };
+        if (isStoreOutput(o)) return { topic: declaredStore(processor, topology, o.store), partition: o.partition, key: o.key, value: o.value };
         const receivedAt = TERMINAL_STATES.has(o.topic.id) ? (o.value as { header?: StateHeader }).header?.receivedAt : undefined;
         const value = await serde.encode(o.topic, o.value);
         const headers = { traceparent, ...o.headers };

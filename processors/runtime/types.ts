@@ -35,9 +35,21 @@ export interface ChangelogOutput {
   partition: number;
 }
 
-export type Output = TopicOutput | ChangelogOutput;
+/**
+ * A write to one of the processor's declared state stores (processors/<name>/topology.ts): the
+ * runtime turns it into a record of the store's changelog, in the same transaction. `null` deletes.
+ */
+export interface StoreOutput {
+  store: string;
+  key: string;
+  value: Buffer | null;
+  partition: number;
+}
+
+export type Output = TopicOutput | ChangelogOutput | StoreOutput;
 
 export const isChangelogOutput = (o: Output): o is ChangelogOutput => 'changelog' in o;
+export const isStoreOutput = (o: Output): o is StoreOutput => 'store' in o;
 
 /** What a handler may use while processing one record. */
 export interface RecordContext {

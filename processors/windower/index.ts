@@ -128,8 +128,6 @@ export function envelopeProblem(envelope: SubmissionEnvelope, key: string | null
 export function createWindower(options: WindowerOptions): ProcessorDefinition<SubmissionEnvelope> {
   const { topology, serde, workerId } = options;
   const clock = options.clock ?? Date.now;
-  const seenChangelog = topology.changelog('windower', 'seen-hashes');
-  const windowChangelog = topology.changelog('windower', 'open-window');
   const seen = new Map<number, SeenHashes>();
   const windows = new Map<number, OpenWindow | null>();
 
@@ -151,7 +149,7 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
         { topic: topology.topics.batches, key: batch.manifest.batchId, value: batch.manifest, headers: { traceparent: batchTraceparent } },
         // Each member's own trace goes on: chunked carries the member's context, not the batch's.
         ...batch.chunked.map(({ member, value }) => ({ topic: topology.topics.chunked, key: member.hash, value, headers: { traceparent: member.traceparent } })),
-        { changelog: windowChangelog, key: String(partition), value: null, partition },
+        { store: 'open-window', key: String(partition), value: null, partition },
       ];
     });
   }
@@ -243,7 +241,7 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
         extraction: envelope.extraction ?? null,
       };
       const outputs: Output[] = [
-        { changelog: seenChangelog, key: hash, value: encodeSeen(rawOffset), partition },
+        { store: 'seen-hashes', key: hash, value: encodeSeen(rawOffset), partition },
         { topic: topology.topics.received, key: hash, value: received },
       ];
 
@@ -255,7 +253,7 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
       if (!window) {
         window = openWindow(randomUUID(), now, rawOffset);
         windows.set(partition, window);
-        outputs.push({ changelog: windowChangelog, key: String(partition), value: encodeSnapshot(window), partition });
+        outputs.push({ store: 'open-window', key: String(partition), value: encodeSnapshot(window), partition });
       }
       addMember(window, envelope, rawOffset, ctx.traceparent);
       if (isFull(window, options)) outputs.push(...(await close(partition, window, 'COUNT', now)));

@@ -66,6 +66,9 @@ test('the runtime refuses a store the processor did not declare', () => {
   assert.throws(() => windower({ changelog: topology.changelog('windower', 'other-store'), key: 'k', value: null, partition: 0 }), UndeclaredOutputError);
   // Another processor's store is not this one's.
   assert.throws(() => outputGuard('enricher', topology)({ changelog: topology.changelog('windower', 'seen-hashes'), key: 'k', value: null, partition: 0 }), UndeclaredOutputError);
+  // A write by store name (what the windower does) is checked the same way.
+  windower({ store: 'open-window', key: '0', value: null, partition: 0 });
+  assert.throws(() => windower({ store: 'other-store', key: '0', value: null, partition: 0 }), UndeclaredOutputError);
 });
 
 test('a processor restores only its declared stores: the runtime names the changelog, and refuses another store', () => {
