@@ -73,7 +73,7 @@ async function progress(ns: Namespace): Promise<{ json: number; received: number
 }
 
 async function deadLetters(ns: Namespace): Promise<Record<string, number>> {
-  const { rows } = await ns.pool.query<{ error: string; n: string }>(`SELECT detail->>'errorClass' AS error, count(*) AS n FROM submission_events WHERE state = 'dead_lettered' GROUP BY 1`);
+  const { rows } = await ns.pool.query<{ error: string; n: string }>(`SELECT error_class AS error, count(*) AS n FROM dead_letters GROUP BY 1`);
   return Object.fromEntries(rows.map((r) => [r.error, Number(r.n)]));
 }
 

@@ -21,8 +21,9 @@ export class ToolFailed extends Error {
 
 function run(command: string, args: string[], limits: ToolLimits, maxBuffer = 32 * 1024 * 1024): Promise<string> {
   return new Promise((resolve, reject) => {
-    // One OpenMP thread per Tesseract: the pool's concurrency is the CPU bound, not each tool's threads.
-    execFile('prlimit', [`--as=${limits.memoryBytes}`, '--', 'env', 'OMP_THREAD_LIMIT=1', command, ...args], { timeout: limits.timeoutMs, killSignal: 'SIGKILL', maxBuffer, encoding: 'utf8' }, (err, stdout, stderr) => {
+    // One thread per tool (Tesseract's OpenMP, ImageMagick's): the pool's concurrency is the CPU bound. At the lowest
+    // priority: where the extractor shares cores with other stages (`run all`), JSON submissions go first.
+    execFile('prlimit', [`--as=${limits.memoryBytes}`, '--', 'nice', '-n', '19', 'env', 'OMP_THREAD_LIMIT=1', 'MAGICK_THREAD_LIMIT=1', command, ...args], { timeout: limits.timeoutMs, killSignal: 'SIGKILL', maxBuffer, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (!err) return resolve(stdout);
       const timedOut = (err as { killed?: boolean }).killed === true;
       const why = timedOut ? `did not finish in ${limits.timeoutMs} ms` : `failed (${stderr.split('\n').find((l) => l.trim() !== '')?.slice(0, 200) ?? err.message})`;
