@@ -181,6 +181,10 @@ function confluentConsumer(kafka: Kafka, groupId: string, options: RuntimeConsum
   const client = confluentKafka(kafka);
   const { logger } = hooks;
   const activity = batchActivity();
+  // Seeks not yet followed by a batch of their partition. The client drops its fetched records of
+  // a paused partition, and a seek made while paused did not hold once resumed (the enricher's
+  // breaker: records past the failed batch were never handed over): resume applies them again.
+  const seeks = new Map<string, { topic: string; partition: number; offset: string }>();
   const consumer: ConfluentKafkaJS.Consumer = client.consumer({
     kafkaJS: {
       groupId,
@@ -218,7 +222,10 @@ function confluentConsumer(kafka: Kafka, groupId: string, options: RuntimeConsum
       await consumer.run({
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: run.partitionsConcurrently,
-        eachBatch: activity.track(run.eachBatch) as unknown as ConfluentKafkaJS.EachBatchHandler,
+        eachBatch: activity.track((payload) => {
+          seeks.delete(`${payload.batch.topic}:${payload.batch.partition}`);
+          return run.eachBatch(payload);
+        }) as unknown as ConfluentKafkaJS.EachBatchHandler,
       });
     },
     async committed(_group, topics, partition) {
@@ -231,9 +238,19 @@ function confluentConsumer(kafka: Kafka, groupId: string, options: RuntimeConsum
         partition,
       );
     },
-    seek: (position) => consumer.seek(position),
+    seek: (position) => {
+      seeks.set(`${position.topic}:${position.partition}`, position);
+      consumer.seek(position);
+    },
     pause: (topics) => consumer.pause(topics),
-    resume: (topics) => consumer.resume(topics),
+    resume: (topics) => {
+      consumer.resume(topics);
+      for (const [key, position] of seeks) {
+        if (!topics.some((t) => t.topic === position.topic && (t.partitions?.includes(position.partition) ?? true))) continue;
+        seeks.delete(key);
+        consumer.seek(position);
+      }
+    },
     async stop() {
       // Waits for the batches in hand (the workers finish them), then leaves the group.
       await consumer.disconnect().catch((err: unknown) => logger.warn({ err }, 'consumer disconnect failed'));
