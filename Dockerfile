@@ -9,6 +9,7 @@ RUN npm ci --omit=dev --ignore-scripts && npm rebuild @confluentinc/kafka-javasc
 COPY bin ./bin
 COPY cli ./cli
 COPY lib ./lib
+COPY domain ./domain
 COPY topology ./topology
 COPY schemas ./schemas
 COPY processors ./processors

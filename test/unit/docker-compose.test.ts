@@ -5,8 +5,8 @@
  * loopback; the processors get a bucket-scoped MinIO user; the image holds what they read.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { loadConfig, OPTIONS, REPO_ROOT } from '../../lib/config.ts';
@@ -97,6 +97,33 @@ test("the processors use a bucket-scoped MinIO user created by the init service,
   assert.ok(mount, 'the policy file is mounted into the init service');
   const policy: unknown = JSON.parse(readFileSync(join(REPO_ROOT, mount.split(':')[0]!), 'utf8'));
   assert.deepEqual(policy, bucketPolicy(app.S3_BUCKET!, app.S3_AUDIT_BUCKET));
+});
+
+/** Every repository file the CLI can load, following relative imports (static and dynamic) from bin/. */
+function cliSourceFiles(): Set<string> {
+  const seen = new Set<string>();
+  const pending = [join(REPO_ROOT, 'bin/permitflow.js'), join(REPO_ROOT, 'cli/main.ts')];
+  while (pending.length > 0) {
+    const file = pending.pop()!;
+    if (seen.has(file) || !existsSync(file)) continue;
+    seen.add(file);
+    for (const match of readFileSync(file, 'utf8').matchAll(/(?:from|import\()\s*'(\.{1,2}\/[^']+)'/g)) {
+      pending.push(resolve(dirname(file), match[1]!));
+    }
+  }
+  return seen;
+}
+
+test('the image holds every source folder the CLI imports (a new top-level folder needs its COPY)', () => {
+  const copied = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8')
+    .split('\n')
+    .filter((l) => /^COPY\s/.test(l))
+    .flatMap((l) => l.trim().split(/\s+/).slice(1, -1));
+  const folders = new Set([...cliSourceFiles()].map((f) => relative(REPO_ROOT, f).split('/')[0]!));
+  assert.ok(folders.has('domain') && folders.has('processors'), `the import walk found ${[...folders].join(', ')}`);
+  // `demo` starts the fixture lookup servers from test/; it runs on a clone, never in the image.
+  folders.delete('test');
+  for (const folder of folders) assert.ok(copied.includes(folder), `the image lacks ${folder}/, which the CLI imports`);
 });
 
 test('the image holds everything the processes read at run time: rules and the default fee schedule', () => {
