@@ -34,7 +34,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   {
     name: 'run',
     term: 'run <processor>',
-    description: 'Run a processor until stopped: windower, enricher, validator, decider, read-model, notifier, archiver, or all',
+    description: 'Run a processor until stopped: extractor, windower, enricher, validator, decider, read-model, notifier, archiver, or all',
     load: async () => (await import('./commands/run.ts')).runCommand(),
   },
   {
@@ -59,9 +59,10 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'trace', term: 'trace [options] <id>', description: 'Print the audit timeline of a submission from the read model', load: async () => (await import('./commands/trace.ts')).traceCommand() },
   { name: 'dlq', description: 'Inspect and replay dead letters', load: async () => (await import('./commands/dlq.ts')).dlqCommand() },
   {
-    name: 'audit',
-    description: "Verify the tamper-evident audit archive, or rebuild a submission's history from it",
-    load: async () => (await import('./commands/audit.ts')).auditCommand(),
+    name: 'plan',
+    term: 'plan [options]',
+    description: 'Forecast the next surge from history (an export or the read model) and say what to run for it; writes an HTML/SVG/PNG report',
+    load: async () => (await import('./commands/plan.ts')).planCommand(),
   },
   {
     name: 'webhooks',
@@ -69,10 +70,9 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./commands/webhooks.ts')).webhooksCommand(),
   },
   {
-    name: 'plan',
-    term: 'plan [options]',
-    description: 'Forecast the next surge from history (an export or the read model) and say what to run for it; writes an HTML/SVG/PNG report',
-    load: async () => (await import('./commands/plan.ts')).planCommand(),
+    name: 'audit',
+    description: "Verify the tamper-evident audit archive, or rebuild a submission's history from it",
+    load: async () => (await import('./commands/audit.ts')).auditCommand(),
   },
 ];
 

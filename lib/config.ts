@@ -17,6 +17,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
+import { PROCESSORS, type ProcessorId } from '../topology/topics.ts';
 
 /** Repository root, so defaults do not depend on the working directory. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -51,6 +52,9 @@ interface Option {
 }
 
 /** Every environment variable permitflow understands. */
+/** The processors of the topology, as declared (processors/<name>/topology.ts). */
+const PROCESSOR_NAMES = Object.keys(PROCESSORS) as [ProcessorId, ...ProcessorId[]];
+
 export const OPTIONS = {
   LOG_LEVEL: { schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', description: 'pino log level' },
   PERMITFLOW_WORKER_ID: { schema: z.string().min(1).optional(), description: 'Worker id stamped on state records (default: hostname-pid)' },
@@ -141,7 +145,7 @@ export const OPTIONS = {
     schema: z
       .string()
       .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0))
-      .pipe(z.array(z.enum(['windower', 'enricher', 'validator', 'decider', 'read-model', 'archiver'], { message: 'expected processor names (windower, enricher, validator, decider, read-model, archiver), comma-separated' })).min(1, { message: 'expected at least one processor' })),
+      .pipe(z.array(z.enum(PROCESSOR_NAMES, { message: `expected processor names (${PROCESSOR_NAMES.join(', ')}), comma-separated` })).min(1, { message: 'expected at least one processor' })),
     default: 'windower',
     description: 'Processors whose consumer-group lag (on their input topics) is the backpressure signal',
   },

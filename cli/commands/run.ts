@@ -6,8 +6,8 @@
 import { Command } from 'commander';
 import type { ProcessorId } from '../../topology/topics.ts';
 
-/** The stages `run` starts; processors/index.ts (loaded only to run them) has the same list. */
-export const RUNNABLE: readonly ProcessorId[] = ['windower', 'enricher', 'validator', 'decider', 'read-model', 'notifier', 'archiver'];
+/** The stages `run` starts; cli/processors.ts (loaded only to run them) has the same list, which a unit test checks. */
+export const RUNNABLE: readonly ProcessorId[] = ['extractor', 'windower', 'enricher', 'validator', 'decider', 'read-model', 'notifier', 'archiver'];
 
 export function runCommand(): Command {
   return new Command('run')

@@ -97,7 +97,7 @@ test('a replay goes only to an input topic of the stage the letter names, never 
   const t = topology.topics;
   assert.deepEqual(
     [...replayTargets(topology)].map(([name, { stage }]) => `${name}<-${stage}`).sort(),
-    [`${t.raw.name}<-windower`, `${t.chunked.name}<-enricher`, `${t.retryEnrich1.name}<-enricher`, `${t.retryEnrich2.name}<-enricher`, `${t.retryEnrich3.name}<-enricher`, `${t.enriched.name}<-validator`, `${t.validated.name}<-decider`].sort(),
+    [`${t.extract.name}<-extractor`, `${t.raw.name}<-windower`, `${t.chunked.name}<-enricher`, `${t.retryEnrich1.name}<-enricher`, `${t.retryEnrich2.name}<-enricher`, `${t.retryEnrich3.name}<-enricher`, `${t.enriched.name}<-validator`, `${t.validated.name}<-decider`].sort(),
   );
   assert.equal(skipReason(entry('0:1', { stage: 'windower', originalTopic: t.raw.name }), topology), null);
   assert.equal(skipReason(entry('0:2', { stage: 'enricher', originalTopic: t.retryEnrich2.name }), topology), null);
@@ -107,7 +107,7 @@ test('a replay goes only to an input topic of the stage the letter names, never 
   // A letter that names another stage's input is refused too: the canary would wait on the wrong group.
   const misnamed = entry('0:4', { stage: 'validator', originalTopic: t.raw.name });
   assert.equal(skipReason(misnamed, topology), 'not an input of its stage');
-  assert.match(skipDetail(entry('0:5', { stage: 'decider', originalTopic: t.accepted.name }), 'not an input of its stage', topology), /^refused: permits\.state\.accepted is not an input of stage decider; replays go only to permits\.submissions\.raw, /);
+  assert.match(skipDetail(entry('0:5', { stage: 'decider', originalTopic: t.accepted.name }), 'not an input of its stage', topology), /^refused: permits\.state\.accepted is not an input of stage decider; replays go only to permits\.submissions\.extract, permits\.submissions\.raw, /);
 });
 
 test('a letter whose replay is recorded is skipped unless forced', () => {

@@ -225,7 +225,7 @@ test('collect: lag and worst partition per stage, a rate from the second snapsho
 
   const first = await collectStatus(topology, sources, history);
   const windower = first.stages.find((s) => s.stage === 'windower')!;
-  assert.deepEqual(first.stages.map((s) => s.stage), ['windower', 'enricher', 'validator', 'decider', 'read-model', 'archiver']);
+  assert.deepEqual(first.stages.map((s) => s.stage), ['extractor', 'windower', 'enricher', 'validator', 'decider', 'read-model', 'notifier', 'archiver']);
   assert.equal(windower.lag, 35);
   assert.deepEqual(windower.worstPartition, { topic: raw, partition: 1, lag: 35 });
   assert.equal(windower.position, 15);
