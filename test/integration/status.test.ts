@@ -163,7 +163,7 @@ test('status: lag, drain, in-flight and dead letters per stage, in process and f
   const json = JSON.parse(stdout) as StatusSnapshot;
   assert.equal(json.namespace, config.topology.namespace);
   assert.deepEqual(json.errors, []);
-  assert.deepEqual(json.stages.map((s) => s.stage), ['windower', 'enricher', 'validator', 'decider', 'read-model']);
+  assert.deepEqual(json.stages.map((s) => s.stage), ['extractor', 'windower', 'enricher', 'validator', 'decider', 'read-model', 'notifier', 'archiver']);
   assert.equal(stage(json, 'windower').lag, 0);
   assert.equal(stage(json, 'windower').position, N);
   assert.equal(stage(json, 'windower').group, topology.group('windower'));
