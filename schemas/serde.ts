@@ -21,6 +21,8 @@ export interface TopicSchema {
 
 export interface Serde {
   encode(topic: TopicSchema, value: unknown): Promise<Buffer>;
+  /** The registry id of this code's schema for the topic; PF_SCHEMA_NOT_REGISTERED when that version is not registered. */
+  schemaId(topic: TopicSchema): Promise<number>;
   decode<T>(topic: TopicSchema, bytes: Buffer): Promise<T>;
   /** Registers a schema under a subject with BACKWARD compatibility; returns its id. */
   register(subject: string, schema: SchemaName | object): Promise<number>;
@@ -41,6 +43,15 @@ function statusOf(err: unknown): number | undefined {
   return typeof err === 'object' && err !== null && 'status' in err ? Number((err).status) : undefined;
 }
 
+/**
+ * The registry answered that this exact schema is not under the subject (404). The client
+ * library rethrows that one answer as a bare ConfluentSchemaRegistryError without the status,
+ * so it is recognised by name; every other failure keeps its status.
+ */
+function isNotRegistered(err: unknown): boolean {
+  return statusOf(err) === 404 || (err instanceof Error && err.name === 'ConfluentSchemaRegistryError');
+}
+
 export function createSerde(registry: SchemaRegistry): Serde {
   const ids = new Map<string, Promise<number>>();
 
@@ -50,9 +61,8 @@ export function createSerde(registry: SchemaRegistry): Serde {
       const json = loadSchema(topic.schema).json;
       id = registry.getRegistryIdBySchema(topic.subject, { type: SchemaType.AVRO, schema: JSON.stringify(json) }).catch((err: unknown) => {
         ids.delete(topic.subject);
-        const status = statusOf(err);
-        if (status === 404) {
-          throw PermitflowError.permanent('PF_SCHEMA_NOT_REGISTERED', `schema ${topic.schema} is not registered under ${topic.subject}: run \`permitflow topology apply\``, { cause: err });
+        if (isNotRegistered(err)) {
+          throw PermitflowError.permanent('PF_SCHEMA_NOT_REGISTERED', `this version of schema ${topic.schema} is not registered under ${topic.subject}: run \`permitflow topology apply\``, { cause: err });
         }
         throw PermitflowError.retriable('PF_REGISTRY_UNAVAILABLE', `schema registry lookup for ${topic.subject} failed`, { cause: err });
       });
@@ -100,6 +110,7 @@ export function createSerde(registry: SchemaRegistry): Serde {
 
   return {
     registry,
+    schemaId,
     async encode(topic, value) {
       const id = await schemaId(topic);
       // The id is that of our own schema (looked up, not registered), so our parsed type writes

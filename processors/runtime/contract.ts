@@ -85,17 +85,18 @@ async function checkOnce(kafka: Kafka, serde: Serde, processor: ProcessorId, nam
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
+  // The exact schema this code writes, not merely some version of the subject: a registry
+  // that still holds only an older version would otherwise fail every encode at run time.
   const unregistered: string[] = [];
   for (const topic of outputs) {
     try {
-      await serde.registry.getLatestSchemaId(topic.subject);
+      await serde.schemaId(topic);
     } catch (err) {
-      const status = (err as { status?: unknown }).status;
-      if (status === 404) unregistered.push(topic.subject);
-      else throw PermitflowError.retriable('PF_REGISTRY_UNAVAILABLE', `schema registry lookup for ${topic.subject} failed`, { cause: err });
+      if (err instanceof PermitflowError && err.code === 'PF_SCHEMA_NOT_REGISTERED') unregistered.push(`${topic.subject} (${topic.schema})`);
+      else throw err;
     }
   }
   if (unregistered.length > 0) {
-    throw PermitflowError.permanent('PF_SCHEMA_NOT_REGISTERED', `processor ${processor} cannot start: no schema registered under ${unregistered.join(', ')}: run \`permitflow topology apply\``, { context: { unregistered } });
+    throw PermitflowError.permanent('PF_SCHEMA_NOT_REGISTERED', `processor ${processor} cannot start: the current schema is not registered under ${unregistered.join(', ')}: run \`permitflow topology apply\``, { context: { unregistered } });
   }
 }

@@ -83,7 +83,33 @@ test('a schema the declaration writes is not registered: the processor stops at 
   await assert.rejects(running.started);
   await assert.rejects(running.done, (err: unknown) => {
     assert.ok(err instanceof PermitflowError && err.code === 'PF_SCHEMA_NOT_REGISTERED', String(err));
-    assert.match(err.message, new RegExp(`no schema registered under ${topology.topics.accepted.subject}, ${topology.topics.rejected.subject}, ${topology.topics.dlq.subject}`));
+    assert.match(err.message, new RegExp(`the current schema is not registered under ${topology.topics.accepted.subject} \\(.*\\), ${topology.topics.rejected.subject} \\(.*\\), ${topology.topics.dlq.subject} \\(.*\\)`));
+    return true;
+  });
+});
+
+test('a subject holding only another version of the schema: the processor stops at start instead of retrying every encode', { timeout: 90_000 }, async (t) => {
+  // A long-lived stack upgraded without `topology apply`: the subjects exist, the new version does not.
+  const config = await testConfig();
+  const topology = buildTopology(config.topology);
+  const kafka = createKafka(config, logger);
+  const serde = createSerde(createRegistry(config));
+  const admin = kafka.admin();
+  await admin.connect();
+  const names = [topology.topics.validated, topology.topics.accepted, topology.topics.rejected, topology.topics.dlq].map((s) => s.name);
+  await admin.createTopics({ topics: names.map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
+  t.after(async () => {
+    await admin.deleteTopics({ topics: names }).catch(() => undefined);
+    await admin.disconnect();
+  });
+  const older = { type: 'record', name: 'SubmissionAccepted', namespace: 'permitflow', fields: [{ name: 'submissionId', type: 'string' }] };
+  for (const topic of [topology.topics.accepted, topology.topics.rejected, topology.topics.dlq]) await serde.register(topic.subject, older);
+  const running = runProcessor(kafka, serde, decider(topology), { ...config.runtime, topology, logger, workerId: 'contract-test' });
+  t.after(() => running.stop());
+  await assert.rejects(running.started);
+  await assert.rejects(running.done, (err: unknown) => {
+    assert.ok(err instanceof PermitflowError && err.code === 'PF_SCHEMA_NOT_REGISTERED', String(err));
+    assert.match(err.message, new RegExp(`the current schema is not registered under ${topology.topics.accepted.subject} \\(SubmissionAccepted\\)`));
     return true;
   });
 });
