@@ -35,15 +35,24 @@ export function runCommand(): Command {
             })
           : undefined;
       const processors = await startProcessors(config, ids, logger);
+      let stopping: Promise<unknown> | undefined;
       const stop = () => {
         metrics?.setReady(false);
-        void processors.stop().finally(() => Promise.all([metrics?.close(), tracing.shutdown()]));
+        stopping ??= processors.stop().finally(() => Promise.all([metrics?.close(), tracing.shutdown()]));
+        return stopping;
       };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-      await processors.started;
-      metrics?.setReady(true);
-      logger.info({ processors: ids, workerId: config.workerId }, 'running');
-      await Promise.all(processors.running.map((r) => r.done));
+      process.once('SIGTERM', () => void stop());
+      process.once('SIGINT', () => void stop());
+      try {
+        await processors.started;
+        metrics?.setReady(true);
+        logger.info({ processors: ids, workerId: config.workerId }, 'running');
+        await Promise.all(processors.running.map((r) => r.done));
+      } catch (err) {
+        // One stage stopped on a fatal error: stop the others and close the metrics endpoint, so
+        // the process exits non-zero instead of lingering half-alive (an orchestrator restarts it).
+        await stop();
+        throw err;
+      }
     });
 }

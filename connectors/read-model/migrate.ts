@@ -47,7 +47,7 @@ export async function migrate(pool: pg.Pool, schema: string, migrations = readMi
       for (const m of migrations) {
         const checksum = done.get(m.version);
         if (checksum !== undefined) {
-          if (checksum !== m.checksum) throw PermitflowError.permanent('PF_MIGRATION_CHANGED', `read-model migration ${m.version}_${m.name} changed after it was applied to schema ${schema}: add a new migration instead`);
+          if (checksum !== m.checksum) throw PermitflowError.permanent('PF_MIGRATION_CHANGED', `migration ${m.version}_${m.name} changed after it was applied to PostgreSQL schema ${schema}: add a new migration instead`);
           continue;
         }
         await client.query('BEGIN');

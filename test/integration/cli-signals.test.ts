@@ -5,6 +5,7 @@
  * kafkajs coordinator answers of a fresh group included.
  */
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
@@ -44,4 +45,19 @@ test('SIGTERM to `./bin/permitflow.js run decider` stops it gracefully: group le
   assert.equal(await members(), 0, 'the decider left its consumer group');
   assert.deepEqual(lines().filter((l) => l.level >= 50), [], 'a healthy start and stop logs no error');
   assert.equal(stderr(), '', 'nothing on stderr (no runtime warnings either)');
+});
+
+test('a stage that cannot start exits 1 naming the cause: its metrics endpoint closes too', { timeout: 60_000 }, async (t) => {
+  // A namespace whose topics were never applied. Before, the open metrics endpoint kept the
+  // process alive after the error was printed: an orchestrator saw a live, never-ready stage.
+  const config = await testConfig();
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  const { exited, stderr } = spawnCli(t, ['run', 'windower'], { LOG_LEVEL: 'warn', METRICS_PORT: String(port), PERMITFLOW_TOPIC_NAMESPACE: `${config.topology.namespace}-unapplied` });
+  const [code, signal] = await exited;
+  assert.equal(signal, null, stderr());
+  assert.equal(code, 1, stderr());
+  assert.match(stderr(), /cannot start: topics? .* missing: run `permitflow topology apply`/);
 });
