@@ -13,27 +13,31 @@ import {
 import type { Readable } from 'node:stream';
 import type { Config } from '../lib/config.ts';
 import { ConfigError } from '../lib/config.ts';
+import type { ErrorCode } from '../lib/error-codes.ts';
 import { PermitflowError } from '../lib/errors.ts';
 import type { ObjectStore } from '../domain/ports.ts';
 
 export type { ObjectStore };
 
-function httpStatus(err: unknown): number | undefined {
+/** The HTTP status an S3 call failed with, if it got an answer. */
+export function s3HttpStatus(err: unknown): number | undefined {
   return err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
 }
 
-function wrap(err: unknown, what: string): PermitflowError {
-  const status = httpStatus(err);
+/** A failed S3 call as a PermitflowError: retriable unless the store answered with a client error. */
+export function wrapS3Error(err: unknown, what: string, code: ErrorCode = 'PF_OBJECT_STORE'): PermitflowError {
+  const status = s3HttpStatus(err);
   const retriable = status === undefined || status >= 500 || status === 429;
-  return new PermitflowError('PF_OBJECT_STORE', `${what} failed${status ? ` (HTTP ${status})` : ''}: ${(err as Error).message}`, retriable, { cause: err });
+  return new PermitflowError(code, `${what} failed${status ? ` (HTTP ${status})` : ''}: ${(err as Error).message}`, retriable, { cause: err });
 }
 
-export function createObjectStore(config: Config): ObjectStore {
+/** An S3 client for the configured endpoint and the application's credentials (every bucket permitflow uses). */
+export function createS3Client(config: Config): S3Client {
   const { s3 } = config;
   if (!s3.accessKeyId || !s3.secretAccessKey) {
     throw new ConfigError(['S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: not set (run `permitflow stack up`, which writes them to its env file, or export them)']);
   }
-  const client = new S3Client({
+  return new S3Client({
     region: s3.region,
     forcePathStyle: s3.forcePathStyle,
     ...(s3.endpoint && { endpoint: s3.endpoint }),
@@ -43,7 +47,11 @@ export function createObjectStore(config: Config): ObjectStore {
     // streamed body; failures reach us as errors, which callers classify and log.
     logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
   });
-  const Bucket = s3.bucket;
+}
+
+export function createObjectStore(config: Config): ObjectStore {
+  const client = createS3Client(config);
+  const Bucket = config.s3.bucket;
 
   return {
     bucket: Bucket,
@@ -53,9 +61,9 @@ export function createObjectStore(config: Config): ObjectStore {
         return 'created';
       } catch (err) {
         // 412: the key exists. 409: a concurrent conditional put of the same key is in progress.
-        const status = httpStatus(err);
+        const status = s3HttpStatus(err);
         if (status === 412 || status === 409) return 'exists';
-        throw wrap(err, `put ${key}`);
+        throw wrapS3Error(err, `put ${key}`);
       }
     },
     async get(key) {
@@ -69,7 +77,7 @@ export function createObjectStore(config: Config): ObjectStore {
         const out = await client.send(new GetObjectCommand({ Bucket, Key: key }));
         return out.Body as Readable;
       } catch (err) {
-        throw wrap(err, `get ${key}`);
+        throw wrapS3Error(err, `get ${key}`);
       }
     },
     async exists(key) {
@@ -77,15 +85,15 @@ export function createObjectStore(config: Config): ObjectStore {
         await client.send(new HeadObjectCommand({ Bucket, Key: key }));
         return true;
       } catch (err) {
-        if (httpStatus(err) === 404) return false;
-        throw wrap(err, `head ${key}`);
+        if (s3HttpStatus(err) === 404) return false;
+        throw wrapS3Error(err, `head ${key}`);
       }
     },
     async ping() {
       try {
         await client.send(new HeadBucketCommand({ Bucket }));
       } catch (err) {
-        throw wrap(err, `head bucket ${Bucket}`);
+        throw wrapS3Error(err, `head bucket ${Bucket}`);
       }
     },
     close() {

@@ -3,13 +3,12 @@
  * never deleted by permitflow (the application's credentials cannot). Where the store supports
  * S3 Object Lock the bucket's default retention keeps every version even from an overwrite.
  *
- * Its own small client rather than the claim-check store: the archive needs listing and the
- * bucket's lock configuration, and lives in another bucket.
+ * Its own store rather than the claim-check one (same S3 client and error mapping): the archive
+ * needs listing and the bucket's lock configuration, and lives in another bucket.
  */
-import { GetObjectCommand, GetObjectLockConfigurationCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { GetObjectCommand, GetObjectLockConfigurationCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Config } from '../../lib/config.ts';
-import { ConfigError } from '../../lib/config.ts';
-import { PermitflowError } from '../../lib/errors.ts';
+import { createS3Client, s3HttpStatus, wrapS3Error } from '../object-store.ts';
 
 export interface AuditStore {
   bucket: string;
@@ -24,29 +23,10 @@ export interface AuditStore {
   close(): void;
 }
 
-function httpStatus(err: unknown): number | undefined {
-  return err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
-}
-
-function wrap(err: unknown, what: string): PermitflowError {
-  const status = httpStatus(err);
-  const retriable = status === undefined || status >= 500 || status === 429;
-  return new PermitflowError('PF_AUDIT_STORE', `${what} failed${status ? ` (HTTP ${status})` : ''}: ${(err as Error).message}`, retriable, { cause: err });
-}
+const wrap = (err: unknown, what: string) => wrapS3Error(err, what, 'PF_AUDIT_STORE');
 
 export function createAuditStore(config: Config): AuditStore {
-  const { s3 } = config;
-  if (!s3.accessKeyId || !s3.secretAccessKey) {
-    throw new ConfigError(['S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: not set (run `permitflow stack up`, which writes them to its env file, or export them)']);
-  }
-  const client = new S3Client({
-    region: s3.region,
-    forcePathStyle: s3.forcePathStyle,
-    ...(s3.endpoint && { endpoint: s3.endpoint }),
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    maxAttempts: 3,
-    logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
-  });
+  const client = createS3Client(config);
   const Bucket = config.audit.bucket;
   return {
     bucket: Bucket,
@@ -55,7 +35,7 @@ export function createAuditStore(config: Config): AuditStore {
         await client.send(new PutObjectCommand({ Bucket, Key: key, Body: body, ContentType: contentType, ContentLength: body.length, IfNoneMatch: '*' }));
         return 'created';
       } catch (err) {
-        const status = httpStatus(err);
+        const status = s3HttpStatus(err);
         if (status === 412 || status === 409) return 'exists';
         throw wrap(err, `put ${key}`);
       }
@@ -65,7 +45,7 @@ export function createAuditStore(config: Config): AuditStore {
         const out = await client.send(new GetObjectCommand({ Bucket, Key: key }));
         return Buffer.from(await out.Body!.transformToByteArray());
       } catch (err) {
-        if (httpStatus(err) === 404) return undefined;
+        if (s3HttpStatus(err) === 404) return undefined;
         throw wrap(err, `get ${key}`);
       }
     },
@@ -91,7 +71,7 @@ export function createAuditStore(config: Config): AuditStore {
         return { mode: retention?.Mode ?? 'none', ...(retention?.Days && { days: retention.Days }), ...(retention?.Years && { years: retention.Years }) };
       } catch (err) {
         // No lock configuration on the bucket: S3 answers 404 ObjectLockConfigurationNotFoundError.
-        if (httpStatus(err) === 404) return undefined;
+        if (s3HttpStatus(err) === 404) return undefined;
         throw wrap(err, `object lock of ${Bucket}`);
       }
     },

@@ -18,24 +18,19 @@
 import CircuitBreaker from 'opossum';
 import type pg from 'pg';
 import { Counter, Gauge, Histogram } from 'prom-client';
+import type { Config } from '../../lib/config.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { mapBounded } from '../../lib/map-bounded.ts';
 import type { AttemptResult, WebhookSender } from './sender.ts';
 import { claimLease, markDelivered, markFailed, queueHead, releaseLease, subscriptionsWithSecrets, type QueuedDelivery, type SubscriptionWithSecret } from './store.ts';
 
-export interface DispatcherOptions {
+/** Retries, give-up time, breaker, polling and lease: the `WEBHOOKS_*` options, as configured. */
+export interface DispatcherOptions extends Pick<Config['webhooks'], 'retry' | 'giveUpAfterMs' | 'breaker' | 'pollMs' | 'leaseMs'> {
   pool: pg.Pool;
   sender: WebhookSender;
   logger: Logger;
   /** This instance's lease owner name. */
   owner: string;
-  retry: { baseDelayMs: number; maxDelayMs: number };
-  /** A delivery still failing this long after it was queued is dead-lettered. */
-  giveUpAfterMs: number;
-  breaker: { minRequests: number; resetMs: number };
-  /** How often subscriptions and queues are looked at when nothing wakes them. */
-  pollMs: number;
-  leaseMs: number;
 }
 
 export interface Dispatcher {
