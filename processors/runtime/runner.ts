@@ -50,6 +50,7 @@ import { mapBounded } from '../../lib/map-bounded.ts';
 import { runtimeMetrics } from './metrics.ts';
 import { readPartition } from './partition-reader.ts';
 import { retryRouter } from './retry.ts';
+import { heartbeatIntervalMs, whileHeartbeating } from './heartbeat.ts';
 import type { ProducedRecord } from './producers.ts';
 import { createRuntimeConsumer, isRebalanceError as isRebalance, pastTrailingMarkers } from './stage-client.ts';
 import {
@@ -515,7 +516,8 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     try {
-      await processBatch(payload);
+      // Handlers may outlast the session timeout (a scan's OCR): heartbeat while the batch is in hand.
+      await whileHeartbeating(() => payload.heartbeat(), heartbeatIntervalMs(options.sessionTimeoutMs), logger, () => processBatch(payload));
     } catch (err) {
       // The group is rebalancing: what was committed stays committed; kafkajs must rejoin. What
       // this batch changed in memory was not committed: withPartition restored the partition all
