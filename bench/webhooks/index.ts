@@ -122,7 +122,8 @@ async function main(): Promise<void> {
     const a = await startReceiver();
     const b = await startReceiver();
     receivers.push(a, b);
-    for (const r of [a, b]) r.secret = (await addSubscription(pool, { client: 'bench', url: r.url, eventTypes: ['submission.received', 'submission.accepted', 'submission.rejected'] })).secret;
+    // Scoped to the client the producer's received records name (the sample's `portal`), as integrators' subscriptions are.
+    for (const r of [a, b]) r.secret = (await addSubscription(pool, { client: 'portal', url: r.url, eventTypes: ['submission.received', 'submission.accepted', 'submission.rejected'] })).secret;
     const rate = Number(args.rate);
     const seconds = Number(args.seconds);
     const liveStart = Date.now();
@@ -147,9 +148,9 @@ async function main(): Promise<void> {
     // outage: one subscriber down for --outage-s.
     const healthy = await startReceiver();
     receivers.push(healthy);
-    healthy.secret = (await addSubscription(pool, { client: 'bench', url: healthy.url, eventTypes: ['submission.received', 'submission.accepted', 'submission.rejected'] })).secret;
+    healthy.secret = (await addSubscription(pool, { client: 'portal', url: healthy.url, eventTypes: ['submission.received', 'submission.accepted', 'submission.rejected'] })).secret;
     const downPort = await freePort();
-    const downSecret = (await addSubscription(pool, { client: 'bench', url: `http://127.0.0.1:${downPort}/e`, eventTypes: ['submission.received', 'submission.accepted', 'submission.rejected'] })).secret;
+    const downSecret = (await addSubscription(pool, { client: 'portal', url: `http://127.0.0.1:${downPort}/e`, eventTypes: ['submission.received', 'submission.accepted', 'submission.rejected'] })).secret;
     const outageMs = Number(args['outage-s']) * 1000;
     const outage = await flow(producer, `outage-${namespace}`, Number(args['outage-rate']), outageMs / 1000);
     await until('healthy deliveries', 60_000, () => healthy.distinct().length >= outage.producedAt.size);

@@ -32,6 +32,12 @@ export interface WebhookEvent {
   rank: number;
   /** The event this one must follow (a decision follows its submission's received event). */
   afterId: string | null;
+  /**
+   * The client that sent the submission (the intake's authenticated client, from the received
+   * record), which client-scoped subscriptions match on. Null on a decision (its record does not
+   * carry it: the store takes it from the received event) and on a batch (it mixes clients).
+   */
+  client: string | null;
   /** The JSON body sent (and signed) on every attempt. */
   body: string;
 }
@@ -64,11 +70,11 @@ export function eventOf(topic: NotifiedTopic, record: Decoded): WebhookEvent {
     data = { ...common, reasons: rejected.reasons.map((r) => ({ code: r.code, field: r.field, message: r.message })) };
   }
   const event = build(type, header.submissionHash, header.submissionHash, header.batchId, header.at, data);
-  return topic === 'received' ? event : { ...event, rank: 1, afterId: eventId('submission.received', header.submissionHash) };
+  return topic === 'received' ? { ...event, client: (record as SubmissionReceived).sourceClient } : { ...event, rank: 1, afterId: eventId('submission.received', header.submissionHash) };
 }
 
 function build(type: EventType, subject: string, submissionHash: string | null, batchId: string | null, at: number, data: Record<string, unknown>): WebhookEvent {
   const occurredAt = new Date(at);
   // Standard Webhooks' recommended envelope: type, timestamp, data.
-  return { id: eventId(type, subject), type, submissionHash, batchId, occurredAt, rank: 0, afterId: null, body: JSON.stringify({ type, timestamp: occurredAt.toISOString(), data }) };
+  return { id: eventId(type, subject), type, submissionHash, batchId, occurredAt, rank: 0, afterId: null, client: null, body: JSON.stringify({ type, timestamp: occurredAt.toISOString(), data }) };
 }

@@ -77,8 +77,9 @@ export function startNotifier(config: Config, deps: NotifierDeps): RunningNotifi
     const topic = byName.get(payload.batch.topic)!;
     const events = await eventsOf(topic, payload);
     if (events.length === 0) return;
-    // One statement, so one implicit transaction: the batch's events and deliveries, or nothing.
-    const queued = await enqueue(pool, events);
+    // One transaction: the batch's events and deliveries, or nothing. Submission events queue one
+    // batch per partition number at a time (a decision learns its client from the received event).
+    const queued = await enqueue(pool, events, topic.id === 'batches' ? undefined : payload.batch.partition);
     const total = [...queued.values()].reduce((a, b) => a + b, 0);
     if (total > 0) {
       queuedTotal.inc({ type: EVENT_TYPE_OF_TOPIC[topic.id as NotifiedTopic] }, total);

@@ -76,7 +76,7 @@ test('every event reaches a subscriber that was down, in order per submission; t
   let down: WebhookReceiver | undefined;
   t.after(async () => down?.close());
 
-  const subscribe = async (url: string): Promise<SubscriptionWithSecret> => addSubscription(pool, { client: 'portal', url, eventTypes: ['submission.received', 'submission.accepted', 'submission.rejected', 'batch.completed'] });
+  const subscribe = async (url: string): Promise<SubscriptionWithSecret> => addSubscription(pool, { client: 'operations', allClients: true, url, eventTypes: ['submission.received', 'submission.accepted', 'submission.rejected', 'batch.completed'] });
   const healthySub = await subscribe(healthy.url);
   healthy.secret = healthySub.secret;
   const downSub = await subscribe(`http://127.0.0.1:${downPort}/permitflow/events`);
@@ -181,7 +181,7 @@ test('SIGKILL of the notifier mid-delivery: every event still arrives (at least 
     for (let n = from; n < to; n++) {
       const hash = producer.hashOf(run, n);
       hashes.push(hash);
-      await producer.received(hash);
+      await producer.received(hash, 'agency');
       await producer.decided(n % 2 === 0 ? 'accepted' : 'rejected', hash);
     }
   };
@@ -219,6 +219,11 @@ test('permitflow webhooks: add refuses the metadata address, prints the secret o
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /webhook target refused: 169\.254\.169\.254 is a linkLocal address/);
 
+  // A batch lists every client's submissions: only an all-clients subscription takes batch.completed.
+  const batchScoped = await cli('add', '--client', 'portal', '--url', 'http://127.0.0.1:9/hooks', '--events', 'batch.completed');
+  assert.equal(batchScoped.code, 1);
+  assert.match(batchScoped.stderr, /batch\.completed .*only a subscription for all clients \(--all-clients\)/);
+
   const added = await cli('add', '--client', 'portal', '--url', 'http://127.0.0.1:9/hooks', '--events', 'submission.accepted,submission.rejected', '--json');
   assert.equal(added.code, 0, added.stderr);
   const subscription = JSON.parse(added.stdout) as { id: string; secret: string; eventTypes: string[] };
@@ -234,6 +239,10 @@ test('permitflow webhooks: add refuses the metadata address, prints the secret o
   assert.equal(deliveries.code, 0, deliveries.stderr);
   assert.deepEqual(JSON.parse(deliveries.stdout), []);
   assert.match((await cli('replay', '--subscription', subscription.id)).stdout, /^0 deliveries queued again/);
-  assert.equal((await cli('remove', subscription.id)).code, 0);
+  // Removal per client: another client's subscription is not found.
+  assert.match((await cli('remove', subscription.id, '--client', 'agency')).stderr, /no subscription .* of client agency/);
+  assert.doesNotMatch((await cli('list', '--client', 'agency')).stdout, new RegExp(subscription.id));
+  assert.match((await cli('list', '--client', 'portal')).stdout, new RegExp(subscription.id));
+  assert.equal((await cli('remove', subscription.id, '--client', 'portal')).code, 0);
   assert.match((await cli('remove', subscription.id)).stderr, /no subscription/);
 });

@@ -97,7 +97,9 @@ export async function stateRecordProducer(config: Config, topology: Topology) {
   return {
     /** A submission hash for test submission `n` of `run`. */
     hashOf: (run: string, n: number) => createHash('sha256').update(`${run}:${n}`).digest('hex'),
-    received: (hash: string) => send('received', hash, { ...samples.SubmissionReceived, header: header('received', hash, null) }),
+    /** A received record of `hash`, submitted by `client` (the intake's authenticated client; default the sample's, `portal`). */
+    received: (hash: string, client?: string | null) =>
+      send('received', hash, { ...samples.SubmissionReceived, header: header('received', hash, null), ...(client !== undefined && { sourceClient: client }) }),
     decided: (topic: DecisionTopic, hash: string) => send(topic, hash, { ...samples[topic === 'accepted' ? 'SubmissionAccepted' : 'SubmissionRejected'], header: header(topic, hash, 'batch-1') }),
     manifest: (batchId: string, members: string[]) => send('batches', batchId, { ...samples.BatchManifest, batchId, members, count: members.length }),
     close: () => producer.disconnect(),
