@@ -24,7 +24,7 @@ import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { startProcessors } from '../../cli/processors.ts';
 import { runtimeMetrics } from '../../processors/runtime/metrics.ts';
-import { encodeSeen } from '../../processors/windower/seen-hashes.ts';
+import { int64Codec } from '../../processors/runtime/stores.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import { applyTopology } from '../../topology/apply.ts';
 import { buildTopology, type Topology } from '../../topology/topics.ts';
@@ -166,7 +166,7 @@ async function memory(hashes: number): Promise<Record<string, number>> {
     await producer.connect();
     const changelog = topology.changelog('windower', 'seen-hashes');
     for (let i = 0; i < hashes; i += 10_000) {
-      const messages = Array.from({ length: Math.min(10_000, hashes - i) }, (_, j) => ({ key: randomBytes(32).toString('hex'), value: encodeSeen(i + j) }));
+      const messages = Array.from({ length: Math.min(10_000, hashes - i) }, (_, j) => ({ key: randomBytes(32).toString('hex'), value: int64Codec.encode(i + j) }));
       await producer.send({ topic: changelog, messages });
     }
     await producer.disconnect();

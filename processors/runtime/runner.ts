@@ -50,6 +50,7 @@ import { mapBounded } from '../../lib/map-bounded.ts';
 import { runtimeMetrics } from './metrics.ts';
 import { readPartition } from './partition-reader.ts';
 import { retryRouter } from './retry.ts';
+import { processorStores, type StoreSpecs } from './stores.ts';
 import { heartbeatIntervalMs, whileHeartbeating } from './heartbeat.ts';
 import type { ProducedRecord } from './producers.ts';
 import { createRuntimeConsumer, isRebalanceError as isRebalance, pastTrailingMarkers } from './stage-client.ts';
@@ -149,6 +150,13 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
   const checkOutput = outputGuard(processor, topology);
   // A handler's RetryLater goes to the processor's next declared retry topic, then the DLQ.
   const routeRetries = retryRouter(processor, topology);
+  // The processor's declared key-value stores (ctx.store): changelog, restore and horizon live here.
+  const stores = processorStores(processor, topology, definition.stores ?? {});
+  /** Drops a partition's state, the runtime's stores and the processor's own. */
+  function forget(partition: number): void {
+    stores.drop(partition);
+    definition.revoke?.(partition);
+  }
   const inputsByName = new Map(definition.inputs.map((t) => [t.name, t]));
   const firstInput = definition.inputs[0]!.name;
   const abort = new AbortController();
@@ -173,7 +181,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     return consumer.committed(groupId, definition.inputs.map((t) => t.name), partition);
   }
 
-  function partitionContext(partition: number, committed: Map<string, bigint>, signal: AbortSignal = abort.signal): PartitionContext {
+  function partitionContext(partition: number, committed: Map<string, bigint>, signal: AbortSignal, store: PartitionContext<StoreSpecs>['store']): PartitionContext<StoreSpecs> {
     return {
       processor,
       partition,
@@ -181,8 +189,8 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
       logger: logger.child({ partition }),
       signal,
       committedOffsets: committed,
+      store,
       readPartition: (topic, p, from, onRecord, until) => readPartition(kafka, topic, p, from, onRecord, { ...(until !== undefined && { until }) }),
-      restoreStore: (store, onRecord) => readPartition(kafka, declaredStore(processor, topology, store), partition, 0n, onRecord),
       replayInput: (topic, from, onRecord) => {
         if (!inputsByName.has(topic.name)) return Promise.reject(new UndeclaredOutputError(`processor ${processor} asked to replay ${topic.name}, which is not one of its inputs`));
         return readPartition(kafka, topic.name, partition, from, onRecord, { until: committed.get(topic.name) ?? 0n });
@@ -196,7 +204,9 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     const committed = await committedOffsets(partition);
     signal.throwIfAborted();
     for (const [topic, offset] of committed) state.nextOffsets.set(topic, offset);
-    await definition.assign?.(partitionContext(partition, committed, signal));
+    await stores.restore(partition, (changelog, onRecord) => readPartition(kafka, changelog, partition, 0n, onRecord), signal);
+    // Read-only stores: a restore rebuilds state, it writes none.
+    await definition.assign?.(partitionContext(partition, committed, signal, stores.views(partition, false).view));
     logger.info({ partition, offsets: Object.fromEntries([...committed].map(([t, o]) => [t, o.toString()])) }, 'partition ready');
   }
 
@@ -221,7 +231,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     state.ready = previous
       .catch(() => undefined)
       .then(async () => {
-        definition.revoke?.(partition);
+        forget(partition);
         const abandon = new AbortController();
         try {
           await withTimeout(initPartition(partition, state, AbortSignal.any([abort.signal, abandon.signal])), RESTORE_DEADLINE_MS, () =>
@@ -244,10 +254,10 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     for (const [partition] of partitions) {
       if (!numbers.has(partition)) {
         partitions.delete(partition);
-        definition.revoke?.(partition);
+        forget(partition);
         // A restore still running would fill the state in again for a partition we no longer own.
         const running = lastRestore.get(partition);
-        if (running) lastRestore.set(partition, running.catch(() => undefined).then(() => { if (!partitions.has(partition)) definition.revoke?.(partition); }));
+        if (running) lastRestore.set(partition, running.catch(() => undefined).then(() => { if (!partitions.has(partition)) forget(partition); }));
         for (const topic of definition.inputs) void producers.release(topic.name, partition);
         logger.info({ partition }, 'partition revoked');
       }
@@ -352,7 +362,8 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
       const end = runtimeMetrics.recordSeconds.startTimer({ processor });
       let value: unknown;
       let log: Logger | undefined;
-      const ctx: RecordContext = {
+      const views = stores.views(partition, true);
+      const ctx: RecordContext<StoreSpecs> = {
         processor,
         workerId,
         // Built on first use: most records are handled without a log line.
@@ -362,12 +373,15 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
         traceparent,
         signal: abort.signal,
         pauseUntil,
+        store: views.view,
       };
       try {
         if (!message.value) throw PermitflowError.permanent('PF_EMPTY_RECORD', `record on ${topicName} has no value`);
         value = await serde.decode(topic, message.value);
         const record: InputRecord = { topic, partition, offset: message.offset, timestamp: Number(message.timestamp), key, value, headers };
-        return await encode(await routeRetries(record, ctx, () => definition.process(record, ctx)), partition, traceparent);
+        // The store writes join the outputs only when the handler returns: a record dead-lettered or sent to retry leaves no state.
+        const processRecord = async () => [...(await definition.process(record, ctx)), ...views.commit().map((w) => ({ ...w, partition }))];
+        return await encode(await routeRetries(record, ctx, processRecord), partition, traceparent);
       } catch (err) {
         if (classify(err) !== 'dead-letter') throw err;
         return deadLetterOutput(topicName, partition, message, batchIdOf(value), err, traceparent, ctx.logger);
@@ -582,7 +596,9 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
       for (const partition of owned) {
         running.add(partition);
         withPartition(partition, async (state) => {
-          const outputs = await punctuate.run(partitionContext(partition, state.nextOffsets), now);
+          const views = stores.views(partition, true);
+          const timerOutputs = await punctuate.run(partitionContext(partition, state.nextOffsets, abort.signal, views.view), now);
+          const outputs = [...timerOutputs, ...views.commit().map((w) => ({ ...w, partition }))];
           if (outputs.length === 0) return;
           const produced = await encode(outputs, partition, continueOrStart(undefined));
           // The input's committed offset again: under KIP-447 it carries the group generation,

@@ -5,6 +5,7 @@
  */
 import type { Logger } from '../../lib/logger.ts';
 import type { ProcessorId, TopicSpec, Topology } from '../../topology/topics.ts';
+import type { KeyValueStore, StoreSpecs, StoreValue } from './stores.ts';
 
 /** A decoded input record. */
 export interface InputRecord<T = unknown> {
@@ -51,8 +52,27 @@ export type Output = TopicOutput | ChangelogOutput | StoreOutput;
 export const isChangelogOutput = (o: Output): o is ChangelogOutput => 'changelog' in o;
 export const isStoreOutput = (o: Output): o is StoreOutput => 'store' in o;
 
+/** A processor's declared stores, by name, typed by its definition's specs (stores.ts). */
+export interface StoreAccess<S extends StoreSpecs = StoreSpecs> {
+  /**
+   * The partition's store `name`: get/put/delete; the runtime writes the changelog in the
+   * transaction, restores it on assignment and applies the horizon. A store the processor did
+   * not declare is refused (UndeclaredOutputError).
+   */
+  store<N extends keyof S & string>(name: N): KeyValueStore<StoreValue<S[N]>>;
+}
+
+/** `ctx.store` for a processor with stores; nothing for one without (its contexts need none). */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- no stores: no member
+type StoresOf<S extends StoreSpecs> = [keyof S] extends [never] ? {} : StoreAccess<S>;
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- the stores of a processor that declares none
+export type NoStores = {};
+
 /** What a handler may use while processing one record. */
-export interface RecordContext {
+export type RecordContext<S extends StoreSpecs = NoStores> = RecordContextBase & StoresOf<S>;
+
+interface RecordContextBase {
   processor: ProcessorId;
   workerId: string;
   logger: Logger;
@@ -64,8 +84,10 @@ export interface RecordContext {
   pauseUntil(until: Promise<unknown>): void;
 }
 
-/** What a partition-level hook (restore on assignment, timers) may use. */
-export interface PartitionContext {
+/** What a partition-level hook (restore on assignment, timers) may use. Stores are read-only in a restore. */
+export type PartitionContext<S extends StoreSpecs = NoStores> = PartitionContextBase & StoresOf<S>;
+
+interface PartitionContextBase {
   processor: ProcessorId;
   partition: number;
   workerId: string;
@@ -76,11 +98,6 @@ export interface PartitionContext {
   committedOffsets: Map<string, bigint>;
   /** Reads a range of one partition of a topic (read_committed), for restoring state. */
   readPartition(topic: string, partition: number, from: bigint, onRecord: (record: RawRecord) => void, until?: bigint): Promise<void>;
-  /**
-   * Replays a declared state store: every record of its changelog for this partition, oldest
-   * first. The runtime knows the changelog; a store the processor did not declare is refused.
-   */
-  restoreStore(store: string, onRecord: (record: RawRecord) => void): Promise<void>;
   /** Re-reads an input of this partition from `from` up to the offset the last transaction committed (records already handled). */
   replayInput(topic: TopicSpec, from: bigint, onRecord: (record: RawRecord) => void): Promise<void>;
 }
@@ -93,22 +110,24 @@ export interface RawRecord {
   headers: Record<string, string>;
 }
 
-export interface ProcessorDefinition<In = unknown> {
+export interface ProcessorDefinition<In = unknown, S extends StoreSpecs = NoStores> {
   id: ProcessorId;
   /** Input topics (from the catalogue). */
   inputs: TopicSpec[];
+  /** Specs of the stores the declaration names (`ctx.store(name)`); the runtime restores them before `assign`. */
+  stores?: S;
   /** Records handled concurrently within one fetched batch; 1 keeps strict order (stateful processors). */
   concurrency?: number;
-  /** Restores the processor's state for newly assigned partitions, after zombies are fenced. */
-  assign?(ctx: PartitionContext): Promise<void>;
+  /** Restores the processor's state for newly assigned partitions, after zombies are fenced and its stores restored. */
+  assign?(ctx: PartitionContext<S>): Promise<void>;
   /** Forgets a partition's state (revoked, or to be restored again after an aborted transaction). */
   revoke?(partition: number): void;
   /** Handles one record; throw PermitflowError.permanent to dead-letter it, retriable to retry the batch. */
-  process(record: InputRecord<In>, ctx: RecordContext): Promise<Output[]> | Output[];
+  process(record: InputRecord<In>, ctx: RecordContext<S>): Promise<Output[]> | Output[];
   /** Releases the processor's own resources (connections, timers) when the runtime stops. */
   close?(): Promise<void>;
   /** Called every `intervalMs` for each assigned partition; its outputs are committed in a transaction. */
-  punctuate?: { intervalMs: number; run(ctx: PartitionContext, now: number): Promise<Output[]> | Output[] };
+  punctuate?: { intervalMs: number; run(ctx: PartitionContext<S>, now: number): Promise<Output[]> | Output[] };
 }
 
 export interface RuntimeOptions {

@@ -6,13 +6,13 @@
  * Guarantees (with the runtime's transactions): each hash once in `received` and once in
  * `chunked`, every received submission in exactly one batch, one manifest per batch.
  *
- * State per partition, restored on assignment:
- * - seen hashes, from the `seen-hashes` changelog (key hash, value raw offset), within the
- *   dedup horizon;
- * - the open window, from the `open-window` changelog (batch id, opened at, first raw offset)
- *   plus a replay of the raw topic from that offset to the committed one: a raw record is a
- *   member when the seen store says it was first seen at that very offset.
- * Both changelogs are written in the same transactions as the outputs.
+ * State per partition, in two runtime-managed stores (`ctx.store`: the runtime writes their
+ * changelogs in the same transactions as the outputs and restores them on assignment):
+ * - `seen-hashes`: hash -> raw offset where it was first received, within the dedup horizon;
+ * - `open-window`: partition -> the open window's batch id, opening time and first raw offset.
+ * On assignment the open window's members are rebuilt from a replay of the raw topic from that
+ * offset to the committed one: a raw record is a member when `seen-hashes` says it was first
+ * seen at that very offset.
  *
  * Closing writes the batch archive to the object store under a key derived from the batch's
  * idempotency key (conditional put), so a close retried after a crash writes the same object.
@@ -28,21 +28,30 @@ import type { Topology } from '../../topology/topics.ts';
 import { declaredInputs } from '../runtime/contract.ts';
 import { WINDOWER } from './topology.ts';
 import { canonicalPayload, isSubmissionHash, sha256Hex, submissionHashOf } from '../../domain/hashing.ts';
+import { hashIndex, jsonCodec, keyValueStore, type KeyValueStore } from '../runtime/stores.ts';
 import type { Output, PartitionContext, ProcessorDefinition } from '../runtime/types.ts';
-import { decodeSeen, encodeSeen, SeenHashes } from './seen-hashes.ts';
 import {
   closeWindow,
-  decodeSnapshot,
-  encodeSnapshot,
   isExpired,
   isFull,
   openWindow,
+  snapshotOf,
   wouldOverflow,
   type CloseReason,
   type Member,
   type OpenWindow,
   type WindowLimits,
+  type WindowSnapshot,
 } from './window.ts';
+
+/** The windower's stores (names from its declaration, WINDOWER.stores). */
+function windowerStores(dedupHorizonMs: number) {
+  return {
+    'seen-hashes': hashIndex({ horizonMs: dedupHorizonMs }),
+    'open-window': keyValueStore({ codec: jsonCodec<WindowSnapshot>() }),
+  } satisfies Record<(typeof WINDOWER.stores)[number], unknown>;
+}
+type WindowerStores = ReturnType<typeof windowerStores>;
 
 export interface WindowerOptions extends WindowLimits {
   dedupHorizonMs: number;
@@ -125,16 +134,16 @@ export function envelopeProblem(envelope: SubmissionEnvelope, key: string | null
   return null;
 }
 
-export function createWindower(options: WindowerOptions): ProcessorDefinition<SubmissionEnvelope> {
+export function createWindower(options: WindowerOptions): ProcessorDefinition<SubmissionEnvelope, WindowerStores> {
   const { topology, serde, workerId } = options;
   const clock = options.clock ?? Date.now;
-  const seen = new Map<number, SeenHashes>();
   const windows = new Map<number, OpenWindow | null>();
 
   /** Closes a window as a span of its own (a batch is not one submission's work) linking its members' spans. */
-  function close(partition: number, window: OpenWindow, reason: CloseReason, now: number): Promise<Output[]> {
+  function close(partition: number, window: OpenWindow, reason: CloseReason, now: number, openWindowStore: KeyValueStore<WindowSnapshot>): Promise<Output[]> {
     const batch = closeWindow(window, { partition, workerId, closedAt: now, reason });
     windows.set(partition, null);
+    openWindowStore.delete(String(partition));
     metrics.batches.inc({ reason });
     metrics.batchSize.observe(batch.manifest.count);
     metrics.batchBytes.observe(batch.manifest.bytes);
@@ -149,28 +158,17 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
         { topic: topology.topics.batches, key: batch.manifest.batchId, value: batch.manifest, headers: { traceparent: batchTraceparent } },
         // Each member's own trace goes on: chunked carries the member's context, not the batch's.
         ...batch.chunked.map(({ member, value }) => ({ topic: topology.topics.chunked, key: member.hash, value, headers: { traceparent: member.traceparent } })),
-        { store: 'open-window', key: String(partition), value: null, partition },
       ];
     });
   }
 
-  async function restore(ctx: PartitionContext): Promise<void> {
-    const now = clock();
-    const store = new SeenHashes(options.dedupHorizonMs, now);
-    await ctx.restoreStore('seen-hashes', (r) => {
-      if (r.key && r.value) store.restore(r.key.toString('utf8'), decodeSeen(r.value), r.timestamp, now);
-    });
-    let snapshot: ReturnType<typeof decodeSnapshot> | null = null;
-    await ctx.restoreStore('open-window', (r) => {
-      snapshot = r.value ? decodeSnapshot(r.value) : null;
-    });
-    // An abandoned restore (past the runtime's deadline) must not overwrite a newer one's state.
-    ctx.signal.throwIfAborted();
-    seen.set(ctx.partition, store);
+  async function restore(ctx: PartitionContext<WindowerStores>): Promise<void> {
     windows.set(ctx.partition, null);
+    const seen = ctx.store('seen-hashes');
+    const snapshot = ctx.store('open-window').get(String(ctx.partition));
     if (!snapshot) return;
 
-    const { batchId, openedAt, firstOffset } = snapshot as ReturnType<typeof decodeSnapshot>;
+    const { batchId, openedAt, firstOffset } = snapshot;
     const window = openWindow(batchId, openedAt, firstOffset);
     const raw: { offset: bigint; value: Buffer; traceparent: string }[] = [];
     // The members handled since the window opened, up to the committed offset (the runtime knows it).
@@ -179,11 +177,12 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
     });
     for (const r of raw) {
       const envelope = await serde.decode<SubmissionEnvelope>(topology.topics.raw, r.value).catch(() => null);
-      if (envelope && store.get(envelope.submissionHash) === Number(r.offset)) addMember(window, envelope, Number(r.offset), r.traceparent);
+      if (envelope && seen.get(envelope.submissionHash) === Number(r.offset)) addMember(window, envelope, Number(r.offset), r.traceparent);
     }
+    // An abandoned restore (past the runtime's deadline) must not overwrite a newer one's state.
     ctx.signal.throwIfAborted();
     windows.set(ctx.partition, window);
-    ctx.logger.info({ batchId, members: window.members.length, seen: store.size }, 'open window restored');
+    ctx.logger.info({ batchId, members: window.members.length }, 'open window restored');
   }
 
   function addMember(window: OpenWindow, envelope: SubmissionEnvelope, rawOffset: number, traceparent: string): Member {
@@ -204,11 +203,11 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
   return {
     id: 'windower',
     inputs: declaredInputs(WINDOWER, topology),
+    stores: windowerStores(options.dedupHorizonMs),
     // Window state is sequential: one record at a time per partition.
     concurrency: 1,
     assign: restore,
     revoke(partition) {
-      seen.delete(partition);
       windows.delete(partition);
     },
 
@@ -218,17 +217,17 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
       const problem = envelopeProblem(envelope, record.key);
       if (problem) throw PermitflowError.permanent('PF_INVALID_ENVELOPE', problem, { context: { offset: record.offset } });
 
-      const store = seen.get(partition)!;
+      const seen = ctx.store('seen-hashes');
       const hash = envelope.submissionHash;
       const rawOffset = Number(record.offset);
-      if (store.get(hash) !== undefined) {
+      if (seen.get(hash) !== undefined) {
         metrics.collisions.inc({ partition: String(partition) });
         ctx.logger.info({ partition, offset: record.offset }, 'idempotency collision: duplicate submission dropped');
         return [];
       }
 
       const now = clock();
-      store.add(hash, rawOffset, now);
+      seen.put(hash, rawOffset);
       const received: SubmissionReceived = {
         header: { submissionHash: hash, state: 'received', batchId: null, idempotencyKey: hash, at: now, workerId, attempt: 1, traceparent: ctx.traceparent, receivedAt: envelope.receivedAt },
         source: envelope.source,
@@ -240,23 +239,21 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
         attachments: envelope.attachments,
         extraction: envelope.extraction ?? null,
       };
-      const outputs: Output[] = [
-        { store: 'seen-hashes', key: hash, value: encodeSeen(rawOffset), partition },
-        { topic: topology.topics.received, key: hash, value: received },
-      ];
+      const outputs: Output[] = [{ topic: topology.topics.received, key: hash, value: received }];
 
+      const openWindowStore = ctx.store('open-window');
       let window = windows.get(partition) ?? null;
       if (window && wouldOverflow(window, envelope.payload.size, options)) {
-        outputs.push(...(await close(partition, window, 'BYTES', now)));
+        outputs.push(...(await close(partition, window, 'BYTES', now, openWindowStore)));
         window = null;
       }
       if (!window) {
         window = openWindow(randomUUID(), now, rawOffset);
         windows.set(partition, window);
-        outputs.push({ store: 'open-window', key: String(partition), value: encodeSnapshot(window), partition });
+        openWindowStore.put(String(partition), snapshotOf(window));
       }
       addMember(window, envelope, rawOffset, ctx.traceparent);
-      if (isFull(window, options)) outputs.push(...(await close(partition, window, 'COUNT', now)));
+      if (isFull(window, options)) outputs.push(...(await close(partition, window, 'COUNT', now, openWindowStore)));
       return outputs;
     },
 
@@ -266,7 +263,7 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
       async run(ctx, now) {
         const window = windows.get(ctx.partition);
         if (!window || !isExpired(window, options, now)) return [];
-        return close(ctx.partition, window, 'AGE', now);
+        return close(ctx.partition, window, 'AGE', now, ctx.store('open-window'));
       },
     },
   };

@@ -129,11 +129,6 @@ export function closeWindow(window: OpenWindow, context: { partition: number; wo
   return { manifest, chunked, archive: gzipSync(lines.join('\n') + '\n') };
 }
 
-export function encodeSnapshot(window: OpenWindow): Buffer {
-  const snapshot: WindowSnapshot = { batchId: window.batchId, openedAt: window.openedAt, firstOffset: window.firstOffset };
-  return Buffer.from(JSON.stringify(snapshot));
-}
-
-export function decodeSnapshot(value: Buffer): WindowSnapshot {
-  return JSON.parse(value.toString('utf8')) as WindowSnapshot;
+export function snapshotOf(window: OpenWindow): WindowSnapshot {
+  return { batchId: window.batchId, openedAt: window.openedAt, firstOffset: window.firstOffset };
 }

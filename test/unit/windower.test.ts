@@ -5,10 +5,9 @@ import { canonicalPayload, sha256Hex, submissionHashOf } from '../../domain/hash
 import { createLogger } from '../../lib/logger.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 import { createWindower, ENVELOPE_LIMITS, envelopeProblem } from '../../processors/windower/index.ts';
-import { FingerprintTable } from '../../processors/windower/fingerprint-table.ts';
-import { decodeSeen, encodeSeen, SeenHashes } from '../../processors/windower/seen-hashes.ts';
 import { closeWindow, idempotencyKey, openWindow } from '../../processors/windower/window.ts';
-import type { Output, PartitionContext, RecordContext, TopicOutput } from '../../processors/runtime/types.ts';
+import { processorStores } from '../../processors/runtime/stores.ts';
+import type { Output, TopicOutput } from '../../processors/runtime/types.ts';
 import type { Serde } from '../../schemas/serde.ts';
 import type { BatchManifest, SubmissionEnvelope } from '../../schemas/types.ts';
 import { buildTopology } from '../../topology/topics.ts';
@@ -51,26 +50,39 @@ async function harness(limits: { maxCount?: number; maxBytes?: number; maxAgeMs?
     workerId: 'w1',
     clock: () => now,
   });
-  const partitionCtx: PartitionContext = {
-    processor: 'windower',
-    partition: 0,
-    workerId: 'w1',
-    logger,
-    signal: new AbortController().signal,
-    committedOffsets: new Map(),
-    readPartition: () => Promise.resolve(),
-    restoreStore: () => Promise.resolve(),
-    replayInput: () => Promise.resolve(),
+  // The runtime's stores (processors/runtime/stores.ts), restored empty, written as the runner does: after the handler returns.
+  const stores = processorStores('windower', topology, windower.stores!, () => now);
+  await stores.restore(0, () => Promise.resolve(), new AbortController().signal);
+  const partitionCtx = (writable: boolean) => {
+    const views = stores.views(0, writable);
+    const ctx = {
+      processor: 'windower' as const,
+      partition: 0,
+      workerId: 'w1',
+      logger,
+      signal: new AbortController().signal,
+      committedOffsets: new Map<string, bigint>(),
+      store: views.view,
+      readPartition: () => Promise.resolve(),
+      replayInput: () => Promise.resolve(),
+    };
+    return { ctx, views };
   };
-  await windower.assign!(partitionCtx);
-  const ctx: RecordContext = { processor: 'windower', workerId: 'w1', logger, traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', signal: new AbortController().signal, pauseUntil: () => undefined };
+  const withWrites = (outputs: Output[], views: { commit: () => { store: string; key: string; value: Buffer | null }[] }): Output[] => [...outputs, ...views.commit().map((w) => ({ ...w, partition: 0 }))];
+  await windower.assign!(partitionCtx(false).ctx);
   let offset = 0;
   return {
     archive,
     advance: (ms: number) => (now += ms),
-    process: async (e: SubmissionEnvelope) =>
-      windower.process({ topic: topology.topics.raw, partition: 0, offset: String(offset++), timestamp: now, key: e.submissionHash, value: e, headers: {} }, ctx),
-    punctuate: async () => windower.punctuate!.run(partitionCtx, now),
+    process: async (e: SubmissionEnvelope) => {
+      const views = stores.views(0, true);
+      const ctx = { processor: 'windower' as const, workerId: 'w1', logger, traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', signal: new AbortController().signal, pauseUntil: () => undefined, store: views.view };
+      return withWrites(await windower.process({ topic: topology.topics.raw, partition: 0, offset: String(offset++), timestamp: now, key: e.submissionHash, value: e, headers: {} }, ctx), views);
+    },
+    punctuate: async () => {
+      const { ctx, views } = partitionCtx(true);
+      return withWrites(await windower.punctuate!.run(ctx, now), views);
+    },
   };
 }
 
@@ -181,29 +193,16 @@ test('closing the same window twice gives the same archive bytes and key', () =>
   assert.deepEqual(a.archive, b.archive);
 });
 
-test('seen hashes expire after the horizon, and restore skips old entries', () => {
-  const day = 86_400_000;
-  const [a, b, c, old] = [1, 2, 3, 4].map((n) => canonicalPayload({ n }).hash) as [string, string, string, string];
-  const seen = new SeenHashes(30 * day, 0);
-  seen.add(a, 1, 0);
-  seen.add(b, 2, 16 * day); // turns the generation: a is now in the previous one
-  assert.equal(seen.get(a), 1);
-  seen.add(c, 3, 32 * day); // turns again: a is forgotten
-  assert.equal(seen.get(a), undefined);
-  assert.equal(seen.get(b), 2);
-  seen.restore(old, 9, 0, 31 * day);
-  assert.equal(seen.get(old), undefined);
-  assert.equal(decodeSeen(encodeSeen(123456789012)), 123456789012);
-});
-
-test('the fingerprint table keeps every entry through growth and tells hashes apart', () => {
-  const table = new FingerprintTable(8);
-  const hashes = Array.from({ length: 5_000 }, (_, n) => canonicalPayload({ n }).hash);
-  hashes.forEach((h, n) => table.set(h, n));
-  assert.equal(table.size, 5_000);
-  hashes.forEach((h, n) => assert.equal(table.get(h), n));
-  assert.equal(table.get(canonicalPayload({ n: -1 }).hash), undefined);
-  table.set(hashes[0]!, 42);
-  assert.equal(table.get(hashes[0]!), 42, 'setting again replaces');
-  assert.equal(table.size, 5_000);
+test('a duplicate is told by the seen-hashes store: its write is a changelog record of the hash and the raw offset', async () => {
+  const w = await harness();
+  const outputs = await w.process(envelope(1));
+  const writes = outputs.filter((o) => 'store' in o);
+  assert.deepEqual(
+    writes.map((o) => ('store' in o ? [o.store, o.key] : [])),
+    [
+      ['seen-hashes', envelope(1).submissionHash],
+      ['open-window', '0'],
+    ],
+  );
+  assert.deepEqual(await w.process(envelope(1)), [], 'the duplicate writes nothing, not even a store record');
 });

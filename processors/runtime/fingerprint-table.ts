@@ -1,15 +1,17 @@
 /**
- * A hash table from submission hashes to numbers, in typed arrays, for the windower's dedup
- * horizon: a million entries take about 50 MB here against about 110 MB in a Map of hex strings
- * (and no per-entry garbage for the collector to walk).
+ * A hash table from SHA-256 hex strings to non-negative numbers, in typed arrays: the backing of
+ * a hash-keyed store (stores.ts `hashIndex`, the windower's dedup horizon). A million entries
+ * take about 50 MB here against about 110 MB in a Map of hex strings (and no per-entry garbage
+ * for the collector to walk).
  *
  * Keys are the first 128 bits of the SHA-256 (hashes are uniformly random, so 128 bits keep
  * accidental collisions out of reach, and the low word is already a good slot index). Open
- * addressing with linear probing; the table doubles past 70% load. No deletes: the horizon
- * drops whole generations.
+ * addressing with linear probing; the table doubles past 70% load. A delete leaves a tombstone
+ * (probing goes past it); the horizon drops whole generations.
  */
 const WORDS = 4;
 const EMPTY = -1;
+const DELETED = -2;
 const MAX_LOAD = 0.7;
 
 export class FingerprintTable {
@@ -27,8 +29,13 @@ export class FingerprintTable {
   }
 
   get(hash: string): number | undefined {
+    const value = this.values[this.find(words(hash))]!;
+    return value < 0 ? undefined : value;
+  }
+
+  delete(hash: string): void {
     const slot = this.find(words(hash));
-    return this.values[slot] === EMPTY ? undefined : this.values[slot];
+    if (this.values[slot]! >= 0) this.values[slot] = DELETED;
   }
 
   /** Sets a non-negative value (raw offsets are). */
@@ -39,6 +46,7 @@ export class FingerprintTable {
 
   private put(key: Uint32Array, value: number): void {
     const slot = this.find(key);
+    // A tombstone keeps its key: setting it again reuses the slot.
     if (this.values[slot] === EMPTY) {
       this.keys.set(key, slot * WORDS);
       this.used++;
@@ -63,7 +71,7 @@ export class FingerprintTable {
     this.values = new Float64Array(this.capacity).fill(EMPTY);
     this.used = 0;
     for (let slot = 0; slot < capacity; slot++) {
-      if (values[slot] !== EMPTY) this.put(keys.subarray(slot * WORDS, slot * WORDS + WORDS), values[slot]!);
+      if (values[slot]! >= 0) this.put(keys.subarray(slot * WORDS, slot * WORDS + WORDS), values[slot]!);
     }
   }
 }

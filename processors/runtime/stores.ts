@@ -1,0 +1,242 @@
+/**
+ * Runtime-managed key-value stores (`ctx.store(name)`), like Kafka Streams' KeyValueStore: a
+ * processor declares a store by name (processors/<name>/topology.ts), gives its spec in its
+ * definition (value codec, horizon, backing), and only calls get/put/delete. The runtime owns the
+ * rest:
+ * - every write becomes a record of the store's changelog (`<ns>.<processor>.<store>.changelog`,
+ *   keyed by the store key, `null` deletes) in the same transaction as the record's outputs;
+ * - a handler's writes are held in its view and reach the partition's store only when it returns:
+ *   a record that is dead-lettered or sent to a retry topic leaves no state behind, and a failed
+ *   transaction restores the partition from the changelog (runner.ts);
+ * - on assignment the changelog is replayed, oldest first, before the processor's own `assign`;
+ * - a store with a horizon forgets entries older than it: in memory by two generations (an entry
+ *   lives between half the horizon and the whole of it), on restore by the changelog record's
+ *   timestamp (when it was written).
+ */
+import type { ProcessorId, Topology } from '../../topology/topics.ts';
+import { declaredStore } from './contract.ts';
+import { FingerprintTable } from './fingerprint-table.ts';
+import type { RawRecord, StoreAccess } from './types.ts';
+
+/** A partition's view of one store, as a handler sees it. */
+export interface KeyValueStore<V> {
+  get(key: string): V | undefined;
+  put(key: string, value: V): void;
+  delete(key: string): void;
+}
+
+export interface Codec<V> {
+  encode(value: V): Buffer;
+  decode(bytes: Buffer): V;
+}
+
+/** How a store keeps its entries in memory. */
+interface Backing<V> {
+  get(key: string): V | undefined;
+  set(key: string, value: V): void;
+  delete(key: string): void;
+  readonly size: number;
+}
+
+export interface StoreSpec<V> {
+  readonly codec: Codec<V>;
+  /** Entries older than this are forgotten; none: kept until deleted. */
+  readonly horizonMs?: number;
+  /** A fresh, empty in-memory table. */
+  readonly backing: () => Backing<V>;
+  /** Refuses a key the backing cannot hold (a programmer error: TypeError). */
+  readonly checkKey?: (key: string) => void;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a map of specs of any value type
+export type StoreSpecs = Record<string, StoreSpec<any>>;
+export type StoreValue<S> = S extends StoreSpec<infer V> ? V : never;
+
+/** A store of any string keys in a Map. */
+export function keyValueStore<V>(options: { codec: Codec<V>; horizonMs?: number }): StoreSpec<V> {
+  return { ...options, backing: () => new Map<string, V>() };
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/**
+ * A store keyed by SHA-256 hex strings whose values are non-negative integers (an offset, a
+ * count), in typed arrays (fingerprint-table.ts): about 50 bytes an entry, for stores of millions
+ * of hashes such as a dedup horizon. The changelog value is the number as 8 bytes.
+ */
+export function hashIndex(options: { horizonMs?: number } = {}): StoreSpec<number> {
+  return {
+    ...options,
+    codec: int64Codec,
+    backing: () => new FingerprintTable(),
+    checkKey: (key) => {
+      if (!SHA256_HEX.test(key)) throw new TypeError('a hash index key must be a lower-case hex SHA-256');
+    },
+  };
+}
+
+export const int64Codec: Codec<number> = {
+  encode(value) {
+    const buffer = Buffer.allocUnsafe(8);
+    buffer.writeBigInt64BE(BigInt(value));
+    return buffer;
+  },
+  decode: (bytes) => Number(bytes.readBigInt64BE(0)),
+};
+
+export function jsonCodec<V>(): Codec<V> {
+  return { encode: (value) => Buffer.from(JSON.stringify(value)), decode: (bytes) => JSON.parse(bytes.toString('utf8')) as V };
+}
+
+/** One store of one partition: its entries, in one or two generations when it has a horizon. */
+export class PartitionStore<V> {
+  private current: Backing<V>;
+  private previous: Backing<V> | undefined;
+  private generationStartedAt: number;
+
+  constructor(
+    readonly spec: StoreSpec<V>,
+    now: number,
+  ) {
+    this.current = spec.backing();
+    this.previous = spec.horizonMs === undefined ? undefined : spec.backing();
+    this.generationStartedAt = now;
+  }
+
+  get(key: string): V | undefined {
+    return this.current.get(key) ?? this.previous?.get(key);
+  }
+
+  /** Applies a write (a handler's, once it returned); `undefined` deletes. */
+  apply(key: string, value: V | undefined, now: number): void {
+    if (value === undefined) {
+      this.current.delete(key);
+      this.previous?.delete(key);
+      return;
+    }
+    this.turn(now);
+    this.current.set(key, value);
+  }
+
+  /** Replays one changelog record written at `writtenAt`; entries past the horizon are skipped. */
+  restore(record: RawRecord, now: number): void {
+    if (!record.key) return;
+    const key = record.key.toString('utf8');
+    if (!record.value) return this.apply(key, undefined, now);
+    const { horizonMs } = this.spec;
+    const age = now - record.timestamp;
+    if (horizonMs !== undefined && age > horizonMs) return;
+    // An older write of the key may sit in the other generation: the newest wins.
+    this.current.delete(key);
+    this.previous?.delete(key);
+    const generation = horizonMs !== undefined && age > horizonMs / 2 ? this.previous! : this.current;
+    generation.set(key, this.spec.codec.decode(record.value));
+  }
+
+  get size(): number {
+    return this.current.size + (this.previous?.size ?? 0);
+  }
+
+  private turn(now: number): void {
+    const { horizonMs } = this.spec;
+    if (horizonMs === undefined || now - this.generationStartedAt < horizonMs / 2) return;
+    this.previous = this.current;
+    this.current = this.spec.backing();
+    this.generationStartedAt = now;
+  }
+}
+
+/** A changelog record a view's writes become. */
+export interface StoreWrite {
+  store: string;
+  key: string;
+  value: Buffer | null;
+}
+
+/**
+ * A handler's (or timer's) view of a partition's stores: reads see its own writes first; the
+ * writes reach the stores only on `commit()`, which returns them as changelog records.
+ * A read-only view (a restore) refuses writes.
+ */
+export function storeViews(resolve: (name: string) => PartitionStore<unknown>, options: { clock: () => number; writable: boolean }) {
+  const pending = new Map<string, { store: PartitionStore<unknown>; writes: Map<string, unknown> }>();
+  const views = new Map<string, KeyValueStore<unknown>>();
+  function view(name: string): KeyValueStore<unknown> {
+    let v = views.get(name);
+    if (v) return v;
+    const store = resolve(name);
+    const entry = { store, writes: new Map<string, unknown>() };
+    const write = (key: string, value: unknown) => {
+      if (!options.writable) throw new TypeError(`store ${name} is written only while handling a record or a timer, not while restoring`);
+      store.spec.checkKey?.(key);
+      if (!pending.has(name)) pending.set(name, entry);
+      entry.writes.set(key, value);
+    };
+    v = {
+      get: (key) => (entry.writes.has(key) ? entry.writes.get(key) : store.get(key)),
+      put: (key, value) => write(key, value),
+      delete: (key) => write(key, undefined),
+    };
+    views.set(name, v);
+    return v;
+  }
+  return {
+    view,
+    /** Applies the writes to the stores and returns them as changelog records, in write order per store. */
+    commit(): StoreWrite[] {
+      const now = options.clock();
+      const records: StoreWrite[] = [];
+      for (const [name, { store, writes }] of pending) {
+        for (const [key, value] of writes) {
+          store.apply(key, value, now);
+          records.push({ store: name, key, value: value === undefined ? null : store.spec.codec.encode(value) });
+        }
+      }
+      pending.clear();
+      return records;
+    },
+  };
+}
+
+/**
+ * The stores of one processor instance, per assigned partition: what the runner restores on
+ * assignment, drops on revocation, and hands to each record's and timer's context.
+ */
+export function processorStores<S extends StoreSpecs>(processor: ProcessorId, topology: Topology, specs: S, clock: () => number = Date.now) {
+  // A spec for a store the declaration does not name is refused at start, like an undeclared write.
+  for (const name of Object.keys(specs)) declaredStore(processor, topology, name);
+  const byPartition = new Map<number, Map<string, PartitionStore<unknown>>>();
+
+  function resolve(partition: number): (name: string) => PartitionStore<unknown> {
+    return (name) => {
+      declaredStore(processor, topology, name);
+      const store = byPartition.get(partition)?.get(name);
+      if (!store) throw new TypeError(`processor ${processor} declares store ${name} but its definition gives no spec for it (stores: { '${name}': ... })`);
+      return store;
+    };
+  }
+
+  return {
+    /** Replays every store's changelog for the partition; the stores replace the old ones only when all are read. */
+    async restore(partition: number, read: (changelog: string, onRecord: (record: RawRecord) => void) => Promise<void>, signal: AbortSignal): Promise<void> {
+      const now = clock();
+      const restored = new Map<string, PartitionStore<unknown>>();
+      for (const [name, spec] of Object.entries(specs)) {
+        const store = new PartitionStore<unknown>(spec, now);
+        await read(declaredStore(processor, topology, name), (record) => store.restore(record, now));
+        restored.set(name, store);
+      }
+      // An abandoned restore (past the runtime's deadline) must not replace a newer one's stores.
+      signal.throwIfAborted();
+      byPartition.set(partition, restored);
+    },
+    drop(partition: number): void {
+      byPartition.delete(partition);
+    },
+    views(partition: number, writable: boolean): { view: StoreAccess<S>['store']; commit: () => StoreWrite[] } {
+      const views = storeViews(resolve(partition), { clock, writable });
+      // The names and value types come from the specs the views read.
+      return { view: views.view as StoreAccess<S>['store'], commit: () => views.commit() };
+    },
+  };
+}
