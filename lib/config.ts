@@ -12,7 +12,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { homedir, hostname } from 'node:os';
+import { availableParallelism, homedir, hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEnv } from 'node:util';
@@ -114,7 +114,7 @@ export const OPTIONS = {
   ENRICHER_CONCURRENCY: { schema: positiveInt, default: '32', description: 'Submissions the enricher looks up at once per fetched batch' },
 
   // PDF applications (`permitflow run extractor`).
-  EXTRACT_CONCURRENCY: { schema: positiveInt, default: '2', description: 'PDFs the extractor reads at once in one process (each in its own worker thread; OCR tools as child processes): at most the cores it may use' },
+  EXTRACT_CONCURRENCY: { schema: positiveInt, default: String(Math.max(1, availableParallelism() - 1)), description: 'PDFs the extractor reads at once in one process (each in its own worker thread; OCR tools as child processes). Default: the cores less one (at least 1), so a core is always left to the JSON submissions' },
   EXTRACT_TIMEOUT_MS: { schema: positiveInt, default: '60000', description: 'Deadline of one PDF, every page and tool included; past it the PDF is dead-lettered (PF_PDF_TIMEOUT)' },
   EXTRACT_MEMORY_MB: { schema: positiveInt, default: '256', description: "Heap of one PDF's worker thread, MB (four times that as address space for each OCR tool); past it the PDF is dead-lettered (PF_PDF_TOO_COMPLEX)" },
   EXTRACT_MAX_PAGES: { schema: positiveInt, default: '50', description: 'Pages an application PDF may have; more is dead-lettered (PF_PDF_TOO_MANY_PAGES)' },

@@ -7,10 +7,13 @@
  *   document (median, max), and the process's peak RSS (worker threads included; the OCR tools
  *   are child processes, bounded by EXTRACT_MEMORY_MB × 4 of address space each).
  *
- * With --mixed N (the running local stack): JSON submissions' end-to-end rate through `run all`
- * with --forms filled forms and --scans scans mixed in, vs without (mixed.ts); goal within 10%.
+ * With --mixed N (the running local stack): JSON submissions' end-to-end rate through the stages
+ * (--layout all: one `run all` process; stages: one process per stage, as deployed) with --forms
+ * filled forms and --scans scans mixed in, vs without (mixed.ts); goal within 10%. --pairs K runs
+ * K pairs, every other one with the PDFs first (a machine shared with others drifts), and reports
+ * each pair's ratio and their median.
  *
- * Usage: node --import tsx bench/extract/index.ts [--forms N] [--scans N] [--mixed N]
+ * Usage: node --import tsx bench/extract/index.ts [--forms N] [--scans N] [--mixed N] [--layout all|stages] [--pairs K]
  * Results are printed and written to bench/results/extract-<timestamp>.{json,md}.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -24,7 +27,9 @@ import { filledF100, scanned } from '../../test/support/pdf-forms.ts';
 import { portInUse } from '../../ops/stack/proc.ts';
 import { mixedRun, startFixtures } from './mixed.ts';
 
-const { values: args } = parseArgs({ options: { forms: { type: 'string', default: '20' }, scans: { type: 'string', default: '4' }, mixed: { type: 'string' } } });
+const { values: args } = parseArgs({ options: { forms: { type: 'string', default: '20' }, scans: { type: 'string', default: '4' }, mixed: { type: 'string' }, layout: { type: 'string', default: 'all' }, pairs: { type: 'string', default: '1' } } });
+if (args.layout !== 'all' && args.layout !== 'stages') throw new Error(`--layout ${args.layout}: expected all or stages`);
+const layout = args.layout;
 const config = loadConfig();
 const extractor = createPdfExtractor({ forms: loadFormMappings(config.extract.formsDir), ...config.extract });
 
@@ -61,10 +66,17 @@ const mixed = args.mixed === undefined ? null : await (async () => {
   const rows = Number(args.mixed);
   // The county stand-ins of bench/e2e on the LOOKUPS_* defaults: started here unless already listening (the same fixtures).
   const fixtures = (await portInUse(Number(new URL(config.lookups.endpoints.parcels).port))) ? null : await startFixtures();
+  const pdfs = [...Array.from({ length: Number(args.forms) }, () => filled), ...Array.from({ length: Number(args.scans) }, () => scan)];
   try {
-    const without = await mixedRun(rows, []);
-    const withPdfs = await mixedRun(rows, [...Array.from({ length: Number(args.forms) }, () => filled), ...Array.from({ length: Number(args.scans) }, () => scan)]);
-    return { rows, without, withPdfs, ratio: round(withPdfs.jsonPerSecond / without.jsonPerSecond) };
+    const pairs = [];
+    for (let i = 0; i < Number(args.pairs); i++) {
+      // Every other pair runs the PDFs first: a drift in the machine's load then favours neither side.
+      const first = await mixedRun(rows, i % 2 === 0 ? [] : pdfs, layout);
+      const second = await mixedRun(rows, i % 2 === 0 ? pdfs : [], layout);
+      const [without, withPdfs] = i % 2 === 0 ? [first, second] : [second, first];
+      pairs.push({ without, withPdfs, ratio: round(withPdfs.jsonPerSecond / without.jsonPerSecond) });
+    }
+    return { rows, layout, pairs, medianRatio: median(pairs.map((p) => p.ratio)) };
   } finally {
     fixtures?.kill('SIGTERM');
   }
@@ -91,7 +103,14 @@ const md = [
   '',
   ...(mixed
     ? [
-        `JSON end-to-end through \`run all\`, ${mixed.rows} JSON submissions: ${mixed.without.jsonPerSecond}/s alone (${mixed.without.seconds} s, load ${mixed.without.loadAverage}); ${mixed.withPdfs.jsonPerSecond}/s with ${mixed.withPdfs.pdfs} PDFs mixed in (${mixed.withPdfs.seconds} s, load ${mixed.withPdfs.loadAverage}; PDFs decided by then ${mixed.withPdfs.pdfsDecided}, dead-lettered ${mixed.withPdfs.pdfsDeadLettered} ${JSON.stringify(mixed.withPdfs.deadLetters)}): ratio ${mixed.ratio} (goal at least 0.9)`,
+        `JSON end-to-end, ${mixed.rows} JSON submissions, layout ${mixed.layout === 'all' ? '`run all`' : 'one process per stage'}: median ratio ${mixed.medianRatio} over ${mixed.pairs.length} pair(s) (goal at least 0.9)`,
+        '',
+        '| pair | JSON/s alone (s, load) | JSON/s with PDFs (s, load) | PDFs decided by then / dead-lettered | ratio |',
+        '|---|---|---|---|---|',
+        ...mixed.pairs.map(
+          (p, i) =>
+            `| ${i + 1} | ${p.without.jsonPerSecond} (${p.without.seconds} s, ${p.without.loadAverage}) | ${p.withPdfs.jsonPerSecond} with ${p.withPdfs.pdfs} PDFs (${p.withPdfs.seconds} s, ${p.withPdfs.loadAverage}) | ${p.withPdfs.pdfsDecided} / ${p.withPdfs.pdfsDeadLettered} ${JSON.stringify(p.withPdfs.deadLetters)} | ${p.ratio} |`,
+        ),
         '',
       ]
     : []),

@@ -1,7 +1,8 @@
 /**
  * JSON submissions' end-to-end rate with PDF applications mixed in, vs without: N JSON
- * applications on the raw topic (bench/e2e's workload), then `run all` (extractor included) in a
- * fresh namespace, timed from the first `received` to the N-th JSON decision in the read model.
+ * applications on the raw topic (bench/e2e's workload), then the stages (`run all`, or one process
+ * per stage) in a fresh namespace, timed from the first `received` to the N-th JSON decision in
+ * the read model.
  * The mixed run adds M filled F100 forms and S scans (PDF envelopes on submissions.extract, the
  * PDFs in the object store) before the stages start. The goal: the JSON rate with PDFs within 10%
  * of the rate without. Called by bench/extract/index.ts --mixed.
@@ -23,6 +24,7 @@ import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import type { SubmissionEnvelope } from '../../schemas/types.ts';
 import { freePort } from '../../test/support/ports.ts';
 import { createNamespace, type Namespace } from '../e2e/namespace.ts';
+import { STAGES, type Layout } from '../e2e/drain.ts';
 import { spawnStage, stopStages, watchExits } from '../e2e/processes.ts';
 import { produceApplications } from '../e2e/workload.ts';
 
@@ -84,14 +86,19 @@ export async function startFixtures(): Promise<ChildProcess> {
   return child;
 }
 
-export async function mixedRun(rows: number, pdfs: Uint8Array[], timeoutMs = 600_000): Promise<MixedRun> {
+/**
+ * `all`: one `run all` process, the extractor's event loop beside the other stages'. `stages`: one
+ * process per stage as deployed (bench/e2e's stages and the extractor), so the extractor's work is
+ * its own process's, scheduled by the kernel against theirs.
+ */
+export async function mixedRun(rows: number, pdfs: Uint8Array[], layout: Layout = 'all', timeoutMs = 600_000): Promise<MixedRun> {
   // Each run its own lookup cache: the second must not ride on the first one's cached answers.
   const ns = await createNamespace({ WINDOW_MAX_AGE_MS: '2000', EXTRACT_TIMEOUT_MS: '300000', LOOKUPS_REDIS_PREFIX: `permitflow:bench-extract:${randomBytes(4).toString('hex')}:` });
   const stages = [];
   try {
     await produceApplications(ns.config, ns.topology, rows);
     if (pdfs.length > 0) await producePdfs(ns, pdfs);
-    stages.push(spawnStage('all', { env: ns.env, metricsPort: await freePort() }));
+    for (const name of layout === 'all' ? ['all'] : ['extractor', ...STAGES]) stages.push(spawnStage(name, { env: ns.env, metricsPort: await freePort() }));
     const exits = watchExits(stages);
     const deadline = Date.now() + timeoutMs;
     let startedAt: number | undefined;
