@@ -19,7 +19,10 @@
  *   committed (READ COMMITTED takes a fresh snapshot per statement), so a batch cannot be left
  *   incomplete with all its members terminal.
  */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { BatchManifest } from '../../schemas/types.ts';
 import type { DeadLetterRow, EventRow, SubmissionPatch } from './records.ts';
 
@@ -51,50 +54,62 @@ export interface ApplyResult {
 
 const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 
+/** A value in COPY's text format: `\\N` for null, backslash, tab and line breaks escaped. */
+function copyField(value: string | number | null): string {
+  if (value === null) return '\\N';
+  const text = String(value);
+  return /[\\\t\n\r]/.test(text) ? text.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : text;
+}
+
+const EVENT_COLUMNS = 'submission_hash, state, batch_id, idempotency_key, at, worker_id, attempt, traceparent, trace_id, detail, source_topic, source_partition, source_offset';
+
 /**
- * Rows reach PostgreSQL as one JSON document per statement, expanded by `json_to_recordset`:
- * one `JSON.stringify` instead of a Postgres array literal per column (whose per-element
- * escaping was a hot spot of the sink), and one parse on the server.
+ * Appends the events not yet in the table and returns their `hash/state` keys. The rows go by
+ * COPY (one text stream; the server parses no JSON document or statement per row, which made
+ * this insert most of the sink's PostgreSQL time). COPY has no ON CONFLICT, so the keys
+ * already present are looked up first, through the unique index, and left out; a row cannot
+ * appear between that look-up and the COPY: a (submission, state) comes from one state topic
+ * and, keyed by submission, from one partition, whose offset row this transaction holds locked.
  */
 async function insertEvents(client: pg.ClientBase, topic: string, partition: number, records: Extract<SinkRecord, { kind: 'state' }>[]): Promise<Set<string>> {
   if (records.length === 0) return new Set();
-  const rows = records.map(({ event: e, offset }) => ({
-    submission_hash: e.submissionHash,
-    state: e.state,
-    batch_id: e.batchId,
-    idempotency_key: e.idempotencyKey,
-    at: iso(e.at),
-    worker_id: e.workerId,
-    attempt: e.attempt,
-    traceparent: e.traceparent,
-    trace_id: e.traceId,
-    detail: e.detail,
-    source_offset: offset.toString(),
-  }));
-  const { rows: inserted } = await client.query<{ submission_hash: string; state: string }>(
-    `INSERT INTO submission_events (submission_hash, state, batch_id, idempotency_key, at, worker_id, attempt, traceparent, trace_id, detail, source_topic, source_partition, source_offset)
-     SELECT r.submission_hash, r.state, r.batch_id, r.idempotency_key, r.at, r.worker_id, r.attempt, r.traceparent, r.trace_id, r.detail, $2, $3, r.source_offset
-       FROM json_to_recordset($1::json) AS r(submission_hash text, state text, batch_id text, idempotency_key text, at timestamptz, worker_id text, attempt int,
-                                            traceparent text, trace_id text, detail jsonb, source_offset bigint)
-     ON CONFLICT ON CONSTRAINT submission_events_once DO NOTHING
-     RETURNING submission_hash, state`,
-    [JSON.stringify(rows), topic, partition],
+  const { rows: present } = await client.query<{ submission_hash: string; state: string }>(
+    'SELECT submission_hash, state FROM submission_events WHERE (submission_hash, state) IN (SELECT * FROM unnest($1::text[], $2::text[]))',
+    [records.map((r) => r.event.submissionHash), records.map((r) => r.event.state)],
   );
-  return new Set(inserted.map((r) => `${r.submission_hash}/${r.state}`));
+  const seen = new Set(present.map((r) => `${r.submission_hash}/${r.state}`));
+  const added = new Set<string>();
+  let text = '';
+  for (const { event: e, offset } of records) {
+    const key = `${e.submissionHash}/${e.state}`;
+    // A duplicate within the batch too: the first wins.
+    if (seen.has(key) || added.has(key)) continue;
+    added.add(key);
+    const fields = [e.submissionHash, e.state, e.batchId, e.idempotencyKey, iso(e.at), e.workerId, e.attempt, e.traceparent, e.traceId, JSON.stringify(e.detail), topic, partition, offset.toString()];
+    text += `${fields.map(copyField).join('\t')}\n`;
+  }
+  if (added.size === 0) return added;
+  const stream = client.query(copyFrom(`COPY submission_events (${EVENT_COLUMNS}) FROM STDIN`));
+  await pipeline(Readable.from([text]), stream);
+  return added;
 }
 
-/** Upserts `submissions` in hash order (a stable lock order across concurrent transactions). */
+/** States whose status the `submissions` view reads from the events (migration 0003): no row write. */
+const READ_FROM_EVENTS = new Set(['chunked', 'enriched', 'validated']);
+
+/** Upserts `submissions_recorded` in hash order (a stable lock order across concurrent transactions). */
 async function upsertSubmissions(client: pg.ClientBase, patches: SubmissionPatch[]): Promise<void> {
   // One row per hash per statement (ON CONFLICT DO UPDATE refuses two): the furthest state wins.
   const byHash = new Map<string, SubmissionPatch>();
   for (const p of patches) {
+    if (READ_FROM_EVENTS.has(p.status)) continue;
     const seen = byHash.get(p.submissionHash);
     byHash.set(p.submissionHash, seen && seen.rank >= p.rank ? { ...p, ...seen } : { ...seen, ...p });
   }
   const rows = [...byHash.values()].sort((a, b) => (a.submissionHash < b.submissionHash ? -1 : 1));
   if (rows.length === 0) return;
   await client.query(
-    `INSERT INTO submissions AS s (submission_hash, status, status_rank, status_at, source, source_client, source_reference, received_at, batch_id, review_track)
+    `INSERT INTO submissions_recorded AS s (submission_hash, status, status_rank, status_at, source, source_client, source_reference, received_at, batch_id, review_track)
      SELECT * FROM json_to_recordset($1::json) AS r(submission_hash text, status text, status_rank smallint, status_at timestamptz, source text, source_client text,
                                                      source_reference text, received_at timestamptz, batch_id text, review_track text) ORDER BY 1
      ON CONFLICT (submission_hash) DO UPDATE SET
@@ -255,14 +270,18 @@ async function settleBatches(client: pg.ClientBase, batchIds: string[]): Promise
 
 /** Applies one consumed batch in one transaction (see the header comment). */
 export async function applyBatch(client: pg.ClientBase, batch: SinkBatch): Promise<ApplyResult> {
-  await client.query('BEGIN');
+  // Asynchronous commit loses no record: the offset is in the same transaction, so a PostgreSQL
+  // crash that forgets the last commits forgets their offsets too and the sink reads them again
+  // from Kafka (its committed Kafka offsets are never trusted, see sink.ts).
+  await client.query('BEGIN; SET LOCAL synchronous_commit TO off');
   try {
-    await client.query('INSERT INTO sink_offsets (consumer_group, topic, partition, next_offset) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING', [batch.group, batch.topic, batch.partition]);
-    const { rows } = await client.query<{ next_offset: string }>('SELECT next_offset FROM sink_offsets WHERE consumer_group = $1 AND topic = $2 AND partition = $3 FOR UPDATE', [
-      batch.group,
-      batch.topic,
-      batch.partition,
-    ]);
+    // Creates the offset row if new and locks it, in one round trip (the no-op update takes the row lock).
+    const { rows } = await client.query<{ next_offset: string }>(
+      `INSERT INTO sink_offsets AS o (consumer_group, topic, partition, next_offset) VALUES ($1, $2, $3, 0)
+       ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = o.next_offset
+       RETURNING next_offset`,
+      [batch.group, batch.topic, batch.partition],
+    );
     const stored = BigInt(rows[0]!.next_offset);
     const fresh = batch.records.filter((r) => r.offset >= stored);
     const result: ApplyResult = { applied: fresh.length, skipped: batch.records.length - fresh.length, duplicates: 0, completedBatches: [] };
