@@ -31,17 +31,22 @@ export function wrapS3Error(err: unknown, what: string, code: ErrorCode = 'PF_OB
   return new PermitflowError(code, `${what} failed${status ? ` (HTTP ${status})` : ''}: ${(err as Error).message}`, retriable, { cause: err });
 }
 
-/** An S3 client for the configured endpoint and the application's credentials (every bucket permitflow uses). */
-export function createS3Client(config: Config): S3Client {
+/**
+ * An S3 client for the configured endpoint, with the application's credentials unless others are
+ * given (the audit archive has a user of its own).
+ */
+export function createS3Client(config: Config, credentials?: { accessKeyId: string; secretAccessKey: string }): S3Client {
   const { s3 } = config;
-  if (!s3.accessKeyId || !s3.secretAccessKey) {
+  const accessKeyId = credentials?.accessKeyId ?? s3.accessKeyId;
+  const secretAccessKey = credentials?.secretAccessKey ?? s3.secretAccessKey;
+  if (!accessKeyId || !secretAccessKey) {
     throw new ConfigError(['S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: not set (run `permitflow stack up`, which writes them to its env file, or export them)']);
   }
   return new S3Client({
     region: s3.region,
     forcePathStyle: s3.forcePathStyle,
     ...(s3.endpoint && { endpoint: s3.endpoint }),
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    credentials: { accessKeyId, secretAccessKey },
     maxAttempts: 3,
     // Without a logger the SDK writes to the console, e.g. on every refused conditional put of a
     // streamed body; failures reach us as errors, which callers classify and log.

@@ -233,6 +233,8 @@ export const OPTIONS = {
   AUDIT_SEGMENT_MAX_BYTES: { schema: positiveInt, default: String(16 * 1024 * 1024), description: 'An audit segment is written once its records (uncompressed) pass this many bytes' },
   AUDIT_SEGMENT_MAX_AGE_MS: { schema: positiveInt, default: '60000', description: 'An audit segment is written this long after its first record, even on an idle partition' },
   AUDIT_SEAL_INTERVAL_MS: { schema: positiveInt, default: String(24 * 3600 * 1000), description: 'How often the archiver signs a root over the heads of all chains (daily by default)' },
+  AUDIT_S3_ACCESS_KEY_ID: { schema: optionalSecret, description: "The archiver's own S3 access key: put, read and list under audit/ in S3_AUDIT_BUCKET, nothing else (written by `stack up` locally; unset: S3_ACCESS_KEY_ID's)" },
+  AUDIT_S3_SECRET_ACCESS_KEY: { schema: optionalSecret, description: "The archiver's S3 secret key (written by `stack up` locally; unset: S3_SECRET_ACCESS_KEY's)" },
   AUDIT_SIGNING_KEY: { schema: optionalSecret, description: 'Ed25519 private key (PKCS#8 DER, base64) the archiver signs roots with (written by `stack up` locally)' },
   AUDIT_PUBLIC_KEY: { schema: optionalSecret, description: 'Ed25519 public key (SPKI DER, base64) `audit verify` checks roots with (default: derived from AUDIT_SIGNING_KEY)' },
   AUDIT_OBJECT_LOCK_MODE: { schema: z.enum(['GOVERNANCE', 'COMPLIANCE']), default: 'GOVERNANCE', description: 'Default Object Lock retention mode of the audit bucket the local stack creates', stackOnly: true },
@@ -345,6 +347,8 @@ export interface Config {
   /** Audit archive: its bucket, when a segment is written, how often a root is signed, the keys. */
   audit: {
     bucket: string;
+    /** The archive's own least-privilege S3 user; absent: the application's (`s3`). */
+    credentials?: { accessKeyId: string; secretAccessKey: string };
     segment: { maxRecords: number; maxBytes: number; maxAgeMs: number };
     sealIntervalMs: number;
     signingKey?: string;
@@ -552,6 +556,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readModel: { schema: r.READ_MODEL_SCHEMA, poolSize: r.READ_MODEL_POOL_SIZE, migrate: r.READ_MODEL_MIGRATE },
     audit: {
       bucket: r.S3_AUDIT_BUCKET,
+      ...(r.AUDIT_S3_ACCESS_KEY_ID && r.AUDIT_S3_SECRET_ACCESS_KEY && { credentials: { accessKeyId: r.AUDIT_S3_ACCESS_KEY_ID, secretAccessKey: r.AUDIT_S3_SECRET_ACCESS_KEY } }),
       segment: { maxRecords: r.AUDIT_SEGMENT_MAX_RECORDS, maxBytes: r.AUDIT_SEGMENT_MAX_BYTES, maxAgeMs: r.AUDIT_SEGMENT_MAX_AGE_MS },
       sealIntervalMs: r.AUDIT_SEAL_INTERVAL_MS,
       ...(r.AUDIT_SIGNING_KEY && { signingKey: r.AUDIT_SIGNING_KEY }),

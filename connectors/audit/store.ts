@@ -1,6 +1,6 @@
 /**
  * The audit bucket: segments, manifests and signed roots, written once (conditional put) and
- * never deleted by permitflow (the application's credentials cannot). Where the store supports
+ * never deleted by permitflow (its credentials cannot). Where the store supports
  * S3 Object Lock the bucket's default retention keeps every version even from an overwrite.
  *
  * Its own store rather than the claim-check one (same S3 client and error mapping): the archive
@@ -26,7 +26,8 @@ export interface AuditStore {
 const wrap = (err: unknown, what: string) => wrapS3Error(err, what, 'PF_AUDIT_STORE');
 
 export function createAuditStore(config: Config): AuditStore {
-  const client = createS3Client(config);
+  // The archive's own user where configured: put, read and list under audit/, never delete.
+  const client = createS3Client(config, config.audit.credentials);
   const Bucket = config.audit.bucket;
   return {
     bucket: Bucket,

@@ -84,21 +84,31 @@ export async function ensureUserWithPolicy(root: AdminTarget, user: { accessKeyI
 
 /**
  * Read and write objects of the application's bucket; no deletes (claim-check objects are written
- * once, never modified). In the audit bucket: put, read and list, and read its lock settings;
- * no delete, no retention change, no governance bypass (those stay with the root user).
+ * once, never modified). Nothing in the audit bucket: that is the archiver's user's
+ * (`archiverPolicy`).
  */
-export function bucketPolicy(bucket: string, auditBucket?: string): object {
+export function bucketPolicy(bucket: string): object {
   return {
     Version: '2012-10-17',
     Statement: [
       { Effect: 'Allow', Action: ['s3:GetBucketLocation', 's3:ListBucket', 's3:ListBucketMultipartUploads'], Resource: [`arn:aws:s3:::${bucket}`] },
       { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'], Resource: [`arn:aws:s3:::${bucket}/*`] },
-      ...(auditBucket
-        ? [
-            { Effect: 'Allow', Action: ['s3:GetBucketLocation', 's3:ListBucket', 's3:GetBucketObjectLockConfiguration'], Resource: [`arn:aws:s3:::${auditBucket}`] },
-            { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: [`arn:aws:s3:::${auditBucket}/*`] },
-          ]
-        : []),
+    ],
+  };
+}
+
+/**
+ * The audit archiver's user (and `permitflow audit`): put, read and list objects under `audit/`
+ * of the audit bucket, and read its lock settings. No delete, no retention change, no
+ * governance bypass (those stay with the root user), nothing outside `audit/` or in another bucket.
+ */
+export function archiverPolicy(auditBucket: string): object {
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      { Effect: 'Allow', Action: ['s3:GetBucketLocation', 's3:GetBucketObjectLockConfiguration'], Resource: [`arn:aws:s3:::${auditBucket}`] },
+      { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: [`arn:aws:s3:::${auditBucket}`], Condition: { StringLike: { 's3:prefix': ['audit/*'] } } },
+      { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: [`arn:aws:s3:::${auditBucket}/audit/*`] },
     ],
   };
 }

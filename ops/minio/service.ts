@@ -3,23 +3,26 @@
  * the cache, since no prebuilt binary can be downloaded here.
  *
  * The root credentials stay with the stack; the application gets its own user limited to its
- * bucket (see admin.ts), and those are the credentials written to the env file.
+ * bucket, the audit archiver another limited to audit/ of the audit bucket (see admin.ts), and
+ * those are the credentials written to the env file.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CreateBucketCommand, HeadBucketCommand, ListBucketsCommand, PutObjectLockConfigurationCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectLockConfigurationCommand, HeadBucketCommand, ListBucketsCommand, PutObjectLockConfigurationCommand, S3Client } from '@aws-sdk/client-s3';
 import { childEnv, logFile, spawnDetached } from '../stack/proc.ts';
 import { HOST } from '../stack/service.ts';
 import type { Service, StackContext } from '../stack/service.ts';
 import { ensureGoCommand, goCommandPath } from '../stack/tools.ts';
 import type { GoCommand } from '../stack/tools.ts';
-import { bucketPolicy, ensureUserWithPolicy } from './admin.ts';
+import { AUDIT_ARCHIVER_ACCESS_KEY_ID } from '../stack/secrets.ts';
+import { archiverPolicy, bucketPolicy, ensureUserWithPolicy } from './admin.ts';
 
 /** Pinned MinIO server module version (a pseudo-version: MinIO no longer tags Go releases). */
 export const MINIO_MODULE = 'github.com/minio/minio';
 export const MINIO_VERSION = 'v0.0.0-20260212201848-7aac2a2c5b7c';
 const MINIO_COMMAND: GoCommand = { pkg: MINIO_MODULE, version: MINIO_VERSION, binary: 'minio', minGo: '1.24' };
 const APP_POLICY = 'permitflow-app';
+const ARCHIVER_POLICY = 'permitflow-archiver';
 
 export function minioService(ctx: StackContext): Service {
   const { ports } = ctx.config.stack;
@@ -32,6 +35,8 @@ export function minioService(ctx: StackContext): Service {
   const prepareLog = logFile(ctx.paths, 'minio.prepare');
   const root = { accessKeyId: ctx.secrets.minioRootUser, secretAccessKey: ctx.secrets.minioRootPassword };
   const app = { accessKeyId: ctx.secrets.s3AccessKeyId, secretAccessKey: ctx.secrets.s3SecretAccessKey };
+  // Every `up` gives a stack its secret (secrets.ts); only a stack that is merely being stopped lacks it.
+  const archiver = { accessKeyId: AUDIT_ARCHIVER_ACCESS_KEY_ID, secretAccessKey: ctx.secrets.auditS3SecretAccessKey ?? '' };
 
   const s3 = (credentials: typeof root): S3Client => new S3Client({ endpoint, region, forcePathStyle: true, credentials, maxAttempts: 1 });
 
@@ -108,14 +113,17 @@ export function minioService(ctx: StackContext): Service {
       } finally {
         client.destroy();
       }
-      await ensureUserWithPolicy({ endpoint, region, ...root }, app, APP_POLICY, bucketPolicy(bucket, audit.bucket));
+      await ensureUserWithPolicy({ endpoint, region, ...root }, app, APP_POLICY, bucketPolicy(bucket));
+      await ensureUserWithPolicy({ endpoint, region, ...root }, archiver, ARCHIVER_POLICY, archiverPolicy(audit.bucket));
       // Proves the credentials that go into the env file work.
       const appClient = s3(app);
+      const archiverClient = s3(archiver);
       try {
         await appClient.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal: AbortSignal.timeout(5000) });
-        await appClient.send(new HeadBucketCommand({ Bucket: audit.bucket }), { abortSignal: AbortSignal.timeout(5000) });
+        await archiverClient.send(new GetObjectLockConfigurationCommand({ Bucket: audit.bucket }), { abortSignal: AbortSignal.timeout(5000) });
       } finally {
         appClient.destroy();
+        archiverClient.destroy();
       }
     },
 
@@ -127,6 +135,8 @@ export function minioService(ctx: StackContext): Service {
       S3_FORCE_PATH_STYLE: 'true',
       S3_ACCESS_KEY_ID: app.accessKeyId,
       S3_SECRET_ACCESS_KEY: app.secretAccessKey,
+      AUDIT_S3_ACCESS_KEY_ID: archiver.accessKeyId,
+      AUDIT_S3_SECRET_ACCESS_KEY: archiver.secretAccessKey,
     }),
   };
 }

@@ -20,7 +20,12 @@ const secretsSchema = z.object({
   kafkaClusterId: z.string().length(22),
   /** Ed25519 key the archiver signs audit roots with (PKCS#8 DER, base64); added to older stacks on their next `up`. */
   auditSigningKey: z.string().min(40).optional(),
+  /** Secret of the archiver's own MinIO user (`AUDIT_ARCHIVER_ACCESS_KEY_ID`); added to older stacks on their next `up`. */
+  auditS3SecretAccessKey: z.string().min(8).optional(),
 });
+
+/** Access key of the archiver's MinIO user: put, read and list under audit/ of the audit bucket only. */
+export const AUDIT_ARCHIVER_ACCESS_KEY_ID = 'permitflow-archiver';
 
 export type Secrets = z.infer<typeof secretsSchema>;
 
@@ -58,6 +63,7 @@ function generate(): Secrets {
     postgresPassword: token(),
     kafkaClusterId: kafkaClusterId(),
     auditSigningKey: auditSigningKey(),
+    auditS3SecretAccessKey: token(),
   };
 }
 
@@ -76,9 +82,9 @@ export function loadSecrets(stackDir: string, create: boolean): Secrets | undefi
   if (existsSync(file)) {
     const parsed = secretsSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
     if (!parsed.success) throw new StackError(`${file} is not a valid secrets file (${parsed.error.issues[0]?.message}); remove the stack folder with \`stack down --purge\` to start afresh`);
-    // A stack from before the audit archive gets its key; the other secrets must not change.
-    if (create && !parsed.data.auditSigningKey) {
-      const upgraded = { ...parsed.data, auditSigningKey: auditSigningKey() };
+    // A stack from before the audit archive (or its own user) gets its key and secret; the other secrets must not change.
+    if (create && (!parsed.data.auditSigningKey || !parsed.data.auditS3SecretAccessKey)) {
+      const upgraded = { ...parsed.data, auditSigningKey: parsed.data.auditSigningKey ?? auditSigningKey(), auditS3SecretAccessKey: parsed.data.auditS3SecretAccessKey ?? token() };
       store(file, upgraded);
       return upgraded;
     }

@@ -10,7 +10,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { loadConfig, OPTIONS, REPO_ROOT } from '../../lib/config.ts';
-import { bucketPolicy } from '../../ops/minio/admin.ts';
+import { archiverPolicy, bucketPolicy } from '../../ops/minio/admin.ts';
 
 interface Service {
   image?: string;
@@ -96,7 +96,16 @@ test("the processors use a bucket-scoped MinIO user created by the init service,
   const mount = (init.volumes ?? []).find((v) => v.endsWith(':/etc/permitflow/app-policy.json:ro'));
   assert.ok(mount, 'the policy file is mounted into the init service');
   const policy: unknown = JSON.parse(readFileSync(join(REPO_ROOT, mount.split(':')[0]!), 'utf8'));
-  assert.deepEqual(policy, bucketPolicy(app.S3_BUCKET!, app.S3_AUDIT_BUCKET));
+  assert.deepEqual(policy, bucketPolicy(app.S3_BUCKET!));
+  // And the archiver's own user, limited to audit/ of the audit bucket, which the archiver uses.
+  const archiver = services.archiver!.environment!;
+  assert.equal(init.environment!.ARCHIVER_ACCESS_KEY_ID, archiver.AUDIT_S3_ACCESS_KEY_ID);
+  assert.equal(init.environment!.ARCHIVER_SECRET_ACCESS_KEY, archiver.AUDIT_S3_SECRET_ACCESS_KEY);
+  assert.match(script, /mc admin policy create local permitflow-archiver \/etc\/permitflow\/archiver-policy\.json/);
+  assert.match(script, /mc admin policy attach local permitflow-archiver --user "\$\$ARCHIVER_ACCESS_KEY_ID"/);
+  const archiverMount = (init.volumes ?? []).find((v) => v.endsWith(':/etc/permitflow/archiver-policy.json:ro'));
+  assert.ok(archiverMount, "the archiver's policy file is mounted into the init service");
+  assert.deepEqual(JSON.parse(readFileSync(join(REPO_ROOT, archiverMount.split(':')[0]!), 'utf8')), archiverPolicy(archiver.S3_AUDIT_BUCKET!));
 });
 
 /** Every repository file the CLI can load, following relative imports (static and dynamic) from bin/. */
