@@ -8,7 +8,12 @@
  * README recommends for imports (NODE_OPTIONS below; without them V8 lets an idle-collected
  * heap grow lazily). Peak RSS is the child's VmHWM, polled from /proc.
  *
- * Usage: node --import tsx bench/import/index.ts [--size 1GB] [--file existing.csv] [--keep]
+ * On a shared machine wall-clock rates say more about the neighbours than about the importer, so
+ * each side's CPU-seconds (polled from /proc with the RSS) are reported too, with the ratio of
+ * rows per CPU-second. --profile writes the importer's V8 CPU profile (--cpu-prof) to
+ * bench/results/import-profile-<timestamp>/.
+ *
+ * Usage: node --import tsx bench/import/index.ts [--size 1GB] [--file existing.csv] [--keep] [--profile]
  * Uses a dedicated topic namespace, deleted afterwards, and deletes the generated file unless
  * --keep. Results go to bench/results/import-<timestamp>.{json,md}.
  */
@@ -16,6 +21,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, REPO_ROOT } from '../../lib/config.ts';
@@ -28,28 +34,37 @@ import { generateExport } from './generate.ts';
 
 const IMPORT_NODE_OPTIONS = '--max-old-space-size=96 --max-semi-space-size=4';
 
-const { values } = parseArgs({ options: { size: { type: 'string', default: '1GB' }, file: { type: 'string' }, keep: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { size: { type: 'string', default: '1GB' }, file: { type: 'string' }, keep: { type: 'boolean', default: false }, profile: { type: 'boolean', default: false } } });
 const gb = Number(/^(\d+(?:\.\d+)?)GB$/i.exec(values.size)?.[1] ?? NaN);
 if (!values.file && !Number.isFinite(gb)) throw new Error('--size takes a size in GB, e.g. 1GB or 0.25GB');
 
-/** Runs a command to its end, polling its peak RSS; returns stdout, exit code and peak RSS. */
-async function measure(args: string[], env: Record<string, string> = {}): Promise<{ stdout: string; code: number | null; peakRssBytes: number; ms: number }> {
+/** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 10 ms). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Runs a command to its end, polling its peak RSS and CPU time; returns stdout, exit code, peak RSS and CPU-seconds. */
+async function measure(args: string[], env: Record<string, string> = {}): Promise<{ stdout: string; code: number | null; peakRssBytes: number; cpuSeconds: number; ms: number }> {
   const started = performance.now();
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   let peak = 0;
+  let cpu = 0;
   const timer = setInterval(() => {
     try {
       const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
       if (kb) peak = Math.max(peak, Number(kb) * 1024);
+      cpu = cpuSeconds(child.pid!);
     } catch {
       // exited
     }
   }, 100);
   const [code] = (await once(child, 'exit')) as [number | null];
   clearInterval(timer);
-  return { stdout, code, peakRssBytes: peak, ms: performance.now() - started };
+  // The last poll is at most 100 ms before the exit: the CPU figure misses at most that much.
+  return { stdout, code, peakRssBytes: peak, cpuSeconds: cpu, ms: performance.now() - started };
 }
 
 const mb = (n: number) => Math.round(n / 2 ** 20);
@@ -79,25 +94,35 @@ try {
   console.error(`  ${parsed.rows} rows in ${(parsed.ms / 1000).toFixed(1)} s: ${Math.round(parseRate)} rows/s, peak RSS ${mb(parseRun.peakRssBytes)} MiB`);
 
   console.error('permitflow import ...');
-  const importRun = await measure([join(REPO_ROOT, 'bin/permitflow.js'), 'import', file, '--mapping', 'sf-dbi-building-permits', '--json'], { ...env, NODE_OPTIONS: IMPORT_NODE_OPTIONS });
+  const profileDir = join(REPO_ROOT, 'bench/results', `import-profile-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const nodeOptions = values.profile ? `${IMPORT_NODE_OPTIONS} --cpu-prof --cpu-prof-dir=${profileDir}` : IMPORT_NODE_OPTIONS;
+  const importRun = await measure([join(REPO_ROOT, 'bin/permitflow.js'), 'import', file, '--mapping', 'sf-dbi-building-permits', '--json'], { ...env, NODE_OPTIONS: nodeOptions });
   if (importRun.code !== 0) throw new Error(`import exited ${importRun.code}: ${importRun.stdout.slice(-2000)}`);
   // Log lines share stdout with the report: the report is the pretty-printed object at the end.
   const report = JSON.parse(importRun.stdout.slice(importRun.stdout.lastIndexOf('{\n  "status"'))) as { counts: { read: number; produced: number; bad: number }; elapsedMs: number; rowsPerSecond: number };
   const importRate = report.counts.read / (importRun.ms / 1000);
+  const parseCpuRate = parsed.rows / parseRun.cpuSeconds;
+  const importCpuRate = report.counts.read / importRun.cpuSeconds;
   const result = {
     at: new Date().toISOString(),
     file: { bytes, mib: mb(bytes), rows: parsed.rows },
-    csvParseAlone: { rowsPerSecond: Math.round(parseRate), seconds: +(parsed.ms / 1000).toFixed(1), peakRssMiB: mb(parseRun.peakRssBytes) },
+    csvParseAlone: { rowsPerSecond: Math.round(parseRate), seconds: +(parsed.ms / 1000).toFixed(1), peakRssMiB: mb(parseRun.peakRssBytes), cpuSeconds: parseRun.cpuSeconds, cpuSecondsPer1000Rows: +((parseRun.cpuSeconds * 1000) / parsed.rows).toFixed(4) },
     importer: {
       nodeOptions: IMPORT_NODE_OPTIONS,
       rowsPerSecond: Math.round(importRate),
       seconds: +(importRun.ms / 1000).toFixed(1),
       rowsPerSecondAfterHashPass: report.rowsPerSecond,
       peakRssMiB: mb(importRun.peakRssBytes),
+      cpuSeconds: importRun.cpuSeconds,
+      cpuSecondsPer1000Rows: +((importRun.cpuSeconds * 1000) / report.counts.read).toFixed(4),
+      ...(values.profile && { profile: profileDir }),
       produced: report.counts.produced,
       bad: report.counts.bad,
     },
     ratio: +(importRate / parseRate).toFixed(3),
+    /** Rows per CPU-second, importer over parser: the figure that survives a busy machine. */
+    cpuRatio: +(importCpuRate / parseCpuRate).toFixed(3),
+    loadAverage: loadavg().map((l) => +l.toFixed(2)),
     goal: { peakRssUnder200MiB: importRun.peakRssBytes < 200 * 2 ** 20 },
   };
   console.log(JSON.stringify(result, null, 2));
@@ -113,12 +138,12 @@ try {
       '',
       `${result.file.mib} MiB generated SF-DBI-layout export, ${result.file.rows} rows, 6 partitions, local stack.`,
       '',
-      '| | rows/s | seconds | peak RSS |',
-      '|---|---|---|---|',
-      `| csv-parse alone | ${result.csvParseAlone.rowsPerSecond} | ${result.csvParseAlone.seconds} | ${result.csvParseAlone.peakRssMiB} MiB |`,
-      `| permitflow import (${IMPORT_NODE_OPTIONS}) | ${result.importer.rowsPerSecond} | ${result.importer.seconds} | ${result.importer.peakRssMiB} MiB |`,
+      '| | rows/s | seconds | CPU-s per 1,000 rows | peak RSS |',
+      '|---|---|---|---|---|',
+      `| csv-parse alone | ${result.csvParseAlone.rowsPerSecond} | ${result.csvParseAlone.seconds} | ${result.csvParseAlone.cpuSecondsPer1000Rows} | ${result.csvParseAlone.peakRssMiB} MiB |`,
+      `| permitflow import (${IMPORT_NODE_OPTIONS}) | ${result.importer.rowsPerSecond} | ${result.importer.seconds} | ${result.importer.cpuSecondsPer1000Rows} | ${result.importer.peakRssMiB} MiB |`,
       '',
-      `Ratio importer / parser: ${result.ratio}. Peak RSS under 200 MiB: ${result.goal.peakRssUnder200MiB}.`,
+      `Ratio importer / parser: ${result.ratio} (wall), ${result.cpuRatio} (rows per CPU-second); load ${result.loadAverage.join(' ')}. Peak RSS under 200 MiB: ${result.goal.peakRssUnder200MiB}.`,
       '',
     ].join('\n'),
   );
