@@ -331,14 +331,22 @@ export function runArchiver(options: ArchiverOptions): RunningArchiver {
 
   // Each slot of AUDIT_SEAL_INTERVAL_MS (a UTC day by default) is sealed once, by whichever
   // instance claims it first; checked every minute at most, so restarts never skip a slot.
+  // One seal at a time: a slow seal (a list and a get per chain) overlapping the next slot's would
+  // not see it as its previous root, and the root chain would fork.
   let slotTried = -1;
+  let sealing = false;
   const seal = async () => {
     const slot = Math.floor(Date.now() / options.sealIntervalMs);
-    if (slot === slotTried) return;
+    if (slot === slotTried || sealing) return;
     slotTried = slot;
-    if (!(await claimSealSlot(store, topology.options.namespace, options.sealIntervalMs, options.workerId))) return;
-    const { key, root } = await sealRoot(store, options.signingKey, topology.options.namespace, chains);
-    logger.info({ root: key, heads: root.heads.length }, 'audit root signed');
+    sealing = true;
+    try {
+      if (!(await claimSealSlot(store, topology.options.namespace, options.sealIntervalMs, options.workerId))) return;
+      const { key, root } = await sealRoot(store, options.signingKey, topology.options.namespace, chains);
+      logger.info({ root: key, heads: root.heads.length }, 'audit root signed');
+    } finally {
+      sealing = false;
+    }
   };
   const sealTimer = setInterval(() => void seal().catch((err: unknown) => logger.warn({ err }, 'audit root not signed; the next slot tries again')), Math.min(options.sealIntervalMs, 60_000));
   sealTimer.unref();

@@ -7,7 +7,7 @@ import type { Logger } from '../../lib/logger.ts';
 import type { Serde } from '../../schemas/serde.ts';
 import type { Topology } from '../../topology/topics.ts';
 import { runArchiver, type RunningArchiver } from './archiver.ts';
-import { signingKey } from './roots.ts';
+import { lastRootGauge, newestRoot, signingKey } from './roots.ts';
 import { createAuditStore } from './store.ts';
 
 export { runArchiver, type RunningArchiver } from './archiver.ts';
@@ -34,6 +34,7 @@ export function startArchiver(config: Config, deps: ArchiverDeps): RunningArchiv
     segment: config.audit.segment,
     sealIntervalMs: config.audit.sealIntervalMs,
     ...config.runtime,
+    close: () => Promise.resolve(store.close()),
   });
   void store.objectLock().then(
     (lock) => {
@@ -42,6 +43,14 @@ export function startArchiver(config: Config, deps: ArchiverDeps): RunningArchiv
     },
     (err: unknown) => deps.logger.warn({ err, bucket: store.bucket }, 'could not read the audit bucket\'s Object Lock configuration'),
   );
-  const done = archiver.done.finally(() => store.close());
-  return { ...archiver, done };
+  // The root age the alert watches starts from the archive's newest root, not from this start.
+  const namespace = deps.topology.options.namespace;
+  void newestRoot(store, namespace).then(
+    (root) => {
+      // No root yet: counted from this start, so an archiver that never manages to seal still alerts.
+      lastRootGauge.set({ namespace }, (root ? Date.parse(root.sealedAt) : Date.now()) / 1000);
+    },
+    (err: unknown) => deps.logger.warn({ err }, 'could not read the newest audit root'),
+  );
+  return archiver;
 }

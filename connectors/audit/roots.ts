@@ -6,6 +6,7 @@
  */
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import canonicalizeModule from 'canonicalize';
+import { Gauge } from 'prom-client';
 import type { Config } from '../../lib/config.ts';
 import { ConfigError } from '../../lib/config.ts';
 import { AUDIT_PREFIX, parseManifest, rootsPrefix, sha256Hex, type SegmentManifest } from './segment.ts';
@@ -13,6 +14,20 @@ import type { AuditStore } from './store.ts';
 
 // canonicalize is CommonJS (`module.exports = fn`) but its types declare an ES default export.
 const canonicalize = canonicalizeModule as unknown as (typeof canonicalizeModule)['default'];
+
+/**
+ * When the newest root of a namespace was sealed, as this process knows it (its own seals, and the
+ * archive's newest root at start): PermitflowAuditRootStale fires when no root is signed for
+ * longer than a day and its slack.
+ */
+export const lastRootGauge = new Gauge({ name: 'permitflow_archiver_last_root_timestamp_seconds', help: 'When the newest signed audit root was sealed (Unix seconds; before the first root, when the archiver started), by namespace', labelNames: ['namespace'] });
+
+/** The newest root of `namespace` in the archive, or undefined when none was sealed yet. */
+export async function newestRoot(store: AuditStore, namespace: string): Promise<AuditRoot | undefined> {
+  const newest = (await store.list(rootsPrefix(namespace))).at(-1);
+  const bytes = newest ? await store.get(newest) : undefined;
+  return bytes ? (JSON.parse(bytes.toString('utf8')) as SignedRoot).root : undefined;
+}
 
 export interface ChainHead {
   topic: string;
@@ -102,25 +117,33 @@ export async function chainHeads(store: AuditStore, chains: readonly { topic: st
   return heads;
 }
 
-/** Signs and writes a root over the current heads of `chains`, naming the newest root before it. */
+/**
+ * Signs and writes a root over the current heads of `chains`, naming the newest root before it.
+ * The heads come first (the slow part: a list and a get per chain), then the newest root and the
+ * seal time, so a root written meanwhile (another archiver's, `audit seal`) becomes this one's
+ * previous; only seals within the milliseconds between that list and the put can still fork.
+ */
 export async function sealRoot(
   store: AuditStore,
   key: KeyObject,
   namespace: string,
   chains: readonly { topic: string; partition: number; prefix: string }[],
-  now: Date = new Date(),
+  at?: Date,
 ): Promise<{ key: string; root: AuditRoot; written: boolean }> {
-  const objectKey = rootKey(namespace, now);
+  const heads = await chainHeads(store, chains);
   const existing = await store.list(rootsPrefix(namespace));
   const previousKey = existing.at(-1);
   const previousBytes = previousKey ? await store.get(previousKey) : undefined;
+  const now = at ?? new Date();
+  const objectKey = rootKey(namespace, now);
   const root: AuditRoot = {
     version: 1,
     namespace,
     sealedAt: now.toISOString(),
     previousRoot: previousKey && previousBytes ? { key: previousKey, sha256: sha256Hex(previousBytes) } : null,
-    heads: await chainHeads(store, chains),
+    heads,
   };
   const written = await store.putIfAbsent(objectKey, Buffer.from(`${JSON.stringify(signRoot(root, key), null, 2)}\n`, 'utf8'), 'application/json');
+  if (written === 'created') lastRootGauge.set({ namespace }, now.getTime() / 1000);
   return { key: objectKey, root, written: written === 'created' };
 }

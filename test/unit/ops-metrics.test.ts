@@ -10,6 +10,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { register } from 'prom-client';
+import '../../connectors/audit/archiver.ts';
+import '../../connectors/audit/roots.ts';
 import { intakeMetrics } from '../../connectors/intake/metrics.ts';
 import '../../connectors/lookups/http/metrics.ts';
 import '../../connectors/read-model/sink.ts';
@@ -101,5 +103,5 @@ test('the dashboard has a datasource variable, unique panel ids and an expr per 
   assert.deepEqual([...new Set(uids)], ['${datasource}']);
 
   const rows = all.filter((p) => p.type === 'row').map((p) => p.title);
-  assert.deepEqual(rows, ['Intake', 'Stages', 'Lag', 'Windower', 'Failures', 'Lookups', 'Process']);
+  assert.deepEqual(rows, ['Intake', 'Stages', 'Lag', 'Windower', 'Failures', 'Lookups', 'Process', 'Audit archive']);
 });
