@@ -1,8 +1,19 @@
 /**
  * The testcontainers path, for a machine with Docker and no local stack: the same services
  * as docker-compose.yml, started once per test process. Not used where the stack is running.
+ * MinIO gets what `stack up` gives it: the application's bucket, the audit bucket with Object
+ * Lock, the application's and the archiver's users with the stack's policies, and a key the
+ * archiver signs roots with.
  */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { GenericContainer, Wait } from 'testcontainers';
+import { archiverPolicy, bucketPolicy, ensureUserWithPolicy } from '../../ops/minio/admin.ts';
+import { AUDIT_ARCHIVER_ACCESS_KEY_ID } from '../../ops/stack/secrets.ts';
+
+const BUCKET = 'permitflow';
+const AUDIT_BUCKET = 'permitflow-audit';
+/** The local stack's default retention (AUDIT_RETENTION_DAYS); a container's data goes with it anyway. */
+const AUDIT_RETENTION_DAYS = 2555;
 
 export async function startContainers(): Promise<Record<string, string>> {
   const access = 'permitflow-test';
@@ -27,16 +38,40 @@ export async function startContainers(): Promise<Record<string, string>> {
       .start(),
   ]);
   const endpoint = `http://${minio.getHost()}:${minio.getMappedPort(9000)}`;
-  const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
-  await new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: access, secretAccessKey: secret } }).send(
-    new CreateBucketCommand({ Bucket: 'permitflow' }),
-  );
+  const region = 'us-east-1';
+  const { S3Client, CreateBucketCommand, PutObjectLockConfigurationCommand } = await import('@aws-sdk/client-s3');
+  const root = new S3Client({ endpoint, region, forcePathStyle: true, credentials: { accessKeyId: access, secretAccessKey: secret } });
+  try {
+    await root.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    // Object Lock can only be turned on when a bucket is created.
+    await root.send(new CreateBucketCommand({ Bucket: AUDIT_BUCKET, ObjectLockEnabledForBucket: true }));
+    await root.send(
+      new PutObjectLockConfigurationCommand({
+        Bucket: AUDIT_BUCKET,
+        ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: AUDIT_RETENTION_DAYS } } },
+      }),
+    );
+  } finally {
+    root.destroy();
+  }
+  const admin = { endpoint, region, accessKeyId: access, secretAccessKey: secret };
+  const app = { accessKeyId: 'permitflow-app', secretAccessKey: randomBytes(24).toString('base64url') };
+  const archiver = { accessKeyId: AUDIT_ARCHIVER_ACCESS_KEY_ID, secretAccessKey: randomBytes(24).toString('base64url') };
+  await ensureUserWithPolicy(admin, app, 'permitflow-app', bucketPolicy(BUCKET));
+  await ensureUserWithPolicy(admin, archiver, 'permitflow-archiver', archiverPolicy(AUDIT_BUCKET));
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   return {
     KAFKA_BROKERS: 'localhost:9092',
     SCHEMA_REGISTRY_URL: `http://${redpanda.getHost()}:${redpanda.getMappedPort(8081)}`,
     S3_ENDPOINT: endpoint,
-    S3_ACCESS_KEY_ID: access,
-    S3_SECRET_ACCESS_KEY: secret,
+    S3_BUCKET: BUCKET,
+    S3_AUDIT_BUCKET: AUDIT_BUCKET,
+    S3_ACCESS_KEY_ID: app.accessKeyId,
+    S3_SECRET_ACCESS_KEY: app.secretAccessKey,
+    AUDIT_S3_ACCESS_KEY_ID: archiver.accessKeyId,
+    AUDIT_S3_SECRET_ACCESS_KEY: archiver.secretAccessKey,
+    AUDIT_SIGNING_KEY: privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'),
+    AUDIT_PUBLIC_KEY: publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
     REDIS_URL: `redis://${redis.getHost()}:${redis.getMappedPort(6379)}`,
     DATABASE_URL: `postgres://permitflow:permitflow@${postgres.getHost()}:${postgres.getMappedPort(5432)}/permitflow`,
   };
