@@ -23,6 +23,8 @@ interface PlanOptions {
   scale: string;
   lookupCacheHit: string;
   level: string;
+  transform: string;
+  rolling: string;
   out?: string;
   png: boolean;
   chromium?: string;
@@ -65,6 +67,8 @@ export function planCommand(): Command {
     .addOption(new Option('--scale <factor>', 'plan for this multiple of the forecast (a fee change, an ordinance deadline)').default('1'))
     .addOption(new Option('--lookup-cache-hit <fraction>', 'share of lookups answered from cache (0 = every site new)').default('0'))
     .addOption(new Option('--level <fraction>', 'coverage of the prediction band').default('0.9'))
+    .addOption(new Option('--transform <name>', 'scale the forecast model is fitted on: log1p (log(1 + y)) or none').choices(['log1p', 'none']).default('log1p'))
+    .addOption(new Option('--rolling <cutoffs>', 'also backtest at this many earlier cutoffs, four weeks apart (rolling origin; 0 = the last four weeks only)').default('0'))
     .option('--out <dir>', 'report folder (default: <PERMITFLOW_STACK_DIR>/plan, which `status --json` reads)')
     .option('--no-png', 'skip the PNG (which needs Debian\'s chromium)')
     .option('--chromium <path>', 'Chromium binary for the PNG (default: Debian\'s /usr/bin/chromium)')
@@ -74,6 +78,8 @@ export function planCommand(): Command {
       const scale = parseFraction(options.scale, '--scale', { min: 0.01, max: 10_000 });
       const lookupCacheHitRate = parseFraction(options.lookupCacheHit, '--lookup-cache-hit', { min: 0, max: 0.999 });
       const level = parseFraction(options.level, '--level', { min: 0.5, max: 0.99 });
+      const rolling = parseFraction(options.rolling, '--rolling', { min: 0, max: 52 });
+      if (!Number.isInteger(rolling)) throw PermitflowError.permanent('PF_PLAN_OPTION', `--rolling: expected a whole number of cutoffs (got ${options.rolling})`);
       const window = { since: isoDate(options.since, '--since'), until: isoDate(options.until, '--until') };
       if (options.history !== undefined && options.mapping === undefined) throw PermitflowError.permanent('PF_PLAN_OPTION', '--history needs --mapping: the mapping says which column holds the filed date and how to read it');
 
@@ -123,6 +129,8 @@ export function planCommand(): Command {
         },
         level,
         lookupCacheHitRate,
+        transform: options.transform as 'log1p' | 'none',
+        rolling,
         ...(options.events !== undefined && { events: forecast.loadEvents(options.events) }),
       });
       if (scale !== 1) built.assumptions.push(`Every count of the history is multiplied by ${scale} (--scale).`);
@@ -144,7 +152,12 @@ export function planCommand(): Command {
       const lines = [
         ...report.recommendationLines(built),
         '',
-        `Backtest (last ${b.weeks.length} weeks, ${Math.round(b.level * 100)} % band): ${forecast.METHOD} MAPE ${b.method.mape.toFixed(1)} %, coverage ${b.method.coverage.toFixed(0)} %; seasonal naive MAPE ${b.naive.mape.toFixed(1)} %, coverage ${b.naive.coverage.toFixed(0)} %.`,
+        `Backtest (last ${b.weeks.length} weeks, ${Math.round(b.level * 100)} % band): ${b.methodName} MAPE ${b.method.mape.toFixed(1)} %, coverage ${b.method.coverage.toFixed(0)} %; seasonal naive MAPE ${b.naive.mape.toFixed(1)} %, coverage ${b.naive.coverage.toFixed(0)} %.`,
+        ...(built.rolling
+          ? [
+              `Rolling origin (${built.rolling.windows.length} windows of ${built.rolling.weeks} weeks to ${built.rolling.windows.at(-1)!.end}): the method wins ${built.rolling.wins}; mean MAPE ${built.rolling.method.mape.toFixed(1)} % against ${built.rolling.naive.mape.toFixed(1)} %, coverage ${built.rolling.method.coverage.toFixed(0)} % against ${built.rolling.naive.coverage.toFixed(0)} %.`,
+            ]
+          : []),
         ...(built.benchLayout
           ? [
               `Bench check: for the benchmark's ${built.benchLayout.rate}/s the model recommends ${Object.entries(built.benchLayout.recommended).map(([s, n]) => `${s} ${n}`).join(', ')}; the benchmark measured p99 ${built.benchLayout.measuredP99Seconds} s there with less (one run-all process): the target ${built.benchLayout.holds ? 'holds' : 'does NOT hold'}.`,

@@ -5,7 +5,7 @@
  */
 import { DateTime } from 'luxon';
 import type { ArrivalHistory } from './history.ts';
-import { backtest, forecastDaily, type Backtest, type DailyForecast, type EventSpec } from './forecast.ts';
+import { backtest, forecastDaily, rollingBacktest, type Backtest, type DailyForecast, type EventSpec, type FitCache, type ForecastTransform, type RollingBacktest } from './forecast.ts';
 import { checkAgainstBench, checkLayoutAgainstBench, MAX_UTILISATION, recommend, simulateLag, type BenchCheck, type BenchE2E, type BenchLayoutCheck, type CurrentLayout, type LagPoint, type Recommendation, type ServiceRates, type Target } from './capacity.ts';
 
 export const HORIZON_DAYS = 56;
@@ -22,6 +22,8 @@ export interface Plan {
   /** The forecast day with the highest upper peak hour: what the layout is sized for. */
   peak: { day: string; daily: number; dailyUpper: number; peakHour: number; peakHourUpper: number };
   backtest: Backtest;
+  /** The backtest repeated at earlier cutoffs (`--rolling N`), or null when not asked for. */
+  rolling: RollingBacktest | null;
   rates: ServiceRates;
   target: Target;
   current: CurrentLayout;
@@ -43,6 +45,9 @@ export interface PlanInputs {
   current: CurrentLayout;
   events?: EventSpec[];
   level?: number;
+  transform?: ForecastTransform;
+  /** Rolling-origin cutoffs for the backtest (0 or absent: the last four weeks only). */
+  rolling?: number;
   lookupCacheHitRate?: number;
   now?: Date;
 }
@@ -83,7 +88,14 @@ export function hourShare(history: ArrivalHistory): number[] {
 export function buildPlan(inputs: PlanInputs): Plan {
   const { history, rates, target, current } = inputs;
   const assumptions: string[] = [];
-  const forecast = forecastDaily(history.days, history.daily, HORIZON_DAYS, { ...(inputs.level !== undefined && { level: inputs.level }), ...(inputs.events && { events: inputs.events }) });
+  const backtestOptions = {
+    ...(inputs.level !== undefined && { level: inputs.level }),
+    ...(inputs.events && { events: inputs.events }),
+    ...(inputs.transform && { transform: inputs.transform }),
+  };
+  // One cache for the forecast and both backtests: they fit the same series' prefixes.
+  const cache: FitCache = new Map();
+  const forecast = forecastDaily(history.days, history.daily, HORIZON_DAYS, { ...backtestOptions, cache });
   const shares = peakHourShares(history);
   if (!history.hasTimes) assumptions.push(`The history has dates but no times: each day's peak hour is taken as 1/${OFFICE_HOURS} of its arrivals (an ${OFFICE_HOURS}-hour office day).`);
   const weekdays = forecast.days.map((d) => DateTime.fromISO(d).weekday);
@@ -124,7 +136,8 @@ export function buildPlan(inputs: PlanInputs): Plan {
     history: { ...history, total: history.daily.reduce((a, b) => a + b, 0) },
     forecast: { ...forecast, peakHour },
     peak,
-    backtest: backtest(history.days, history.daily, { ...(inputs.level !== undefined && { level: inputs.level }), ...(inputs.events && { events: inputs.events }) }),
+    backtest: backtest(history.days, history.daily, { ...backtestOptions, cache }),
+    rolling: inputs.rolling ? rollingBacktest(history.days, history.daily, { ...backtestOptions, cache, cutoffs: inputs.rolling }) : null,
     rates,
     target,
     current,

@@ -7,7 +7,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as echarts from 'echarts';
 import { fmt } from './capacity.ts';
-import { METHOD } from './forecast.ts';
 import type { Plan } from './plan.ts';
 
 const WIDTH = 900;
@@ -194,7 +193,7 @@ ${table(
 )}
 ${charts.map((c) => `<h2>${esc(c.title)}</h2><div class="chart" id="chart-${c.id}">${c.svg}</div>`).join('\n')}
 <h2>Backtest: last ${b.weeks.length} held-out weeks</h2>
-<p>Each week is forecast from the days before it only. Method: ${esc(METHOD)}; baseline: ${esc(b.naiveName)}. MAPE over days with arrivals; coverage of the ${Math.round(b.level * 100)} % band over all days.</p>
+<p>Each week is forecast from the days before it only. Method: ${esc(b.methodName)}; baseline: ${esc(b.naiveName)}. MAPE over days with arrivals; coverage of the ${Math.round(b.level * 100)} % band over all days.</p>
 ${table(
   ['week from', 'actual', 'method total', 'method MAPE', 'method coverage', 'naive total', 'naive MAPE', 'naive coverage'],
   [
@@ -202,6 +201,19 @@ ${table(
     ['all', '', '', pct(b.method.mape), pct(b.method.coverage), '', pct(b.naive.mape), pct(b.naive.coverage)],
   ],
 )}
+${
+  plan.rolling
+    ? `<h2>Backtest: rolling origin, ${plan.rolling.windows.length} windows of ${plan.rolling.weeks} weeks</h2>
+<p>The same backtest with the history cut ${plan.rolling.weeks} weeks earlier each time. The method's MAPE is below the baseline's in ${plan.rolling.wins} of ${plan.rolling.windows.length} windows.</p>
+${table(
+  ['window to', 'method MAPE', 'method coverage', 'naive MAPE', 'naive coverage'],
+  [
+    ...plan.rolling.windows.map((w) => [w.end, pct(w.method.mape), pct(w.method.coverage), pct(w.naive.mape), pct(w.naive.coverage)]),
+    ['mean', pct(plan.rolling.method.mape), pct(plan.rolling.method.coverage), pct(plan.rolling.naive.mape), pct(plan.rolling.naive.coverage)],
+  ],
+)}`
+    : ''
+}
 <h2>Check against the benchmark</h2>
 <p>The model's verdict on each steady load the benchmark ran through one <code>run all</code> process (capacity ${fmt(plan.rates.allInOne)}/s by the measured rates), next to what it measured.</p>
 ${table(
