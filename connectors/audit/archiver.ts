@@ -11,8 +11,8 @@
  * the partition's last manifest, checks its segment's hash, adopts a segment a crash left
  * without a manifest, and seeks to the offset after the last archived one.
  *
- * Like the read-model sink it produces nothing to Kafka, so it runs beside the exactly-once
- * runtime with the same consumer settings, retry pacing and crash restarts.
+ * Like the read-model sink it produces nothing to Kafka, so it runs as a sink (lib/sink-runner.ts:
+ * deployment check, retries with backoff, crash restarts, stops on a broken chain).
  */
 import type { KeyObject } from 'node:crypto';
 import type { EachBatchPayload, Kafka } from 'kafkajs';
@@ -21,8 +21,8 @@ import { classify, PermitflowError } from '../../lib/errors.ts';
 import { stringHeaders } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Serde } from '../../schemas/serde.ts';
-import { batchRetryDelay, retryPause } from '../../lib/backoff.ts';
-import { createStageConsumer, restartAfterCrash } from '../../lib/stage-consumer.ts';
+import { runSink } from '../../lib/sink-runner.ts';
+import { createStageConsumer } from '../../lib/stage-consumer.ts';
 import type { TopicSpec, Topology } from '../../topology/topics.ts';
 import { claimSealSlot, sealRoot } from './roots.ts';
 import {
@@ -56,6 +56,8 @@ export interface ArchiverOptions {
   partitionsConcurrently: number;
   maxBytesPerPartition: number;
   sessionTimeoutMs: number;
+  /** After leaving the group: the audit store's client, when the archiver owns it. */
+  close?: () => Promise<void>;
 }
 
 export interface RunningArchiver {
@@ -150,7 +152,6 @@ export function runArchiver(options: ArchiverOptions): RunningArchiver {
   const inputs = [...new Set(chains.map((c) => c.topic))].map((name) => Object.values(topology.topics).find((t) => t.name === name)!);
   const byName = new Map(inputs.map((t) => [t.name, t]));
   const consumer = createStageConsumer(kafka, group, options);
-  const stopping = new AbortController();
   /** Partition states of the current assignment, by `<topic>/<partition>`; replaced at every join. */
   let states = new Map<string, Promise<PartitionState>>();
 
@@ -238,42 +239,6 @@ export function runArchiver(options: ArchiverOptions): RunningArchiver {
     });
   }
 
-  async function eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch } = payload;
-    for (let attempt = 1; ; attempt++) {
-      if (!payload.isRunning() || payload.isStale()) return;
-      try {
-        await archiveBatch(payload);
-        break;
-      } catch (err) {
-        if (stopsArchiver(err)) {
-          logger.fatal({ err, topic: batch.topic, partition: batch.partition }, 'stopping the archiver');
-          fail(err);
-          return;
-        }
-        const delay = batchRetryDelay(attempt, options.sessionTimeoutMs);
-        logger.warn({ err, topic: batch.topic, partition: batch.partition, attempt, delayMs: delay }, 'archive batch failed: reading the partition again from the end of the archive');
-        await retryPause(delay, stopping.signal);
-        await payload.heartbeat().catch(() => undefined);
-        // Records buffered by earlier batches may be lost with the failed write: this batch alone
-        // cannot be retried, so the partition restarts from what the archive holds (its seek).
-        try {
-          await reload(batch.topic, batch.partition);
-          return;
-        } catch (reloadErr) {
-          if (stopsArchiver(reloadErr)) {
-            fail(reloadErr);
-            return;
-          }
-          logger.warn({ err: reloadErr }, 'could not reload the partition from the archive');
-        }
-      }
-    }
-    // In-memory position only: kafkajs refetches unresolved batches. Commits follow segment writes.
-    payload.resolveOffset(batch.lastOffset());
-    await payload.heartbeat();
-  }
-
   async function logStarts(topic: string): Promise<Map<number, bigint>> {
     const admin = kafka.admin();
     await admin.connect();
@@ -351,41 +316,35 @@ export function runArchiver(options: ArchiverOptions): RunningArchiver {
   const sealTimer = setInterval(() => void seal().catch((err: unknown) => logger.warn({ err }, 'audit root not signed; the next slot tries again')), Math.min(options.sealIntervalMs, 60_000));
   sealTimer.unref();
 
-  let settle!: { resolve: () => void; reject: (err: unknown) => void };
-  const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
-  let stopped: Promise<void> | undefined;
-  async function shutdown(graceful: boolean): Promise<void> {
-    clearInterval(ageTimer);
-    clearInterval(sealTimer);
-    stopping.abort();
-    // What was read is written (and committed, while the consumer is still in its group) before
-    // leaving, so the next owner starts after it; records fetched meanwhile are read again by it.
-    if (graceful) await flush().catch((err: unknown) => logger.warn({ err }, 'open segments not written at stop; the next owner reads them again'));
-    await consumer.stop().catch(() => undefined);
-    await consumer.disconnect().catch(() => undefined);
-    logger.info('stopped');
-  }
-  const stop = (): Promise<void> => (stopped ??= shutdown(true).then(settle.resolve));
-  function fail(err: unknown): void {
-    stopped ??= shutdown(false).then(() => settle.reject(err));
-  }
-
-  let markStarted!: () => void;
-  const started = new Promise<void>((resolve) => (markStarted = resolve));
-  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-    onAssignment(payload.memberAssignment).then(markStarted, (err: unknown) => {
-      if (stopsArchiver(err)) fail(err);
-      else logger.warn({ err }, 'could not read the end of the archive; batches wait for it');
-      markStarted();
-    });
+  const sink = runSink({
+    processor: 'archiver',
+    kafka,
+    serde,
+    topology,
+    logger,
+    consumer,
+    inputs,
+    partitionsConcurrently: options.partitionsConcurrently,
+    sessionTimeoutMs: options.sessionTimeoutMs,
+    // Commits follow segment writes (writeSegment), never a batch read into memory.
+    autoCommit: false,
+    onAssignment,
+    apply: archiveBatch,
+    stops: stopsArchiver,
+    // Records buffered by earlier batches may be lost with the failed write: this batch alone
+    // cannot be retried, so the partition restarts from what the archive holds (its seek).
+    recover: async ({ batch }) => {
+      await reload(batch.topic, batch.partition);
+      return 'abandon';
+    },
+    async beforeStop(graceful) {
+      clearInterval(ageTimer);
+      clearInterval(sealTimer);
+      // What was read is written (and committed, while the consumer is still in its group) before
+      // leaving, so the next owner starts after it; records fetched meanwhile are read again by it.
+      if (graceful) await flush().catch((err: unknown) => logger.warn({ err }, 'open segments not written at stop; the next owner reads them again'));
+    },
+    ...(options.close && { close: options.close }),
   });
-  async function startConsumer(): Promise<void> {
-    await consumer.connect();
-    for (const topic of inputs) await consumer.subscribe({ topic: topic.name, fromBeginning: true });
-    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: options.partitionsConcurrently, eachBatch });
-  }
-  restartAfterCrash(consumer, { logger, signal: stopping.signal, start: startConsumer, fail });
-  startConsumer().catch((err: unknown) => fail(err));
-
-  return { started: Promise.race([started, done]), done, stop, flush };
+  return { ...sink, flush };
 }

@@ -27,26 +27,16 @@ export interface ReadModelDeps {
 /** `permitflow run read-model`: its own pool, migrations (unless READ_MODEL_MIGRATE=false), the sink. */
 export function startReadModel(config: Config, deps: ReadModelDeps): RunningSink {
   const pool = createReadModelPool(config, { applicationName: `permitflow-read-model-${config.workerId}` });
-  let sink: RunningSink | undefined;
-  let stopped = false;
-  const ready = (async () => {
-    if (config.readModel.migrate) {
+  return runReadModelSink({
+    ...deps,
+    pool,
+    ...config.runtime,
+    workerId: config.workerId,
+    async prepare() {
+      if (!config.readModel.migrate) return;
       const applied = await migrate(pool, config.readModel.schema);
       if (applied.length > 0) deps.logger.info({ schema: config.readModel.schema, applied }, 'read-model migrations applied');
-    }
-    if (stopped) return undefined;
-    sink = runReadModelSink({ ...deps, pool, ...config.runtime, workerId: config.workerId });
-    return sink;
-  })();
-  const done = ready.then((s) => s?.done).finally(() => pool.end());
-  return {
-    started: ready.then((s) => s?.started),
-    done,
-    async stop() {
-      stopped = true;
-      const s = await ready.catch(() => undefined);
-      await s?.stop();
-      await done.catch(() => undefined);
     },
-  };
+    close: () => pool.end(),
+  });
 }

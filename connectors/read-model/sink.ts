@@ -8,9 +8,8 @@
  * only after the PostgreSQL commit and only so consumer lag (Redpanda Console, the intake's
  * backpressure) reads naturally; they are never trusted on restart.
  *
- * It is not a consume-transform-produce processor (it produces nothing), so it does not run on
- * the exactly-once runtime; it follows the runtime's conventions: transient failures retry the
- * batch with backoff, programmer errors stop the process for its supervisor to restart.
+ * It is not a consume-transform-produce processor (it produces nothing), so it runs as a sink
+ * (lib/sink-runner.ts: deployment check, retries with backoff, crash restarts, fatal stops).
  *
  * A data error (classify() says dead-letter: PostgreSQL refused a value, say an index row over
  * the btree maximum) fails the same way on every retry, so it must not hold the partition: the
@@ -26,8 +25,8 @@ import { classify, PermitflowError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Serde } from '../../schemas/serde.ts';
 import type { BatchManifest, DeadLetter } from '../../schemas/types.ts';
-import { batchRetryDelay, retryPause } from '../../lib/backoff.ts';
-import { createStageConsumer, restartAfterCrash } from '../../lib/stage-consumer.ts';
+import { runSink, type RunningSink } from '../../lib/sink-runner.ts';
+import { createStageConsumer } from '../../lib/stage-consumer.ts';
 import { PROCESSORS, type TopicSpec, type Topology } from '../../topology/topics.ts';
 import { deadLetterRecord, refusedRecord, stateRecord, type StateRecord } from './records.ts';
 import { applyBatch, type SinkRecord } from './write.ts';
@@ -43,15 +42,13 @@ export interface ReadModelSinkOptions {
   sessionTimeoutMs: number;
   /** Stamped on the dead letters the sink writes for records PostgreSQL refused. */
   workerId: string;
+  /** Before joining (after the deployment check): the migrations. */
+  prepare?: () => Promise<void>;
+  /** After leaving the group: the pool's end, when the sink owns it. */
+  close?: () => Promise<void>;
 }
 
-export interface RunningSink {
-  /** Resolves once the consumer joined its group and sought to the stored offsets. */
-  started: Promise<void>;
-  /** Resolves when stopped; rejects on a fatal error. */
-  done: Promise<void>;
-  stop(): Promise<void>;
-}
+export type { RunningSink } from '../../lib/sink-runner.ts';
 
 const metrics = {
   records: new Counter({ name: 'permitflow_read_model_records_total', help: 'Records applied to the read model, by topic', labelNames: ['topic'] }),
@@ -72,8 +69,6 @@ export function runReadModelSink(options: ReadModelSinkOptions): RunningSink {
   const topicsByName = new Map(Object.values(topology.topics).map((t) => [t.name, t]));
 
   const consumer = createStageConsumer(kafka, group, options);
-  /** Aborted when the sink stops: a batch waiting to retry gives up its pause. */
-  const stopping = new AbortController();
 
   /**
    * The batch of a dead letter that does not name one (letters written before the runtime
@@ -172,31 +167,6 @@ export function runReadModelSink(options: ReadModelSinkOptions): RunningSink {
     }
   }
 
-  async function eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch } = payload;
-    for (let attempt = 1; ; attempt++) {
-      if (!payload.isRunning() || payload.isStale()) return;
-      try {
-        await apply(payload);
-        break;
-      } catch (err) {
-        if (classify(err) === 'fatal') {
-          logger.fatal({ err, topic: batch.topic, partition: batch.partition }, 'programmer error: stopping the read model');
-          fail(err);
-          return;
-        }
-        // Capped below the session timeout: the partition waits inside its batch handler.
-        const delay = batchRetryDelay(attempt, options.sessionTimeoutMs);
-        logger.warn({ err, topic: batch.topic, partition: batch.partition, attempt, delayMs: delay }, 'read-model batch failed: retrying');
-        await retryPause(delay, stopping.signal);
-        await payload.heartbeat().catch(() => undefined);
-      }
-    }
-    payload.resolveOffset(batch.lastOffset());
-    await payload.commitOffsetsIfNecessary();
-    await payload.heartbeat();
-  }
-
   /** Seeks every assigned partition to the offset PostgreSQL holds (or the log start). */
   async function seekToStored(assignment: Record<string, number[]>): Promise<void> {
     const { rows } = await pool.query<{ topic: string; partition: number; next_offset: string }>('SELECT topic, partition, next_offset FROM sink_offsets WHERE consumer_group = $1', [group]);
@@ -217,36 +187,24 @@ export function runReadModelSink(options: ReadModelSinkOptions): RunningSink {
     logger.info({ partitions: Object.values(assignment).flat().length }, 'read model sought to its stored offsets');
   }
 
-  let settle!: { resolve: () => void; reject: (err: unknown) => void };
-  const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
-  let stopped: Promise<void> | undefined;
-  async function shutdown(): Promise<void> {
-    stopping.abort();
-    await consumer.stop().catch(() => undefined);
-    await consumer.disconnect().catch(() => undefined);
-    logger.info('stopped');
-  }
-  const stop = (): Promise<void> => (stopped ??= shutdown().then(settle.resolve));
-  function fail(err: unknown): void {
-    stopped ??= shutdown().then(() => settle.reject(err));
-  }
-
-  let markStarted!: () => void;
-  const started = new Promise<void>((resolve) => (markStarted = resolve));
-  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-    seekToStored(payload.memberAssignment).then(markStarted, (err: unknown) => {
-      // Without the stored offsets the records below them are still skipped inside each transaction.
-      logger.warn({ err }, 'could not seek to the stored offsets');
-      markStarted();
-    });
+  return runSink({
+    processor: 'read-model',
+    kafka,
+    serde,
+    topology,
+    logger,
+    consumer,
+    inputs,
+    partitionsConcurrently: options.partitionsConcurrently,
+    sessionTimeoutMs: options.sessionTimeoutMs,
+    autoCommit: true,
+    ...(options.prepare && { prepare: options.prepare }),
+    onAssignment: (assignment) =>
+      seekToStored(assignment).catch((err: unknown) => {
+        // Without the stored offsets the records below them are still skipped inside each transaction.
+        logger.warn({ err }, 'could not seek to the stored offsets');
+      }),
+    apply,
+    ...(options.close && { close: options.close }),
   });
-  async function startConsumer(): Promise<void> {
-    await consumer.connect();
-    for (const topic of inputs) await consumer.subscribe({ topic: topic.name, fromBeginning: true });
-    await consumer.run({ autoCommit: true, autoCommitInterval: 5_000, eachBatchAutoResolve: false, partitionsConsumedConcurrently: options.partitionsConcurrently, eachBatch });
-  }
-  restartAfterCrash(consumer, { logger, signal: stopping.signal, start: startConsumer, fail });
-  startConsumer().catch((err: unknown) => fail(err));
-
-  return { started: Promise.race([started, done]), done, stop };
 }

@@ -6,17 +6,17 @@
  * across crashes, with duplicates absorbed by the outbox's unique keys. The consumer never
  * waits on a subscriber: sending is the dispatcher's, per subscriber (dispatcher.ts).
  *
- * Like the read model it is a sink, not a consume-transform-produce processor, and follows the
- * runtime's conventions: transient failures retry the batch with backoff, a record that cannot
- * be decoded is logged and skipped (the read model dead-letters it), programmer errors stop it.
+ * Like the read model it is a sink, not a consume-transform-produce processor (lib/sink-runner.ts:
+ * deployment check, retries with backoff, crash restarts, fatal stops); a record that cannot be
+ * decoded is logged and skipped (the read model dead-letters it).
  */
 import type { EachBatchPayload, Kafka } from 'kafkajs';
 import { Counter } from 'prom-client';
 import type { Config } from '../../lib/config.ts';
 import { classify } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
-import { batchRetryDelay, retryPause } from '../../lib/backoff.ts';
-import { createStageConsumer, restartAfterCrash } from '../../lib/stage-consumer.ts';
+import { runSink, type RunningSink } from '../../lib/sink-runner.ts';
+import { createStageConsumer } from '../../lib/stage-consumer.ts';
 import type { Serde } from '../../schemas/serde.ts';
 import { PROCESSORS, type TopicSpec, type Topology } from '../../topology/topics.ts';
 import { startDispatcher, type Dispatcher } from './dispatcher.ts';
@@ -31,11 +31,7 @@ export interface NotifierDeps {
   logger: Logger;
 }
 
-export interface RunningNotifier {
-  started: Promise<void>;
-  done: Promise<void>;
-  stop(): Promise<void>;
-}
+export type RunningNotifier = RunningSink;
 
 const queuedTotal = new Counter({ name: 'permitflow_webhook_events_queued_total', help: 'Webhook deliveries queued, by event type', labelNames: ['type'] });
 
@@ -55,7 +51,6 @@ export function startNotifier(config: Config, deps: NotifierDeps): RunningNotifi
   const inputs: TopicSpec[] = PROCESSORS.notifier.inputs.map((id) => topology.topics[id]);
   const byName = new Map(inputs.map((t) => [t.name, t]));
   const consumer = createStageConsumer(kafka, group, config.runtime);
-  const stopping = new AbortController();
   let dispatcher: Dispatcher | undefined;
 
   async function eventsOf(topic: TopicSpec, payload: EachBatchPayload): Promise<WebhookEvent[]> {
@@ -87,65 +82,28 @@ export function startNotifier(config: Config, deps: NotifierDeps): RunningNotifi
     }
   }
 
-  async function eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch } = payload;
-    for (let attempt = 1; ; attempt++) {
-      if (!payload.isRunning() || payload.isStale()) return;
-      try {
-        await apply(payload);
-        break;
-      } catch (err) {
-        if (classify(err) === 'fatal') {
-          logger.fatal({ err, topic: batch.topic, partition: batch.partition }, 'programmer error: stopping the notifier');
-          fail(err);
-          return;
-        }
-        const delay = batchRetryDelay(attempt, config.runtime.sessionTimeoutMs);
-        logger.warn({ err, topic: batch.topic, partition: batch.partition, attempt, delayMs: delay }, 'notifier batch failed: retrying');
-        await retryPause(delay, stopping.signal);
-        await payload.heartbeat().catch(() => undefined);
-      }
-    }
+  return runSink({
+    processor: 'notifier',
+    kafka,
+    serde,
+    topology,
+    logger,
+    consumer,
+    inputs,
+    partitionsConcurrently: partitionsAtOnce,
+    sessionTimeoutMs: config.runtime.sessionTimeoutMs,
     // Offsets only after the outbox holds the batch's events.
-    payload.resolveOffset(batch.lastOffset());
-    await payload.commitOffsetsIfNecessary();
-    await payload.heartbeat();
-  }
-
-  let settle!: { resolve: () => void; reject: (err: unknown) => void };
-  const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
-  let stopped: Promise<void> | undefined;
-  async function shutdown(): Promise<void> {
-    stopping.abort();
-    await consumer.stop().catch(() => undefined);
-    await consumer.disconnect().catch(() => undefined);
-    await dispatcher?.stop();
-    await sender.close().catch(() => undefined);
-    await pool.end().catch(() => undefined);
-    logger.info('stopped');
-  }
-  const stop = (): Promise<void> => (stopped ??= shutdown().then(settle.resolve));
-  function fail(err: unknown): void {
-    stopped ??= shutdown().then(() => settle.reject(err));
-  }
-
-  let markStarted!: () => void;
-  const joined = new Promise<void>((resolve) => (markStarted = resolve));
-  consumer.on(consumer.events.GROUP_JOIN, () => markStarted());
-  async function startConsumer(): Promise<void> {
-    await consumer.connect();
-    for (const topic of inputs) await consumer.subscribe({ topic: topic.name, fromBeginning: true });
-    await consumer.run({ autoCommit: true, autoCommitInterval: 5_000, eachBatchAutoResolve: false, partitionsConsumedConcurrently: partitionsAtOnce, eachBatch });
-  }
-  const ready = (async () => {
-    const applied = await migrateWebhooks(pool, config.webhooks.schema);
-    if (applied.length > 0) logger.info({ schema: config.webhooks.schema, applied }, 'webhook migrations applied');
-    if (stopping.signal.aborted) return;
-    dispatcher = startDispatcher({ pool, sender, logger, owner: config.workerId, retry: config.webhooks.retry, giveUpAfterMs: config.webhooks.giveUpAfterMs, breaker: config.webhooks.breaker, pollMs: config.webhooks.pollMs, leaseMs: config.webhooks.leaseMs });
-    restartAfterCrash(consumer, { logger, signal: stopping.signal, start: startConsumer, fail });
-    await startConsumer();
-  })();
-  ready.catch((err: unknown) => fail(err));
-
-  return { started: Promise.race([ready.then(() => joined), done]), done, stop };
+    autoCommit: true,
+    async prepare() {
+      const applied = await migrateWebhooks(pool, config.webhooks.schema);
+      if (applied.length > 0) logger.info({ schema: config.webhooks.schema, applied }, 'webhook migrations applied');
+      dispatcher = startDispatcher({ pool, sender, logger, owner: config.workerId, retry: config.webhooks.retry, giveUpAfterMs: config.webhooks.giveUpAfterMs, breaker: config.webhooks.breaker, pollMs: config.webhooks.pollMs, leaseMs: config.webhooks.leaseMs });
+    },
+    apply,
+    async close() {
+      await dispatcher?.stop();
+      await sender.close().catch(() => undefined);
+      await pool.end().catch(() => undefined);
+    },
+  });
 }

@@ -47,17 +47,23 @@ test('SIGTERM to `./bin/permitflow.js run decider` stops it gracefully: group le
   assert.equal(stderr(), '', 'nothing on stderr (no runtime warnings either)');
 });
 
-test('a stage that cannot start exits 1 naming the cause: its metrics endpoint closes too', { timeout: 60_000 }, async (t) => {
-  // A namespace whose topics were never applied. Before, the open metrics endpoint kept the
-  // process alive after the error was printed: an orchestrator saw a live, never-ready stage.
-  const config = await testConfig();
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  const { exited, stderr } = spawnCli(t, ['run', 'windower'], { LOG_LEVEL: 'warn', METRICS_PORT: String(port), PERMITFLOW_TOPIC_NAMESPACE: `${config.topology.namespace}-unapplied` });
-  const [code, signal] = await exited;
-  assert.equal(signal, null, stderr());
-  assert.equal(code, 1, stderr());
-  assert.match(stderr(), /cannot start: topics? .* missing: run `permitflow topology apply`/);
-});
+for (const stage of ['windower', 'all']) {
+  test(`\`run ${stage}\` that cannot start exits 1 naming the cause: its metrics endpoint closes too`, { timeout: 60_000 }, async (t) => {
+    // A namespace whose topics were never applied. Before, the open metrics endpoint kept the
+    // process alive after the error was printed: an orchestrator saw a live, never-ready stage.
+    // `run all` includes the sinks (read model, notifier, archiver), which check the deployment
+    // like the processors: before, the archiver died of an unhandled KafkaJSProtocolError and
+    // the read model of an "unexpected failure" on the consumer's first metadata request.
+    const config = await testConfig();
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const { exited, stderr } = spawnCli(t, ['run', stage], { LOG_LEVEL: 'warn', METRICS_PORT: String(port), PERMITFLOW_TOPIC_NAMESPACE: `${config.topology.namespace}-unapplied` });
+    const [code, signal] = await exited;
+    assert.equal(signal, null, stderr());
+    assert.equal(code, 1, stderr());
+    assert.match(stderr(), /^permitflow: processor [a-z-]+ cannot start: topics? .* missing: run `permitflow topology apply`$/m);
+    assert.doesNotMatch(stderr(), /unexpected failure|UNKNOWN_TOPIC_OR_PARTITION|^Node\.js v/m);
+  });
+}
