@@ -2,8 +2,9 @@
  * `permitflow demo`: the main job on the local stack, end to end. It applies the topology,
  * starts every processor and the read model, starts the county API stand-ins (the ArcGIS and
  * SODA fixture servers) and the HTTP intake, submits the sample applications over HTTP (with
- * their PDF attachments, as multipart), imports a real legacy export, waits until every submission reached a
- * decision, and prints a summary (accepted, rejected by reason, DLQ) and one audit trace.
+ * their PDF attachments, as multipart) and one PDF application (the real NJ UCC F100 form, filled
+ * in: the extractor reads its fields), imports a real legacy export, waits until every submission
+ * reached a decision, and prints a summary (accepted, rejected by reason, DLQ) and two audit traces.
  *
  * Batches close after 2 s of age here (WINDOW_MAX_AGE_MS, unless set), so the demo does not wait
  * the production default of 15 minutes.
@@ -51,6 +52,18 @@ async function submitOverHttp(url: string, key: string, applications: PermitAppl
   return hashes;
 }
 
+/** Posts a PDF application: the form as the multipart `application` part, with the plans the county asks for. */
+async function submitPdfOverHttp(url: string, key: string, pdf: Uint8Array): Promise<string> {
+  const form = new FormData();
+  form.append('application', new Blob([pdf], { type: 'application/pdf' }), 'nj-ucc-f100.pdf');
+  for (const kind of ['site-plan', 'drawings']) form.append(kind, new Blob([PDF, kind], { type: 'application/pdf' }), `${kind}.pdf`);
+  const response = await fetch(`${url}/v1/submissions`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });
+  const body = (await response.json()) as { submissionId?: string; detail?: string };
+  console.log(`  POST nj-ucc-f100.pdf (a filled PDF form) + site-plan, drawings → ${response.status} ${response.headers.get('location') ?? body.detail ?? ''}`);
+  if (response.status !== 202 || !body.submissionId) throw new Error(`the intake refused the PDF application: ${response.status} ${JSON.stringify(body)}`);
+  return body.submissionId;
+}
+
 /**
  * Resolves once the windower has read everything on the raw topic and the read model shows no
  * submission mid-way, steadily for a few polls (the read model may trail the windower briefly).
@@ -64,8 +77,13 @@ async function settled(config: Config, topology: Topology, pool: ReturnType<type
     let steady = 0;
     let last = '';
     while (Date.now() < deadline) {
-      // The raw topic is written without transactions, so its lag is exact (no commit markers).
-      const { lag } = await fetchGroupLag(admin, topology.group('windower'), [topology.topics.raw.name]);
+      // The raw and extract topics are written without transactions, so their lag is exact (no commit markers). A PDF
+      // is on raw only once the extractor has read it.
+      const [{ lag: rawLag }, { lag: extractLag }] = await Promise.all([
+        fetchGroupLag(admin, topology.group('windower'), [topology.topics.raw.name]),
+        fetchGroupLag(admin, topology.group('extractor'), [topology.topics.extract.name]),
+      ]);
+      const lag = rawLag + extractLag;
       const { rows } = await pool.query<{ pending: string; total: string }>(
         "SELECT count(*) FILTER (WHERE status NOT IN ('accepted', 'rejected', 'dead_lettered')) AS pending, count(*) AS total FROM submissions",
       );
@@ -106,6 +124,7 @@ export function demoCommand(): Command {
         { buildTopology },
         { startArcgisFixture },
         { startSodaFixture },
+        { filledF100 },
       ] = await Promise.all([
         import('../../connectors/file-drop/deps.ts'),
         import('../../connectors/file-drop/index.ts'),
@@ -123,6 +142,7 @@ export function demoCommand(): Command {
         import('../../topology/topics.ts'),
         import('../../test/fixtures/lookups/arcgis-server.ts'),
         import('../../test/fixtures/lookups/soda-server.ts'),
+        import('../../test/support/pdf-forms.ts'),
       ]);
       const config = loadConfig(withDemoDefaults());
       const logger = createLogger({ level: 'warn', name: 'demo' });
@@ -152,6 +172,7 @@ export function demoCommand(): Command {
         const applications = JSON.parse(readFileSync(options.file, 'utf8')) as PermitApplication[];
         console.log(`submitting ${applications.length} applications over HTTP:`);
         const hashes = await submitOverHttp(intake.url, key, applications);
+        const pdfHash = await submitPdfOverHttp(intake.url, key, await filledF100());
 
         const deps = createImportDeps(config, logger);
         const imported = await importFile(options.export, resolveMapping(options.mapping), deps).finally(() => deps.close());
@@ -172,8 +193,10 @@ export function demoCommand(): Command {
         for (const r of reasons) console.log(`    ${r.code.padEnd(32)} ${r.n}`);
         console.log(`  dead letters: ${letters.length === 0 ? 'none' : letters.map((l) => `${l.stage}/${l.error_class} ${l.n}`).join(', ')}`);
 
-        const timeline = await readTimeline(pool, hashes[0]!);
-        if (timeline) console.log(`\n${formatTimeline(timeline)}`);
+        for (const hash of [hashes[0]!, pdfHash]) {
+          const timeline = await readTimeline(pool, hash);
+          if (timeline) console.log(`\n${formatTimeline(timeline)}`);
+        }
         console.log('\ndemo: ok');
       } finally {
         await intake.close();
