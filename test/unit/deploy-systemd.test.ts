@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
@@ -21,6 +21,8 @@ const STAGES = Object.keys(PROCESSORS);
 /** Directives every service unit sets to exactly this value. */
 const HARDENING: Array<[string, string]> = [['NoNewPrivileges', 'yes'], ['ProtectSystem', 'strict'], ['DynamicUser', 'yes'], ['PrivateTmp', 'yes'], ['CapabilityBoundingSet', '']];
 const UNITS = ['permitflow@.service', 'permitflow-intake.service', 'permitflow-topology.service', 'permitflow.target'];
+/** Drop-in folders of one stage instance (the extractor's CPU weight and memory). */
+const DROP_INS = ['permitflow@extractor.service.d'];
 
 /** The units as installed (the template plus one instance link per stage) in a scratch folder. */
 function installed(t: TestContext, edit: (name: string, text: string) => string = (_n, text) => text): { dir: string; units: string[] } {
@@ -29,6 +31,10 @@ function installed(t: TestContext, edit: (name: string, text: string) => string 
   for (const unit of UNITS) writeFileSync(join(target, unit), edit(unit, readFileSync(join(dir, unit), 'utf8')));
   const instances = STAGES.map((stage) => `permitflow@${stage}.service`);
   for (const instance of instances) symlinkSync('permitflow@.service', join(target, instance));
+  for (const dropIns of DROP_INS) {
+    mkdirSync(join(target, dropIns));
+    for (const file of readdirSync(join(dir, dropIns))) writeFileSync(join(target, dropIns, file), edit(`${dropIns}/${file}`, readFileSync(join(dir, dropIns, file), 'utf8')));
+  }
   return { dir: target, units: [...instances, 'permitflow-intake.service', 'permitflow-topology.service', 'permitflow.target'] };
 }
 
@@ -59,6 +65,11 @@ test('systemd-analyze verify reports a misspelt directive and a bad value (what 
   const { output } = verify(installed(t, (name, text) => (name === 'permitflow@.service' ? text.replace('ProtectSystem=strict', 'ProtectSystm=strict').replace('Restart=on-failure', 'Restart=sometimes') : text)));
   assert.match(output, /Unknown key 'ProtectSystm'/);
   assert.match(output, /restart specifier.*sometimes/);
+});
+
+test("the extractor's drop-in is read: a misspelt directive in it is reported", (t) => {
+  const { output } = verify(installed(t, (name, text) => (name.startsWith('permitflow@extractor.service.d/') ? text.replace('CPUWeight=', 'CPUWieght=') : text)));
+  assert.match(output, /Unknown key 'CPUWieght'/);
 });
 
 test('the services run node on bin/permitflow.js (never npx), restart on failure and are hardened', () => {
