@@ -106,7 +106,7 @@ export function webhookDefinitions(): Record<string, unknown> {
         post: {
           operationId: `on${SCHEMA_OF_EVENT[type]}`,
           summary: SUMMARIES[type],
-          description: 'Sent to each subscription of this type (`permitflow webhooks add`), signed per Standard Webhooks, at least once, in order per submission; retried with backoff on anything but a 2xx (redirects are not followed).',
+          description: 'Sent to each subscription of this type (`permitflow webhooks add`) whose client sent the submission, or that takes all clients (batch.completed: only those), signed per Standard Webhooks, at least once, in order per submission; retried with backoff on anything but a 2xx (redirects are not followed).',
           parameters: Object.entries(HEADERS).map(([name, header]) => ({ name, in: 'header', ...header })),
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${SCHEMA_OF_EVENT[type]}` } } } },
           responses: {
