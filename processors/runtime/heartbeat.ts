@@ -23,7 +23,8 @@ export async function whileHeartbeating<T>(heartbeat: () => Promise<void>, inter
     // One heartbeat at a time: a slow answer (a broker under load) does not pile up requests.
     if (beating) return;
     beating = true;
-    heartbeat()
+    Promise.resolve()
+      .then(heartbeat)
       .catch((err: unknown) => logger.debug({ err }, 'heartbeat during a batch failed: the runtime rejoins after the transaction'))
       .finally(() => (beating = false));
   }, intervalMs);
