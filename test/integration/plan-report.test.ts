@@ -89,10 +89,35 @@ test('the chart check fails on a chart that drew nothing', async (t) => {
   assert.ok(existsSync(rendered.png));
 });
 
+test('plan on the dense Chicago licence history: the events, the rolling-origin backtest and its table in the report', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'permitflow-plan-chicago-'));
+  t.after(() => rmSync(out, { recursive: true, force: true }));
+  const args = [
+    'bin/permitflow.js', 'plan', '--history', join(REPO_ROOT, 'test/fixtures/history/chicago-business-license-issues.csv'),
+    '--mapping', 'chicago-business-license-issues', '--since', '2002-01-01',
+    '--events', join(REPO_ROOT, 'test/fixtures/history/us-il-holidays-2002-2015.yaml'), '--rolling', '2', '--no-png', '--out', out, '--json',
+  ];
+  const { stdout } = await execFileAsync(process.execPath, args, { cwd: REPO_ROOT, env: { ...process.env, LOG_LEVEL: 'warn' }, maxBuffer: 64 * 1024 * 1024, timeout: 180_000 });
+  const plan = JSON.parse(stdout) as Plan;
+  assert.equal(plan.history.total, 98_201);
+  assert.equal(plan.history.hasTimes, false);
+  assert.equal(plan.forecast.days[0], '2015-02-12');
+  assert.match(plan.backtest.methodName, /log\(1 \+ y\)/);
+  assert.deepEqual(plan.backtest.weeks.map((w) => w.start), ['2015-01-12', '2015-01-19', '2015-01-26', '2015-02-02']);
+  assert.ok(plan.backtest.method.mape < plan.backtest.naive.mape, `${plan.backtest.method.mape} vs ${plan.backtest.naive.mape}`);
+  assert.deepEqual(plan.rolling?.windows.map((w) => w.end), ['2015-01-11', '2015-02-08']);
+  assert.equal(plan.rolling.windows[1]!.method.mape, plan.backtest.method.mape, 'the last rolling window is the backtest itself');
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  assert.match(html, /Backtest: rolling origin, 2 windows of 4 weeks/);
+  assert.match(html, /<td>2015-01-11<\/td>/);
+});
+
 test('a bad option or a mapping without a filed date is a clear error, not a stack trace', async () => {
   const run = (args: string[]) => execFileAsync(process.execPath, ['bin/permitflow.js', 'plan', ...args], { cwd: REPO_ROOT, timeout: 60_000 });
   await assert.rejects(run(['--history', FIXTURE]), (err: { stderr: string; code: number }) => /--history needs --mapping/.test(err.stderr) && err.code !== 0 && !/at .*\.ts:\d+/.test(err.stderr));
   await assert.rejects(run(['--history', FIXTURE, '--mapping', 'sf-dbi-building-permits', '--p99', 'soon']), (err: { stderr: string }) => /--p99: expected a duration such as 90s, 5m or 1h \(got soon\)/.test(err.stderr));
+  await assert.rejects(run(['--history', FIXTURE, '--mapping', 'sf-dbi-building-permits', '--rolling', '1.5']), (err: { stderr: string }) => /--rolling: expected a whole number of cutoffs \(got 1\.5\)/.test(err.stderr));
+  await assert.rejects(run(['--history', FIXTURE, '--mapping', 'sf-dbi-building-permits', '--transform', 'sqrt']), (err: { stderr: string }) => /--transform.*sqrt.*log1p, none/s.test(err.stderr));
 });
 
 test('history from the read model: arrivals per local day and hour, by source', async (t) => {
