@@ -108,6 +108,9 @@ export function createSerde(registry: SchemaRegistry): Serde {
     return reader;
   }
 
+  /** Where encode writes before copying out; grows to the largest record seen. */
+  let scratch = Buffer.allocUnsafe(64 * 1024);
+
   return {
     registry,
     schemaId,
@@ -116,18 +119,26 @@ export function createSerde(registry: SchemaRegistry): Serde {
       // The id is that of our own schema (looked up, not registered), so our parsed type writes
       // the body directly: one traversal, where the library validates and then serialises.
       const type = loadSchema(topic.schema).type;
-      let body: Buffer;
+      let end: number;
       try {
-        body = type.toBuffer(value);
+        // Header and body written once into a scratch buffer, then copied out once: avsc's
+        // toBuffer writes any value over 1 KB twice (a record with an inline payload is).
+        end = type.encode(value, scratch, 5);
+        if (end < 0) {
+          scratch = Buffer.allocUnsafe(Math.max(scratch.length * 2, scratch.length - end));
+          end = type.encode(value, scratch, 5);
+        }
       } catch {
         // Paths and expected types only: avsc's own message quotes the whole value.
         const problems: string[] = [];
         type.isValid(value, { errorHook: (path, _value, expected) => problems.push(`${path.join('.')} (${expected.typeName})`) });
         throw PermitflowError.permanent('PF_ENCODE_FAILED', `value does not match ${topic.schema} at ${problems.join(', ') || '?'}`);
       }
-      const header = Buffer.alloc(5);
-      header.writeInt32BE(id, 1);
-      return Buffer.concat([header, body]);
+      const bytes = Buffer.allocUnsafe(end);
+      scratch.copy(bytes, 0, 0, end);
+      bytes[0] = 0;
+      bytes.writeInt32BE(id, 1);
+      return bytes;
     },
     async decode<T>(topic: TopicSchema, bytes: Buffer): Promise<T> {
       if (bytes.length < 5 || bytes[0] !== 0) {
