@@ -181,10 +181,16 @@ function confluentConsumer(kafka: Kafka, groupId: string, options: RuntimeConsum
   const client = confluentKafka(kafka);
   const { logger } = hooks;
   const activity = batchActivity();
-  // Seeks not yet followed by a batch of their partition. The client drops its fetched records of
-  // a paused partition, and a seek made while paused did not hold once resumed (the enricher's
-  // breaker: records past the failed batch were never handed over): resume applies them again.
-  const seeks = new Map<string, { topic: string; partition: number; offset: string }>();
+  // Where the runtime goes on in each partition: the committed offset it read, the offset after
+  // the last one it resolved, or where it seeked. librdkafka counts the records the client fetched
+  // ahead into its own cache as consumed; pausing drops that cache and sets librdkafka's next fetch
+  // past them. The client seeks back only partitions whose last resolved offset it knows, and any
+  // seek makes it forget that offset: a partition seeked earlier (a retry topic held until due, a
+  // failed batch) whose records were fetched but not yet handed over when the input paused lost
+  // them (the enricher's breaker case: its last records were never enriched). So resume seeks every
+  // resumed partition here; a position at or below the runtime's only re-reads what it skips.
+  const positions = new Map<string, string>();
+  const positionKey = (topic: string, partition: number): string => `${topic}:${partition}`;
   const consumer: ConfluentKafkaJS.Consumer = client.consumer({
     kafkaJS: {
       groupId,
@@ -223,8 +229,18 @@ function confluentConsumer(kafka: Kafka, groupId: string, options: RuntimeConsum
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: run.partitionsConcurrently,
         eachBatch: activity.track((payload) => {
-          seeks.delete(`${payload.batch.topic}:${payload.batch.partition}`);
-          return run.eachBatch(payload);
+          const { topic, partition } = payload.batch;
+          const key = positionKey(topic, partition);
+          // Until the runtime resolves some of it, the batch's first record is where it goes on.
+          if (payload.batch.messages.length > 0) positions.set(key, payload.batch.firstOffset()!);
+          const resolveOffset = payload.resolveOffset.bind(payload);
+          return run.eachBatch({
+            ...payload,
+            resolveOffset: (offset: string) => {
+              positions.set(key, (BigInt(offset) + 1n).toString());
+              resolveOffset(offset);
+            },
+          });
         }) as unknown as ConfluentKafkaJS.EachBatchHandler,
       });
     },
@@ -232,23 +248,27 @@ function confluentConsumer(kafka: Kafka, groupId: string, options: RuntimeConsum
       // librdkafka asks for stable offsets under read_committed (KIP-447): a transaction still
       // committing offsets for the partition is waited for, not read past.
       const fetched = await consumer.committed(topics.map((topic) => ({ topic, partition })), 30_000);
-      return offsetsOf(
+      const offsets = offsetsOf(
         topics.map((topic) => ({ topic, partitions: fetched.filter((f) => f.topic === topic).map((f) => ({ partition: f.partition, offset: f.offset })) })),
         topics,
         partition,
       );
+      // The runtime reads these when it (re)starts a partition: it goes on from there.
+      for (const [topic, offset] of offsets) positions.set(positionKey(topic, partition), offset.toString());
+      return offsets;
     },
     seek: (position) => {
-      seeks.set(`${position.topic}:${position.partition}`, position);
+      positions.set(positionKey(position.topic, position.partition), position.offset);
       consumer.seek(position);
     },
     pause: (topics) => consumer.pause(topics),
     resume: (topics) => {
       consumer.resume(topics);
-      for (const [key, position] of seeks) {
-        if (!topics.some((t) => t.topic === position.topic && (t.partitions?.includes(position.partition) ?? true))) continue;
-        seeks.delete(key);
-        consumer.seek(position);
+      // Owned partitions only: a seek of another is kept by the client for a later assignment.
+      for (const { topic, partition } of consumer.assignment()) {
+        if (!topics.some((t) => t.topic === topic && (t.partitions?.includes(partition) ?? true))) continue;
+        const offset = positions.get(positionKey(topic, partition));
+        if (offset !== undefined) consumer.seek({ topic, partition, offset });
       }
     },
     async stop() {
