@@ -20,6 +20,7 @@ interface PlanOptions {
   p99: string;
   maxLag: string;
   bench?: string;
+  metrics?: string;
   scale: string;
   lookupCacheHit: string;
   level: string;
@@ -64,6 +65,7 @@ export function planCommand(): Command {
     .addOption(new Option('--p99 <duration>', 'target p99 from receipt to decision').default('5m'))
     .addOption(new Option('--max-lag <duration>', 'longest a backlog may take to drain').default('10m'))
     .option('--bench <file>', 'bench/e2e results JSON with the measured service rates (default: the newest complete one in bench/results, else the committed bench/e2e/reference run)')
+    .option('--metrics <urls>', 'comma-separated /metrics endpoints of running stage processes: their measured records per busy second replace the benchmark\'s rates for the stages they run')
     .addOption(new Option('--scale <factor>', 'plan for this multiple of the forecast (a fee change, an ordinance deadline)').default('1'))
     .addOption(new Option('--lookup-cache-hit <fraction>', 'share of lookups answered from cache (0 = every site new)').default('0'))
     .addOption(new Option('--level <fraction>', 'coverage of the prediction band').default('0.9'))
@@ -112,10 +114,17 @@ export function planCommand(): Command {
       }
       const benchFile = options.bench ?? capacity.latestBenchFile(join(REPO_ROOT, 'bench/results')) ?? join(REPO_ROOT, capacity.REFERENCE_BENCH);
       const bench = capacity.loadBench(benchFile);
+      let rates = capacity.serviceRates(bench, relative(REPO_ROOT, benchFile));
+      if (options.metrics !== undefined) {
+        const urls = options.metrics.split(',').map((u) => u.trim()).filter((u) => u !== '');
+        if (urls.length === 0) throw PermitflowError.permanent('PF_PLAN_OPTION', '--metrics: expected one or more /metrics URLs, comma-separated');
+        const live = await import('../plan/live-rates.ts');
+        rates = live.withLiveRates(rates, live.liveRates(await live.scrapeLoads(urls)), urls);
+      }
       const built = plan.buildPlan({
         history: arrivals,
         bench,
-        rates: capacity.serviceRates(bench, relative(REPO_ROOT, benchFile)),
+        rates,
         target,
         current: {
           partitions: config.topology.partitions,

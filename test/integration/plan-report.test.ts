@@ -116,6 +116,7 @@ test('a bad option or a mapping without a filed date is a clear error, not a sta
   const run = (args: string[]) => execFileAsync(process.execPath, ['bin/permitflow.js', 'plan', ...args], { cwd: REPO_ROOT, timeout: 60_000 });
   await assert.rejects(run(['--history', FIXTURE]), (err: { stderr: string; code: number }) => /--history needs --mapping/.test(err.stderr) && err.code !== 0 && !/at .*\.ts:\d+/.test(err.stderr));
   await assert.rejects(run(['--history', FIXTURE, '--mapping', 'sf-dbi-building-permits', '--p99', 'soon']), (err: { stderr: string }) => /--p99: expected a duration such as 90s, 5m or 1h \(got soon\)/.test(err.stderr));
+  await assert.rejects(run(['--history', FIXTURE, '--mapping', 'sf-dbi-building-permits', '--no-png', '--metrics', 'http://127.0.0.1:9']), (err: { stderr: string }) => /--metrics http:\/\/127\.0\.0\.1:9\/metrics: cannot scrape/.test(err.stderr));
   await assert.rejects(run(['--history', FIXTURE, '--mapping', 'sf-dbi-building-permits', '--rolling', '1.5']), (err: { stderr: string }) => /--rolling: expected a whole number of cutoffs \(got 1\.5\)/.test(err.stderr));
   await assert.rejects(run(['--history', FIXTURE, '--mapping', 'sf-dbi-building-permits', '--transform', 'sqrt']), (err: { stderr: string }) => /--transform.*sqrt.*log1p, none/s.test(err.stderr));
 });
