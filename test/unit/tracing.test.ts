@@ -1,0 +1,42 @@
+/**
+ * inSpan with tracing on: the span continues the incoming traceparent, the traceparent handed
+ * to the work names the span itself (what the next hop continues), links name a batch's
+ * members, and an invalid incoming traceparent starts a new trace. tracing.ts parses and writes
+ * traceparents itself (not through the W3C propagator), so this pins the format both ways.
+ */
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-node';
+import { inSpan, SpanKind, startTracing } from '../../lib/observability/tracing.ts';
+
+const exporter = new InMemorySpanExporter();
+const tracing = startTracing({ serviceName: 'permitflow-unit', exporter });
+after(() => tracing.shutdown());
+
+const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+const PARENT = '00f067aa0ba902b7';
+
+test('a span continues the incoming trace and hands on its own traceparent', async () => {
+  exporter.reset();
+  const handedOn = await inSpan('process raw', { kind: SpanKind.CONSUMER, incoming: `00-${TRACE}-${PARENT}-01` }, (traceparent) => Promise.resolve(traceparent));
+  const [span] = exporter.getFinishedSpans();
+  assert.ok(span);
+  assert.equal(span.spanContext().traceId, TRACE);
+  assert.equal(span.parentSpanContext?.spanId, PARENT);
+  assert.equal(handedOn, `00-${TRACE}-${span.spanContext().spanId}-01`);
+});
+
+test('links name the members; a malformed or all-zero traceparent starts a new trace', async () => {
+  exporter.reset();
+  const member = `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`;
+  await inSpan('close batch', { kind: SpanKind.INTERNAL, links: [member, 'garbage', `00-${'0'.repeat(32)}-${'b'.repeat(16)}-01`] }, () => Promise.resolve());
+  const handedOn = await inSpan('process raw', { kind: SpanKind.CONSUMER, incoming: `00-${'0'.repeat(32)}-${PARENT}-01` }, (traceparent) => Promise.resolve(traceparent));
+  const [batch, fresh] = exporter.getFinishedSpans();
+  assert.deepEqual(
+    batch!.links.map((l) => [l.context.traceId, l.context.spanId]),
+    [['a'.repeat(32), 'b'.repeat(16)]],
+  );
+  assert.notEqual(fresh!.spanContext().traceId, '0'.repeat(32));
+  assert.equal(fresh!.parentSpanContext, undefined);
+  assert.match(handedOn, new RegExp(`^00-${fresh!.spanContext().traceId}-${fresh!.spanContext().spanId}-01$`));
+});
