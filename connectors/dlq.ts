@@ -22,7 +22,8 @@ import { REPLAY_OF_HEADER, REPLAYED_AT_HEADER } from '../lib/dead-letter.ts';
 import type { Serde } from '../schemas/serde.ts';
 import type { DeadLetter } from '../schemas/types.ts';
 import { CONNECTORS, PROCESSORS, type ProcessorId, type Topology } from '../topology/topics.ts';
-import { consumeToEnd, readTopic } from './topic-reader.ts';
+import { rangesToEnd, readRanges } from '../lib/range-reader.ts';
+import { readTopic } from './topic-reader.ts';
 
 /** A dead letter with its place in the DLQ. */
 export interface DlqEntry {
@@ -144,13 +145,13 @@ export async function readReplayed(kafka: Kafka, topology: Topology): Promise<Se
     await admin.disconnect();
   }
   const replayed = new Set<string>();
-  await consumeToEnd(kafka, {
+  await readRanges(kafka, {
     topic,
-    ends: new Map(ends.filter((p) => BigInt(p.high) > BigInt(p.low)).map((p) => [p.partition, BigInt(p.high)])),
+    ranges: rangesToEnd(ends),
     timeoutMs: 120_000,
     what: `reading ${topic} to its end`,
-    onBatch(batch) {
-      for (const m of batch.messages) if (m.key && m.value) replayed.add(m.key.toString('utf8'));
+    onRecords(_partition, records) {
+      for (const m of records) if (m.key && m.value) replayed.add(m.key.toString('utf8'));
     },
   });
   return replayed;

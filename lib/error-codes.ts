@@ -24,9 +24,6 @@ export const ERROR_CODES = [
   'PF_PLAN_NO_FILED_DATE',
   'PF_PLAN_NO_HISTORY',
   'PF_PLAN_SHORT_HISTORY',
-  // cli/status/
-  'PF_ABORTED',
-  'PF_READ_TIMEOUT',
   // connectors/
   'PF_BAD_RATE',
   'PF_NO_OBJECT_STORE',
@@ -111,7 +108,9 @@ export const ERROR_CODES = [
   'PF_IMPORT_UNSAFE_NAME',
   'PF_PAYLOAD_NOT_JSON',
   // lib/
+  'PF_ABORTED',
   'PF_NOT_AUTHORISED',
+  'PF_READ_TIMEOUT',
   'PF_SCHEMA_NOT_REGISTERED',
   'PF_TOPIC_MISSING',
   // processors/decider/

@@ -13,10 +13,9 @@
  * The tail is read with the consumer's `read_committed` view and remembered between refreshes,
  * so a live view decodes each record past the read model's position once.
  */
-import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
 import type pg from 'pg';
-import { PermitflowError } from '../../lib/errors.ts';
+import { readRanges } from '../../lib/range-reader.ts';
 import type { Serde } from '../../schemas/serde.ts';
 import type { DeadLetter } from '../../schemas/types.ts';
 import type { TopicSpec } from '../../topology/topics.ts';
@@ -152,60 +151,27 @@ export function readModelDeadLetters(pool: pg.Pool, options: { sinkGroup: string
 }
 
 /**
- * Reads ranges of the DLQ with a throw-away consumer group (deleted afterwards, so processors
- * are never disturbed), `read_committed`, decoding only the consumer group of each letter.
+ * Reads ranges of the DLQ with the one range reader (lib/range-reader.ts: a throw-away group,
+ * `read_committed`), decoding only the consumer group of each letter.
  */
 export function kafkaRangeReader(kafka: Kafka, admin: Pick<Admin, 'deleteGroups'>, serde: Serde, topic: TopicSpec, options: { timeoutMs: number; signal?: AbortSignal }): RangeReader {
-  const { timeoutMs, signal } = options;
   return async (ranges) => {
-    const remaining = new Map([...ranges].filter(([, r]) => r.to > r.from).map(([p, r]) => [p, r.to]));
     const records: TailRecord[] = [];
-    if (remaining.size === 0) return records;
-    const groupId = `permitflow.status.${randomUUID()}`;
-    const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false });
-    try {
-      await consumer.connect();
-      await consumer.subscribe({ topic: topic.name, fromBeginning: true });
-      await new Promise<void>((resolve, reject) => {
-        const finish = (err?: Error) => {
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', abort);
-          if (err === undefined) resolve();
-          else reject(err);
-        };
-        const timer = setTimeout(() => finish(PermitflowError.retriable('PF_READ_TIMEOUT', `reading the tail of ${topic.name} took over ${timeoutMs} ms`)), timeoutMs);
-        const abort = () => finish(PermitflowError.retriable('PF_ABORTED', `reading the tail of ${topic.name} was stopped`));
-        if (signal?.aborted) return abort();
-        signal?.addEventListener('abort', abort, { once: true });
-        const done = (partition: number, next: bigint) => {
-          const end = remaining.get(partition);
-          if (end !== undefined && next >= end) remaining.delete(partition);
-          if (remaining.size === 0) finish();
-        };
-        // Batches of only transaction markers or aborted records end here too (eachBatch is not called for them).
-        consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => done(payload.partition, BigInt(payload.lastOffset) + 1n));
-        consumer
-          .run({
-            eachBatch: async ({ batch }) => {
-              const range = ranges.get(batch.partition);
-              for (const m of batch.messages) {
-                const offset = BigInt(m.offset);
-                // A fetch may start before the seek below applies: the range filter is what counts.
-                if (!range || offset < range.from || offset >= range.to || !m.value) continue;
-                const letter = await serde.decode<DeadLetter>(topic, m.value).catch(() => null);
-                records.push({ partition: batch.partition, offset, group: letter?.consumerGroup ?? null });
-              }
-            },
-          })
-          .then(() => {
-            for (const [partition, r] of ranges) if (r.to > r.from) consumer.seek({ topic: topic.name, partition, offset: r.from.toString() });
-          })
-          .catch((err: unknown) => finish(err instanceof Error ? err : new Error(`consuming ${topic.name} failed: ${String(err)}`)));
-      });
-      return records;
-    } finally {
-      await consumer.disconnect().catch(() => undefined);
-      await admin.deleteGroups([groupId]).catch(() => undefined);
-    }
+    await readRanges(kafka, {
+      topic: topic.name,
+      ranges,
+      timeoutMs: options.timeoutMs,
+      what: `reading the tail of ${topic.name}`,
+      ...(options.signal && { signal: options.signal }),
+      admin,
+      async onRecords(partition, batch) {
+        for (const m of batch) {
+          if (!m.value) continue;
+          const letter = await serde.decode<DeadLetter>(topic, m.value).catch(() => null);
+          records.push({ partition, offset: m.offset, group: letter?.consumerGroup ?? null });
+        }
+      },
+    });
+    return records;
   };
 }

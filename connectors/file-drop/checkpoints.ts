@@ -18,7 +18,7 @@ import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import { PermitflowError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Topology } from '../../topology/topics.ts';
-import { consumeToEnd } from '../topic-reader.ts';
+import { readRanges } from '../../lib/range-reader.ts';
 import type { Encoding } from './source.ts';
 
 export interface Counts {
@@ -94,14 +94,13 @@ export async function readCheckpoint(kafka: Kafka, topic: string, importId: stri
   const end = offsets.find((o) => o.partition === partition)!;
   if (BigInt(end.high) <= BigInt(end.low)) return { checkpoint: null, partition };
   let latest: Checkpoint | null = null;
-  await consumeToEnd(kafka, {
+  await readRanges(kafka, {
     topic,
-    ends: new Map([[partition, BigInt(end.high)]]),
+    ranges: new Map([[partition, { to: BigInt(end.high) }]]),
     timeoutMs,
     what: `reading checkpoints from ${topic}`,
-    onBatch(batch) {
-      if (batch.partition !== partition) return;
-      for (const m of batch.messages) {
+    onRecords(_partition, records) {
+      for (const m of records) {
         if (m.key?.toString() === importId && m.value) latest = JSON.parse(m.value.toString('utf8')) as Checkpoint;
       }
     },

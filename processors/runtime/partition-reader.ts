@@ -1,13 +1,11 @@
 /**
- * Reads one partition of a topic from an offset to its end, read_committed, for restoring a
- * processor's state on assignment. kafkajs has no `assign()`, so this joins a throw-away
- * consumer group, pauses every other partition and seeks; the group is deleted afterwards.
+ * Reads one partition of a topic from an offset to its end (or `until`), read_committed, for
+ * restoring a processor's state on assignment, through the one range reader (lib/range-reader.ts),
+ * one read at a time per process.
  */
-import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
-import { PermitflowError } from '../../lib/errors.ts';
+import { readRanges } from '../../lib/range-reader.ts';
 import type { RawRecord } from './types.ts';
-import { stringHeaders } from '../../lib/kafka.ts';
 import { withTimeout } from '../../lib/timeout.ts';
 
 // One restore read at a time per process: concurrent readers would each hold a fetch buffer
@@ -37,65 +35,22 @@ async function readOne(
 ): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
-  const groupId = `permitflow.restore.${randomUUID()}`;
   try {
     const offsets = await admin.fetchTopicOffsets(topic);
     const high = BigInt(offsets.find((o) => o.partition === partition)?.high ?? '0');
     const end = options.until !== undefined && options.until < high ? options.until : high;
-    if (from >= end) return;
-
-    const consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
-    await consumer.connect();
-    try {
-      await consumer.subscribe({ topic, fromBeginning: true });
-      await new Promise<void>((resolve, reject) => {
-        const timeoutMs = options.timeoutMs ?? READ_TIMEOUT_MS;
-        const timer = setTimeout(
-          () => reject(PermitflowError.retriable('PF_RESTORE_TIMEOUT', `restoring from ${topic}[${partition}] did not reach offset ${end} in ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-        consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-          const others = (payload.memberAssignment[topic] ?? []).filter((p) => p !== partition);
-          if (others.length > 0) consumer.pause([{ topic, partitions: others }]);
-          consumer.seek({ topic, partition, offset: from.toString() });
-        });
-        // Batch-end events also fire for batches of only transaction markers, which take offsets too.
-        consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-          if (payload.partition === partition && BigInt(payload.lastOffset) + 1n >= end) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-        consumer
-          .run({
-            eachBatch: async ({ batch }) => {
-              if (batch.partition !== partition) return;
-              for (const m of batch.messages) {
-                const offset = BigInt(m.offset);
-                if (offset < from || offset >= end) continue;
-                const more = onRecord({
-                  offset,
-                  timestamp: Number(m.timestamp),
-                  key: m.key ?? null,
-                  value: m.value ?? null,
-                  headers: stringHeaders(m.headers),
-                });
-                if (more === false) {
-                  clearTimeout(timer);
-                  resolve();
-                  return;
-                }
-              }
-              await Promise.resolve();
-            },
-          })
-          .catch(reject);
-      });
-    } finally {
-      await consumer.disconnect();
-    }
+    await readRanges(kafka, {
+      topic,
+      ranges: new Map([[partition, { from, to: end }]]),
+      timeoutMs: options.timeoutMs ?? READ_TIMEOUT_MS,
+      what: `restoring from ${topic}[${partition}] up to offset ${end}`,
+      admin,
+      onRecords(_partition, records) {
+        for (const record of records) if (onRecord(record) === false) return false;
+        return true;
+      },
+    });
   } finally {
-    await admin.deleteGroups([groupId]).catch(() => undefined);
     await admin.disconnect();
   }
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Partitioners, type Kafka } from 'kafkajs';
 import { listDeadLetters, replayDeadLetters } from '../../connectors/dlq.ts';
-import { consumeToEnd } from '../../connectors/topic-reader.ts';
+import { rangesToEnd, readRanges } from '../../lib/range-reader.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
@@ -23,13 +23,13 @@ async function countRecords(kafka: Kafka, topic: string): Promise<number> {
   await admin.connect();
   const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
   let records = 0;
-  await consumeToEnd(kafka, {
+  await readRanges(kafka, {
     topic,
-    ends: new Map(ends.filter((p) => BigInt(p.high) > BigInt(p.low)).map((p) => [p.partition, BigInt(p.high)])),
+    ranges: rangesToEnd(ends),
     timeoutMs: 60_000,
     what: `counting ${topic}`,
-    onBatch(batch) {
-      records += batch.messages.length;
+    onRecords(_partition, batch) {
+      records += batch.length;
     },
   });
   return records;
