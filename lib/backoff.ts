@@ -22,3 +22,30 @@ export function batchRetryDelay(attempt: number, sessionTimeoutMs: number): numb
 export async function retryPause(delayMs: number, signal: AbortSignal): Promise<void> {
   await sleep(delayMs, undefined, { signal }).catch(() => undefined);
 }
+
+export interface RetryOptions {
+  /** Retries after the first attempt (so at most `retries + 1` attempts). */
+  retries: number;
+  /** Whether a failure is worth another attempt; anything else is thrown at once. */
+  retriable: (err: unknown) => boolean;
+  /** The pacing's cap (see batchRetryDelay: a third of it, 10 s at most). */
+  capMs: number;
+  /** A stop ends the pause and throws the last failure: the work was not resumed. */
+  signal?: AbortSignal;
+  onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
+}
+
+/** Runs `work` until it succeeds, with the stages' backoff between attempts (a whole job's restarts, say). */
+export async function withRetries<T>(work: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work(attempt);
+    } catch (err) {
+      if (attempt > options.retries || !options.retriable(err) || options.signal?.aborted) throw err;
+      const delayMs = batchRetryDelay(attempt, options.capMs);
+      options.onRetry?.(err, attempt, delayMs);
+      await retryPause(delayMs, options.signal ?? new AbortController().signal);
+      if (options.signal?.aborted) throw err;
+    }
+  }
+}

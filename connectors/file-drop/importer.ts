@@ -13,14 +13,15 @@
  * signal fired; the next run resumes) or `failed` (the input is unreadable: the report names
  * file and line, and rows before that point stay imported; so does a file with more than
  * IMPORT_MAX_BAD_ROWS bad rows, at the first bad row past the cap). Infrastructure failures that
- * outlast IMPORT_RETRIES restarts from the checkpoint are thrown.
+ * outlast IMPORT_RETRIES restarts from the checkpoint (paced by lib/backoff.ts, cut short by
+ * the signal) are thrown.
  */
 import { basename } from 'node:path';
-import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import type { Kafka, Message } from 'kafkajs';
 import { canonicalPayload, sha256Hex } from '../../domain/hashing.ts';
 import { storePayload } from '../claim-check.ts';
 import type { ObjectStore } from '../object-store.ts';
+import { withRetries } from '../../lib/backoff.ts';
 import type { Config } from '../../lib/config.ts';
 import { buildDeadLetter } from '../../lib/dead-letter.ts';
 import { classify, PermitflowError } from '../../lib/errors.ts';
@@ -89,6 +90,8 @@ export interface ImportReport {
 }
 
 const BAD_ROWS_IN_REPORT = 100;
+/** Restarts from the checkpoint are paced by the stages' backoff, up to 10 s apart. */
+const RESTART_PACING_CAP_MS = 30_000;
 const DEAD_LETTER_VALUE_LIMIT = 64 * 1024;
 
 /** Input problems: the file is at fault, not the infrastructure; the report says so. */
@@ -286,16 +289,21 @@ export async function importFile(path: string, mapping: Mapping, deps: ImportDep
     report.importId = sha256Hex(`${source.sha256}:${mapping.digest}`);
     const mapper = compileMapping(mapping);
     // Anything but a programmer error or a permanent verdict is worth a restart from the checkpoint.
-    const transient = (err: Error) => (err instanceof PermitflowError ? err.retriable : classify(err) !== 'fatal');
-    const policy = retry(handleWhen(transient), { maxAttempts: deps.settings.retries, backoff: new ExponentialBackoff({ initialDelay: 500, maxDelay: 15_000 }) });
-    policy.onRetry(({ delay, ...reason }) => deps.logger.warn({ file: source!.name, delay, err: 'error' in reason ? reason.error : undefined }, 'import failed; resuming from the checkpoint'));
-    let first = true;
-    await policy.execute(async () => {
-      // A retry restarts from what the checkpoint says was committed, counts included.
-      if (!first) report.badRows = [];
-      first = false;
-      await run(source!, mapping, mapper, deps, options, report);
-    });
+    const transient = (err: unknown) => (err instanceof PermitflowError ? err.retriable : classify(err) !== 'fatal');
+    await withRetries(
+      async (attempt) => {
+        // A retry restarts from what the checkpoint says was committed, counts included.
+        if (attempt > 1) report.badRows = [];
+        await run(source!, mapping, mapper, deps, options, report);
+      },
+      {
+        retries: deps.settings.retries,
+        retriable: transient,
+        capMs: RESTART_PACING_CAP_MS,
+        ...(options.signal && { signal: options.signal }),
+        onRetry: (err, attempt, delayMs) => deps.logger.warn({ file: source!.name, attempt, delayMs, err }, 'import failed; resuming from the checkpoint'),
+      },
+    );
   } catch (err) {
     if (!isInputProblem(err)) throw err;
     report.status = 'failed';
