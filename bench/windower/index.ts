@@ -52,7 +52,18 @@ async function cleanup(kafka: Kafka, topology: Topology, extra: string[] = []): 
 }
 
 /** Plain kafkajs: consume the raw topic and produce every record to another topic, no transactions. */
-async function passthrough(kafka: Kafka, topology: Topology, records: number): Promise<number> {
+/** Records per second and CPU-seconds of this process (every thread), both from the first record to the last. */
+interface Steady {
+  perSecond: number;
+  cpuSeconds: number;
+}
+
+const cpuNow = (): number => {
+  const used = process.cpuUsage();
+  return (used.user + used.system) / 1e6;
+};
+
+async function passthrough(kafka: Kafka, topology: Topology, records: number): Promise<Steady> {
   const output = `${topology.options.namespace}.bench.passthrough`;
   const admin = kafka.admin();
   await admin.connect();
@@ -65,12 +76,13 @@ async function passthrough(kafka: Kafka, topology: Topology, records: number): P
   await consumer.subscribe({ topic: topology.topics.raw.name, fromBeginning: true });
   let produced = 0;
   let started = 0;
+  let cpuAtStart = 0;
   await new Promise<void>((resolve, reject) => {
     consumer
       .run({
         partitionsConsumedConcurrently: 3,
         eachBatch: async ({ batch }) => {
-          started ||= Date.now();
+          if (!started) [started, cpuAtStart] = [Date.now(), cpuNow()];
           await producer.send({ topic: output, acks: -1, messages: batch.messages.map((m) => ({ key: m.key, value: m.value, partition: batch.partition })) });
           produced += batch.messages.length;
           if (produced >= records) resolve();
@@ -79,22 +91,24 @@ async function passthrough(kafka: Kafka, topology: Topology, records: number): P
       .catch(reject);
   });
   const seconds = (Date.now() - started) / 1000;
+  const cpuSeconds = cpuNow() - cpuAtStart;
   await consumer.disconnect();
   await producer.disconnect();
-  return records / seconds;
+  return { perSecond: records / seconds, cpuSeconds };
 }
 
 /** The windower in this process, from the start of the raw topic until every record is handled and committed. */
-async function windower(config: Config, topology: Topology, kafka: Kafka, records: number): Promise<number> {
+async function windower(config: Config, topology: Topology, kafka: Kafka, records: number): Promise<Steady> {
   const before = (await runtimeMetrics.recordsIn.get()).values.reduce((n, v) => n + v.value, 0);
   let started = 0;
+  let cpuAtStart = 0;
   const processors = await startProcessors({ ...config, workerId: 'bench' }, ['windower'], logger);
   const admin = kafka.admin();
   await admin.connect();
   for (;;) {
     const handled = (await runtimeMetrics.recordsIn.get()).values.reduce((n, v) => n + v.value, 0) - before;
     // Steady-state throughput: from the first record handled (group join and restore excluded).
-    if (handled > 0) started ||= Date.now();
+    if (handled > 0 && !started) [started, cpuAtStart] = [Date.now(), cpuNow()];
     if (handled >= records) {
       const [committed] = await admin.fetchOffsets({ groupId: topology.group('windower'), topics: [topology.topics.raw.name] });
       const ends = await admin.fetchTopicOffsets(topology.topics.raw.name);
@@ -104,9 +118,10 @@ async function windower(config: Config, topology: Topology, kafka: Kafka, record
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const seconds = (Date.now() - started) / 1000;
+  const cpuSeconds = cpuNow() - cpuAtStart;
   await admin.disconnect();
   await processors.stop();
-  return records / seconds;
+  return { perSecond: records / seconds, cpuSeconds };
 }
 
 async function throughput(records: number): Promise<Record<string, unknown>> {
@@ -114,7 +129,7 @@ async function throughput(records: number): Promise<Record<string, unknown>> {
   try {
     await produceSubmissions(config, topology, records, 0, 1000);
     // CPU-seconds of this process per phase (start-up included; the broker's not): steadier than wall time on a busy machine.
-    const cpuSeconds = async (phase: () => Promise<number>): Promise<[number, number]> => {
+    const cpuSeconds = async <T>(phase: () => Promise<T>): Promise<[T, number]> => {
       const before = process.cpuUsage();
       const rate = await phase();
       const used = process.cpuUsage(before);
@@ -123,14 +138,18 @@ async function throughput(records: number): Promise<Record<string, unknown>> {
     const loadBefore = loadavg()[0]!;
     const [plain, plainCpu] = await cpuSeconds(() => passthrough(kafka, topology, records));
     const [windowed, windowedCpu] = await cpuSeconds(() => windower(config, topology, kafka, records));
+    const per1000 = (cpu: number) => Number(((cpu * 1000) / records).toFixed(3));
     return {
       client: config.kafka.client,
       records,
-      passthroughPerSecond: Math.round(plain),
-      windowerPerSecond: Math.round(windowed),
-      ratio: Number((windowed / plain).toFixed(2)),
+      passthroughPerSecond: Math.round(plain.perSecond),
+      windowerPerSecond: Math.round(windowed.perSecond),
+      ratio: Number((windowed.perSecond / plain.perSecond).toFixed(2)),
       passthroughCpuSeconds: Number(plainCpu.toFixed(1)),
       windowerCpuSeconds: Number(windowedCpu.toFixed(1)),
+      // From the first record to the last (start-up, group join and restore excluded), every thread of the process.
+      passthroughCpuSecondsPer1000: per1000(plain.cpuSeconds),
+      windowerCpuSecondsPer1000: per1000(windowed.cpuSeconds),
       loadAverage1m: [Number(loadBefore.toFixed(1)), Number(loadavg()[0]!.toFixed(1))],
     };
   } finally {
