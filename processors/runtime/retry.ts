@@ -11,7 +11,7 @@ import { errorChain, PermitflowError, type ErrorCode } from '../../lib/errors.ts
 import type { RetryHistory } from '../../lib/dead-letter.ts';
 import { PROCESSORS, type ProcessorId, type TopicSpec, type Topology } from '../../topology/topics.ts';
 import { runtimeMetrics } from './metrics.ts';
-import type { InputRecord, Output, RecordContext } from './types.ts';
+import type { InputRecord, ProcessorOutput, RecordContext } from './types.ts';
 
 /** Kafka headers carrying a record's retry history across the retry topics. */
 export const RETRY_HEADERS = { firstFailureAt: 'permitflow-first-failure-at', errors: 'permitflow-errors' } as const;
@@ -58,7 +58,7 @@ export function retryHistory(headers: Record<string, string>, attempt: number): 
  */
 export function retryRouter(processor: ProcessorId, topology: Topology) {
   const retryTopics: TopicSpec[] = PROCESSORS[processor].retries.map((id) => topology.topics[id]);
-  return async (record: InputRecord, ctx: RecordContext, handle: () => Promise<Output[]> | Output[]): Promise<Output[]> => {
+  return async (record: InputRecord, ctx: RecordContext, handle: () => Promise<ProcessorOutput[]> | ProcessorOutput[]): Promise<ProcessorOutput[]> => {
     try {
       return await handle();
     } catch (err) {

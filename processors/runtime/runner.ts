@@ -56,7 +56,9 @@ import type { ProducedRecord } from './producers.ts';
 import { createRuntimeConsumer, isRebalanceError as isRebalance, pastTrailingMarkers } from './stage-client.ts';
 import {
   isChangelogOutput,
+  isCommitCondition,
   isStoreOutput,
+  type ProcessorOutput,
   type InputRecord,
   type Output,
   type PartitionContext,
@@ -304,10 +306,21 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     }
   }
 
-  async function encode(outputs: Output[], partition: number, traceparent: string): Promise<ProducedRecord[]> {
-    for (const o of outputs) checkOutput(o);
+  /** Encodes outputs as records; their commit conditions go to `conditions`, for the transaction to await. */
+  async function encode(outputs: ProcessorOutput[], partition: number, traceparent: string, conditions: Promise<unknown>[]): Promise<ProducedRecord[]> {
+    const records: Output[] = [];
+    for (const o of outputs) {
+      if (isCommitCondition(o)) {
+        // Handled now, awaited before the commit: a rejection before then is not unhandled.
+        o.awaitBeforeCommit.catch(() => undefined);
+        conditions.push(o.awaitBeforeCommit);
+      } else {
+        checkOutput(o);
+        records.push(o);
+      }
+    }
     return Promise.all(
-      outputs.map(async (o): Promise<ProducedRecord> => {
+      records.map(async (o): Promise<ProducedRecord> => {
         if (isChangelogOutput(o)) return { topic: o.changelog, partition: o.partition, key: o.key, value: o.value };
         if (isStoreOutput(o)) return { topic: declaredStore(processor, topology, o.store), partition: o.partition, key: o.key, value: o.value };
         const receivedAt = TERMINAL_STATES.has(o.topic.id) ? (o.value as { header?: StateHeader }).header?.receivedAt : undefined;
@@ -341,7 +354,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
   }
 
   /** Handles one record as one span; a permanent failure becomes a dead letter, anything else propagates. */
-  async function handle(topicName: string, partition: number, message: KafkaMessage): Promise<ProducedRecord[]> {
+  async function handle(topicName: string, partition: number, message: KafkaMessage, conditions: Promise<unknown>[]): Promise<ProducedRecord[]> {
     const topic = inputsByName.get(topicName)!;
     const headers = stringHeaders(message.headers);
     const key = message.key?.toString('utf8') ?? null;
@@ -381,7 +394,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
         const record: InputRecord = { topic, partition, offset: message.offset, timestamp: Number(message.timestamp), key, value, headers };
         // The store writes join the outputs only when the handler returns: a record dead-lettered or sent to retry leaves no state.
         const processRecord = async () => [...(await definition.process(record, ctx)), ...views.commit().map((w) => ({ ...w, partition }))];
-        return await encode(await routeRetries(record, ctx, processRecord), partition, traceparent);
+        return await encode(await routeRetries(record, ctx, processRecord), partition, traceparent, conditions);
       } catch (err) {
         if (classify(err) !== 'dead-letter') throw err;
         return deadLetterOutput(topicName, partition, message, batchIdOf(value), err, traceparent, ctx.logger);
@@ -431,7 +444,9 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     const offsets = { topic, partition, offset: commitOffset };
     for (;;) {
       try {
-        const produced = await handle(topic, partition, message);
+        const conditions: Promise<unknown>[] = [];
+        const produced = await handle(topic, partition, message, conditions);
+        await Promise.all(conditions);
         await producers.commit(topic, partition, produced, offsets);
         return produced;
       } catch (err) {
@@ -512,7 +527,10 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
         if (isolated) {
           produced = await isolatedRecord(batch.topic, batch.partition, state, chunk[0]!, lastOffset + 1n, () => payload.heartbeat());
         } else {
-          produced = (await mapBounded(chunk, definition.concurrency ?? 1, (m) => handle(batch.topic, batch.partition, m))).flat();
+          // Commit conditions (an archive a manifest points to) run while the later records are handled.
+          const conditions: Promise<unknown>[] = [];
+          produced = (await mapBounded(chunk, definition.concurrency ?? 1, (m) => handle(batch.topic, batch.partition, m, conditions))).flat();
+          await Promise.all(conditions);
           await producers.commit(batch.topic, batch.partition, produced, { topic: batch.topic, partition: batch.partition, offset: lastOffset + 1n });
         }
         observeDecisions(produced);
@@ -600,7 +618,9 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
           const timerOutputs = await punctuate.run(partitionContext(partition, state.nextOffsets, abort.signal, views.view), now);
           const outputs = [...timerOutputs, ...views.commit().map((w) => ({ ...w, partition }))];
           if (outputs.length === 0) return;
-          const produced = await encode(outputs, partition, continueOrStart(undefined));
+          const conditions: Promise<unknown>[] = [];
+          const produced = await encode(outputs, partition, continueOrStart(undefined), conditions);
+          await Promise.all(conditions);
           // The input's committed offset again: under KIP-447 it carries the group generation,
           // so a zombie's timer (its partition already moved) is fenced like its batches.
           await producers.commit(firstInput, partition, produced, { topic: firstInput, partition, offset: state.nextOffsets.get(firstInput) ?? 0n });

@@ -47,10 +47,24 @@ export interface StoreOutput {
   partition: number;
 }
 
+/**
+ * Work the transaction carrying this record's outputs waits for before it commits: an object
+ * those outputs point to (the claim-check order: the object exists before the record naming it
+ * commits). The handler goes on meanwhile; a rejection fails the batch as a throw would.
+ */
+export interface CommitCondition {
+  awaitBeforeCommit: Promise<unknown>;
+}
+
+/** A record the processor writes. */
 export type Output = TopicOutput | ChangelogOutput | StoreOutput;
+
+/** What a handler or timer returns: records, and the conditions their transaction waits for. */
+export type ProcessorOutput = Output | CommitCondition;
 
 export const isChangelogOutput = (o: Output): o is ChangelogOutput => 'changelog' in o;
 export const isStoreOutput = (o: Output): o is StoreOutput => 'store' in o;
+export const isCommitCondition = (o: ProcessorOutput): o is CommitCondition => 'awaitBeforeCommit' in o;
 
 /** A processor's declared stores, by name, typed by its definition's specs (stores.ts). */
 export interface StoreAccess<S extends StoreSpecs = StoreSpecs> {
@@ -123,11 +137,11 @@ export interface ProcessorDefinition<In = unknown, S extends StoreSpecs = NoStor
   /** Forgets a partition's state (revoked, or to be restored again after an aborted transaction). */
   revoke?(partition: number): void;
   /** Handles one record; throw PermitflowError.permanent to dead-letter it, retriable to retry the batch. */
-  process(record: InputRecord<In>, ctx: RecordContext<S>): Promise<Output[]> | Output[];
+  process(record: InputRecord<In>, ctx: RecordContext<S>): Promise<ProcessorOutput[]> | ProcessorOutput[];
   /** Releases the processor's own resources (connections, timers) when the runtime stops. */
   close?(): Promise<void>;
   /** Called every `intervalMs` for each assigned partition; its outputs are committed in a transaction. */
-  punctuate?: { intervalMs: number; run(ctx: PartitionContext<S>, now: number): Promise<Output[]> | Output[] };
+  punctuate?: { intervalMs: number; run(ctx: PartitionContext<S>, now: number): Promise<ProcessorOutput[]> | ProcessorOutput[] };
 }
 
 export interface RuntimeOptions {

@@ -16,6 +16,8 @@
  *
  * Closing writes the batch archive to the object store under a key derived from the batch's
  * idempotency key (conditional put), so a close retried after a crash writes the same object.
+ * The archive is compressed and written while the next records are handled: the close returns it
+ * as a commit condition, so the transaction carrying the manifest commits only once it exists.
  */
 import { randomUUID } from 'node:crypto';
 import { Counter, Histogram } from 'prom-client';
@@ -29,9 +31,10 @@ import { declaredInputs } from '../runtime/contract.ts';
 import { WINDOWER } from './topology.ts';
 import { canonicalPayload, isSubmissionHash, sha256Hex, submissionHashOf } from '../../domain/hashing.ts';
 import { hashIndex, jsonCodec, keyValueStore, type KeyValueStore } from '../runtime/stores.ts';
-import type { Output, PartitionContext, ProcessorDefinition } from '../runtime/types.ts';
+import type { PartitionContext, ProcessorDefinition, ProcessorOutput } from '../runtime/types.ts';
 import {
   closeWindow,
+  gzipArchive,
   isExpired,
   isFull,
   openWindow,
@@ -140,7 +143,7 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
   const windows = new Map<number, OpenWindow | null>();
 
   /** Closes a window as a span of its own (a batch is not one submission's work) linking its members' spans. */
-  function close(partition: number, window: OpenWindow, reason: CloseReason, now: number, openWindowStore: KeyValueStore<WindowSnapshot>): Promise<Output[]> {
+  function close(partition: number, window: OpenWindow, reason: CloseReason, now: number, openWindowStore: KeyValueStore<WindowSnapshot>): Promise<ProcessorOutput[]> {
     const batch = closeWindow(window, { partition, workerId, closedAt: now, reason });
     windows.set(partition, null);
     openWindowStore.delete(String(partition));
@@ -152,13 +155,16 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
       links: window.members.map((m) => m.traceparent),
       attributes: { 'permitflow.batch.id': batch.manifest.batchId, 'permitflow.batch.close_reason': reason, 'permitflow.batch.bytes': batch.manifest.bytes, [MESSAGING.batchCount]: batch.manifest.count },
     };
-    return inSpan('close batch', span, async (batchTraceparent) => {
-      await options.archive.putIfAbsent(batch.manifest.archiveKey!, batch.archive, { contentType: 'application/gzip' });
-      return [
+    return inSpan('close batch', span, (batchTraceparent) => {
+      // Compressed and written while the next records are handled; the transaction carrying
+      // the manifest commits only once the object exists (claim-check order).
+      const archived = gzipArchive(batch.archiveLines).then((body) => options.archive.putIfAbsent(batch.manifest.archiveKey!, body, { contentType: 'application/gzip' }));
+      return Promise.resolve([
+        { awaitBeforeCommit: archived },
         { topic: topology.topics.batches, key: batch.manifest.batchId, value: batch.manifest, headers: { traceparent: batchTraceparent } },
         // Each member's own trace goes on: chunked carries the member's context, not the batch's.
         ...batch.chunked.map(({ member, value }) => ({ topic: topology.topics.chunked, key: member.hash, value, headers: { traceparent: member.traceparent } })),
-      ];
+      ]);
     });
   }
 
@@ -239,7 +245,7 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
         attachments: envelope.attachments,
         extraction: envelope.extraction ?? null,
       };
-      const outputs: Output[] = [{ topic: topology.topics.received, key: hash, value: received }];
+      const outputs: ProcessorOutput[] = [{ topic: topology.topics.received, key: hash, value: received }];
 
       const openWindowStore = ctx.store('open-window');
       let window = windows.get(partition) ?? null;

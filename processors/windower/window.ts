@@ -3,7 +3,8 @@
  * randomness (the caller passes them in), so every decision is unit-testable.
  */
 import { createHash } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import type { Attachment, BatchManifest, PayloadRef, SubmissionChunked } from '../../schemas/types.ts';
 
 export interface WindowLimits {
@@ -67,9 +68,12 @@ export const archiveKey = (key: string): string => `batches/${key}.jsonl.gz`;
 export interface ClosedBatch {
   manifest: BatchManifest;
   chunked: { member: Member; value: SubmissionChunked }[];
-  /** Gzipped JSON Lines: the manifest, then one line per member with its payload. */
-  archive: Buffer;
+  /** JSON Lines: the manifest, then one line per member with its payload (gzipArchive compresses it). */
+  archiveLines: string;
 }
+
+/** The archive object's bytes: gzip off the main thread (libuv's pool), the same bytes as gzipSync. */
+export const gzipArchive: (lines: string) => Promise<Buffer> = promisify(gzip);
 
 export function closeWindow(window: OpenWindow, context: { partition: number; workerId: string; closedAt: number; reason: CloseReason }): ClosedBatch {
   const hashes = window.members.map((m) => m.hash);
@@ -126,7 +130,7 @@ export function closeWindow(window: OpenWindow, context: { partition: number; wo
       }),
     ),
   ];
-  return { manifest, chunked, archive: gzipSync(lines.join('\n') + '\n') };
+  return { manifest, chunked, archiveLines: lines.join('\n') + '\n' };
 }
 
 export function snapshotOf(window: OpenWindow): WindowSnapshot {
