@@ -12,6 +12,9 @@
  *          without constraints or indexes (what the sink writes, without its idempotence,
  *          ordering and exactly-once bookkeeping).
  *
+ * Every run counts what each mode left behind, table by table (`submissions` counts the
+ * view's rows: one per submission, as in the plain copy), and stops if they differ.
+ *
  * Both read the same pre-built rows in the same batches (no Kafka in the loop: this measures
  * PostgreSQL), alternating runs to share the machine's noise. Reported in state records per
  * second of wall clock and per CPU-second (this process plus its PostgreSQL backend, from
@@ -278,6 +281,8 @@ console.log(`ratio                          ${report.ratio}`);
 console.log(`plain, every table the sink writes ${report.plainEveryTableRecordsPerSecond} records/s, ratio ${report.ratioEveryTable}`);
 console.log(`per CPU-second (bench + backend), every table: sink ${report.sinkRecordsPerCpuSecond}, plain ${report.plainEveryTableRecordsPerCpuSecond}, ratio ${report.cpuRatioEveryTable}`);
 console.log(`per CPU-second (bench + backend): sink ${report.sinkRecordsPerCpuSecond}, plain ${report.plainRecordsPerCpuSecond}, ratio ${report.cpuRatio}; load ${report.loadAverage.join(' ')}`);
+// The same rows on both sides, counted after every run (a mode that lost or added rows stops the bench above).
+console.log(`rows in every run, sink and plain alike: ${Object.entries(report.sinkRowsWritten).map(([table, n]) => `${table} ${n}`).join(', ')}`);
 mkdirSync(join(REPO_ROOT, 'bench/results'), { recursive: true });
 const file = join(REPO_ROOT, 'bench/results', `read-model-${report.at.replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, JSON.stringify(report, null, 2));

@@ -61,6 +61,28 @@ function copyField(value: string | number | null): string {
   return /[\\\t\n\r]/.test(text) ? text.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : text;
 }
 
+/** Streams COPY text rows (built by copyField) into `copy` (a COPY ... FROM STDIN statement). */
+async function copyRows(client: pg.ClientBase, copy: string, text: string): Promise<void> {
+  await pipeline(Readable.from([text]), client.query(copyFrom(copy)));
+}
+
+/**
+ * The session's staging table for `submissions_recorded` rows: COPY has no ON CONFLICT, so the
+ * rows are copied here and upserted from here in one statement (emptied at each commit). Made
+ * outside any transaction, once per connection: made inside one that rolls back, it would vanish.
+ */
+const staged = new WeakSet<pg.ClientBase>();
+async function prepareStaging(client: pg.ClientBase): Promise<void> {
+  if (staged.has(client)) return;
+  await client.query(
+    `CREATE TEMPORARY TABLE IF NOT EXISTS submission_patches (
+       submission_hash text, status text, status_rank smallint, status_at timestamptz, source text, source_client text,
+       source_reference text, received_at timestamptz, batch_id text, review_track text
+     ) ON COMMIT DELETE ROWS`,
+  );
+  staged.add(client);
+}
+
 const EVENT_COLUMNS = 'submission_hash, state, batch_id, idempotency_key, at, worker_id, attempt, traceparent, trace_id, detail, source_topic, source_partition, source_offset';
 
 /**
@@ -89,8 +111,7 @@ async function insertEvents(client: pg.ClientBase, topic: string, partition: num
     text += `${fields.map(copyField).join('\t')}\n`;
   }
   if (added.size === 0) return added;
-  const stream = client.query(copyFrom(`COPY submission_events (${EVENT_COLUMNS}) FROM STDIN`));
-  await pipeline(Readable.from([text]), stream);
+  await copyRows(client, `COPY submission_events (${EVENT_COLUMNS}) FROM STDIN`, text);
   return added;
 }
 
@@ -108,10 +129,16 @@ async function upsertSubmissions(client: pg.ClientBase, patches: SubmissionPatch
   }
   const rows = [...byHash.values()].sort((a, b) => (a.submissionHash < b.submissionHash ? -1 : 1));
   if (rows.length === 0) return;
+  // By COPY into this session's staging table, then one upsert from it (see copyRows).
+  let text = '';
+  for (const r of rows) {
+    const fields = [r.submissionHash, r.status, r.rank, iso(r.statusAt), r.source ?? null, r.sourceClient ?? null, r.sourceReference ?? null, iso(r.receivedAt), r.batchId ?? null, r.reviewTrack ?? null];
+    text += `${fields.map(copyField).join('\t')}\n`;
+  }
+  await copyRows(client, 'COPY submission_patches FROM STDIN', text);
   await client.query(
     `INSERT INTO submissions_recorded AS s (submission_hash, status, status_rank, status_at, source, source_client, source_reference, received_at, batch_id, review_track)
-     SELECT * FROM json_to_recordset($1::json) AS r(submission_hash text, status text, status_rank smallint, status_at timestamptz, source text, source_client text,
-                                                     source_reference text, received_at timestamptz, batch_id text, review_track text) ORDER BY 1
+     SELECT * FROM submission_patches ORDER BY 1
      ON CONFLICT (submission_hash) DO UPDATE SET
        status = CASE WHEN EXCLUDED.status_rank > s.status_rank THEN EXCLUDED.status ELSE s.status END,
        status_at = CASE WHEN EXCLUDED.status_rank > s.status_rank THEN EXCLUDED.status_at ELSE s.status_at END,
@@ -123,22 +150,6 @@ async function upsertSubmissions(client: pg.ClientBase, patches: SubmissionPatch
        batch_id = COALESCE(s.batch_id, EXCLUDED.batch_id),
        review_track = COALESCE(s.review_track, EXCLUDED.review_track),
        updated_at = now()`,
-    [
-      JSON.stringify(
-        rows.map((r) => ({
-          submission_hash: r.submissionHash,
-          status: r.status,
-          status_rank: r.rank,
-          status_at: iso(r.statusAt),
-          source: r.source ?? null,
-          source_client: r.sourceClient ?? null,
-          source_reference: r.sourceReference ?? null,
-          received_at: iso(r.receivedAt),
-          batch_id: r.batchId ?? null,
-          review_track: r.reviewTrack ?? null,
-        })),
-      ),
-    ],
   );
 }
 
@@ -270,6 +281,7 @@ async function settleBatches(client: pg.ClientBase, batchIds: string[]): Promise
 
 /** Applies one consumed batch in one transaction (see the header comment). */
 export async function applyBatch(client: pg.ClientBase, batch: SinkBatch): Promise<ApplyResult> {
+  await prepareStaging(client);
   // Asynchronous commit loses no record: the offset is in the same transaction, so a PostgreSQL
   // crash that forgets the last commits forgets their offsets too and the sink reads them again
   // from Kafka (its committed Kafka offsets are never trusted, see sink.ts).
