@@ -153,49 +153,74 @@ export interface StoreWrite {
   value: Buffer | null;
 }
 
+/** One store as one handler sees it: its own writes first, then the store. */
+class StoreView implements KeyValueStore<unknown> {
+  readonly writes = new Map<string, unknown>();
+
+  constructor(
+    readonly name: string,
+    readonly store: PartitionStore<unknown>,
+    private readonly owner: StoreViews,
+  ) {}
+
+  get(key: string): unknown {
+    return this.writes.has(key) ? this.writes.get(key) : this.store.get(key);
+  }
+
+  put(key: string, value: unknown): void {
+    this.owner.write(this, key, value);
+  }
+
+  delete(key: string): void {
+    this.owner.write(this, key, undefined);
+  }
+}
+
 /**
  * A handler's (or timer's) view of a partition's stores: reads see its own writes first; the
  * writes reach the stores only on `commit()`, which returns them as changelog records.
- * A read-only view (a restore) refuses writes.
+ * A read-only view (a restore) refuses writes. Classes, not closures: one is made per record.
  */
-export function storeViews(resolve: (name: string) => PartitionStore<unknown>, options: { clock: () => number; writable: boolean }) {
-  const pending = new Map<string, { store: PartitionStore<unknown>; writes: Map<string, unknown> }>();
-  const views = new Map<string, KeyValueStore<unknown>>();
-  function view(name: string): KeyValueStore<unknown> {
-    let v = views.get(name);
-    if (v) return v;
-    const store = resolve(name);
-    const entry = { store, writes: new Map<string, unknown>() };
-    const write = (key: string, value: unknown) => {
-      if (!options.writable) throw new TypeError(`store ${name} is written only while handling a record or a timer, not while restoring`);
-      store.spec.checkKey?.(key);
-      if (!pending.has(name)) pending.set(name, entry);
-      entry.writes.set(key, value);
-    };
-    v = {
-      get: (key) => (entry.writes.has(key) ? entry.writes.get(key) : store.get(key)),
-      put: (key, value) => write(key, value),
-      delete: (key) => write(key, undefined),
-    };
-    views.set(name, v);
-    return v;
+export class StoreViews {
+  private readonly views = new Map<string, StoreView>();
+  private readonly written: StoreView[] = [];
+
+  constructor(
+    private readonly resolve: (name: string) => PartitionStore<unknown>,
+    private readonly clock: () => number,
+    private readonly writable: boolean,
+  ) {}
+
+  view(name: string): KeyValueStore<unknown> {
+    let view = this.views.get(name);
+    if (!view) {
+      view = new StoreView(name, this.resolve(name), this);
+      this.views.set(name, view);
+    }
+    return view;
   }
-  return {
-    view,
-    /** Applies the writes to the stores and returns them as changelog records, in write order per store. */
-    commit(): StoreWrite[] {
-      const now = options.clock();
-      const records: StoreWrite[] = [];
-      for (const [name, { store, writes }] of pending) {
-        for (const [key, value] of writes) {
-          store.apply(key, value, now);
-          records.push({ store: name, key, value: value === undefined ? null : store.spec.codec.encode(value) });
-        }
+
+  write(view: StoreView, key: string, value: unknown): void {
+    if (!this.writable) throw new TypeError(`store ${view.name} is written only while handling a record or a timer, not while restoring`);
+    view.store.spec.checkKey?.(key);
+    if (view.writes.size === 0 && !this.written.includes(view)) this.written.push(view);
+    view.writes.set(key, value);
+  }
+
+  /** Applies the writes to the stores and returns them as changelog records, in write order per store. */
+  commit(): StoreWrite[] {
+    const now = this.clock();
+    const records: StoreWrite[] = [];
+    for (const { name, store, writes } of this.written) {
+      for (const [key, value] of writes) {
+        store.apply(key, value, now);
+        records.push({ store: name, key, value: value === undefined ? null : store.spec.codec.encode(value) });
       }
-      pending.clear();
-      return records;
-    },
-  };
+      writes.clear();
+    }
+    this.written.length = 0;
+    return records;
+  }
 }
 
 /**
@@ -234,9 +259,9 @@ export function processorStores<S extends StoreSpecs>(processor: ProcessorId, to
       byPartition.delete(partition);
     },
     views(partition: number, writable: boolean): { view: StoreAccess<S>['store']; commit: () => StoreWrite[] } {
-      const views = storeViews(resolve(partition), { clock, writable });
-      // The names and value types come from the specs the views read.
-      return { view: views.view as StoreAccess<S>['store'], commit: () => views.commit() };
+      const views = new StoreViews(resolve(partition), clock, writable);
+      // Bound, not wrapped in arrows: made per record. The names and value types come from the specs the views read.
+      return { view: views.view.bind(views) as StoreAccess<S>['store'], commit: views.commit.bind(views) };
     },
   };
 }
