@@ -1,7 +1,8 @@
 /**
  * The consumer settings and crash recovery every stage shares: the transactional runtime and the
- * read-model sink, which commits to PostgreSQL instead of Kafka. A neutral module (lib/), so
- * connectors can run a stage without importing processors/. Retry pacing is lib/backoff.ts.
+ * sinks (lib/sink-runner.ts: read model, notifier, archiver), which write to PostgreSQL or the
+ * object store instead of Kafka. A neutral module (lib/), so connectors can run a stage without
+ * importing processors/. Retry pacing is lib/backoff.ts.
  */
 import type { Consumer, Kafka } from 'kafkajs';
 import { batchRetryDelay, retryPause } from './backoff.ts';
