@@ -96,13 +96,14 @@ export function webhooksCommand(): Command {
     .command('deliveries')
     .description('Deliveries in queue order, with attempts and the last error')
     .option('--subscription <id>', 'one subscription')
+    .option('--client <id>', "only this client's subscriptions")
     .addOption(new Option('--status <status>', 'only this status').choices(['pending', 'delivered', 'dead']))
     .option('--limit <n>', 'at most this many', '100')
     .option('--json', 'print as JSON')
-    .action(async (options: { subscription?: string; status?: string; limit: string; json?: boolean }) => {
+    .action(async (options: { subscription?: string; client?: string; status?: string; limit: string; json?: boolean }) => {
       const { listDeliveries } = await import('../../connectors/webhooks/store.ts');
       await withStore(async (pool) => {
-        const rows = await listDeliveries(pool, { ...(options.subscription && { subscriptionId: options.subscription }), ...(options.status && { status: options.status }), limit: Number(options.limit) });
+        const rows = await listDeliveries(pool, { ...(options.subscription && { subscriptionId: options.subscription }), ...(options.client && { client: options.client }), ...(options.status && { status: options.status }), limit: Number(options.limit) });
         if (options.json) return console.log(printableJson(rows));
         console.log(printableLines(rows.map((d) => `${d.seq}  ${d.subscriptionId}  ${d.eventId}  ${d.type}  ${d.status}  attempts ${d.attempts}${d.lastStatus ? `  HTTP ${d.lastStatus}` : ''}${d.lastError ? `  ${d.lastError}` : ''}`)));
       });
@@ -112,14 +113,15 @@ export function webhooksCommand(): Command {
     .command('replay')
     .description('Queue dead letters (or delivered events) again: same event ids, attempts reset, due now')
     .option('--subscription <id>', 'one subscription')
+    .option('--client <id>', "only this client's subscriptions")
     .option('--since <iso>', 'deliveries queued at or after this time')
     .addOption(new Option('--status <status>', 'which deliveries').choices(['dead', 'delivered', 'all']).default('dead'))
-    .action(async (options: { subscription?: string; since?: string; status: 'dead' | 'delivered' | 'all' }) => {
+    .action(async (options: { subscription?: string; client?: string; since?: string; status: 'dead' | 'delivered' | 'all' }) => {
       const since = options.since === undefined ? undefined : new Date(options.since);
       if (since && Number.isNaN(since.getTime())) throw PermitflowError.permanent('PF_WEBHOOK_SINCE', `--since ${options.since}: expected an ISO 8601 time`);
       const { replayDeliveries } = await import('../../connectors/webhooks/store.ts');
       await withStore(async (pool) => {
-        const n = await replayDeliveries(pool, { status: options.status, ...(options.subscription && { subscriptionId: options.subscription }), ...(since && { since }) });
+        const n = await replayDeliveries(pool, { status: options.status, ...(options.subscription && { subscriptionId: options.subscription }), ...(options.client && { client: options.client }), ...(since && { since }) });
         console.log(`${n} deliveries queued again`);
       });
     });

@@ -247,6 +247,8 @@ export async function markFailed(pool: pg.Pool, failure: { seq: string; attempts
 
 export interface ReplayFilter {
   subscriptionId?: string;
+  /** Only the subscriptions of this client. */
+  client?: string;
   /** Deliveries enqueued at or after this time. */
   since?: Date;
   /** `dead` (default): dead letters; `delivered`: send again what was delivered; `all`: both. */
@@ -258,8 +260,9 @@ export async function replayDeliveries(pool: pg.Pool, filter: ReplayFilter): Pro
   const statuses = filter.status === 'all' ? ['dead', 'delivered'] : [filter.status];
   const { rowCount } = await pool.query(
     `UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL
-      WHERE status = ANY ($1::text[]) AND ($2::text IS NULL OR subscription_id = $2) AND ($3::timestamptz IS NULL OR enqueued_at >= $3)`,
-    [statuses, filter.subscriptionId ?? null, filter.since ?? null],
+      WHERE status = ANY ($1::text[]) AND ($2::text IS NULL OR subscription_id = $2) AND ($3::timestamptz IS NULL OR enqueued_at >= $3)
+        AND ($4::text IS NULL OR subscription_id IN (SELECT id FROM subscriptions WHERE client = $4))`,
+    [statuses, filter.subscriptionId ?? null, filter.since ?? null, filter.client ?? null],
   );
   return rowCount ?? 0;
 }
@@ -275,13 +278,14 @@ export interface DeliveryRow {
   lastError: string | null;
 }
 
-export async function listDeliveries(pool: pg.Pool, filter: { subscriptionId?: string; status?: string; limit: number }): Promise<DeliveryRow[]> {
+export async function listDeliveries(pool: pg.Pool, filter: { subscriptionId?: string; client?: string; status?: string; limit: number }): Promise<DeliveryRow[]> {
   const { rows } = await pool.query<{ seq: string; subscription_id: string; event_id: string; type: string; status: string; attempts: number; last_status: number | null; last_error: string | null }>(
     `SELECT d.seq, d.subscription_id, d.event_id, e.type, d.status, d.attempts, d.last_status, d.last_error
        FROM deliveries d JOIN events e ON e.id = d.event_id
       WHERE ($1::text IS NULL OR d.subscription_id = $1) AND ($2::text IS NULL OR d.status = $2)
+        AND ($4::text IS NULL OR d.subscription_id IN (SELECT id FROM subscriptions WHERE client = $4))
       ORDER BY d.seq LIMIT $3`,
-    [filter.subscriptionId ?? null, filter.status ?? null, filter.limit],
+    [filter.subscriptionId ?? null, filter.status ?? null, filter.limit, filter.client ?? null],
   );
   return rows.map((r) => ({ seq: r.seq, subscriptionId: r.subscription_id, eventId: r.event_id, type: r.type, status: r.status, attempts: r.attempts, lastStatus: r.last_status, lastError: r.last_error }));
 }

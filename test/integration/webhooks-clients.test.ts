@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { eventId } from '../../connectors/webhooks/events.ts';
 import { startNotifier } from '../../connectors/webhooks/notifier.ts';
-import { addSubscription, createWebhookPool, listSubscriptions, migrateWebhooks } from '../../connectors/webhooks/store.ts';
+import { addSubscription, createWebhookPool, listDeliveries, listSubscriptions, migrateWebhooks, replayDeliveries } from '../../connectors/webhooks/store.ts';
 import type { Config } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
@@ -109,5 +109,12 @@ test("each client's subscription gets its own submissions' events only; an all-c
   }
   const lists = await Promise.all(['portal', 'agency'].map((c) => listSubscriptions(pool, c)));
   assert.deepEqual(lists.map((l) => l.map((s) => s.id)), [[subs.portal.id], [subs.agency.id]], 'list per client');
+  // Deliveries and replays per client: only that client's subscriptions.
+  const portalDeliveries = await listDeliveries(pool, { client: 'portal', limit: 1000 });
+  assert.deepEqual([...new Set(portalDeliveries.map((d) => d.subscriptionId))], [subs.portal.id]);
+  assert.equal(portalDeliveries.length, expected.portal.length);
+  assert.equal(await replayDeliveries(pool, { client: 'agency', status: 'delivered' }), expected.agency.length);
+  await until('the agency replay delivered', 30_000, async () => (await listSubscriptions(pool, 'agency'))[0]!.pending === 0);
+  assert.equal((await listSubscriptions(pool, 'portal'))[0]!.delivered, expected.portal.length, 'the other client is not replayed');
   await assert.rejects(addSubscription(pool, { client: 'portal', url: receivers.portal.url, eventTypes: ['batch.completed'] }), /only a subscription for all clients/);
 });
