@@ -161,10 +161,10 @@ export function planCommand(): Command {
       const lines = [
         ...report.recommendationLines(built),
         '',
-        `Backtest (last ${b.weeks.length} weeks, ${Math.round(b.level * 100)} % band): ${b.methodName} MAPE ${b.method.mape.toFixed(1)} %, coverage ${b.method.coverage.toFixed(0)} %; seasonal naive MAPE ${b.naive.mape.toFixed(1)} %, coverage ${b.naive.coverage.toFixed(0)} %.`,
+        `Backtest (last ${b.weeks.length} weeks, ${Math.round(b.level * 100)} % band): ${b.methodName} MAPE ${b.method.mape.toFixed(1)} %, coverage ${b.method.coverage.toFixed(0)} %; seasonal naive MAPE ${b.naive.mape.toFixed(1)} %, coverage ${b.naive.coverage.toFixed(0)} %${b.naiveWithEvents ? `; seasonal naive with the same events MAPE ${b.naiveWithEvents.mape.toFixed(1)} %, coverage ${b.naiveWithEvents.coverage.toFixed(0)} %` : ''}.`,
         ...(built.rolling
           ? [
-              `Rolling origin (${built.rolling.windows.length} windows of ${built.rolling.weeks} weeks to ${built.rolling.windows.at(-1)!.end}): the method wins ${built.rolling.wins}; mean MAPE ${built.rolling.method.mape.toFixed(1)} % against ${built.rolling.naive.mape.toFixed(1)} %, coverage ${built.rolling.method.coverage.toFixed(0)} % against ${built.rolling.naive.coverage.toFixed(0)} %.`,
+              `Rolling origin (${built.rolling.windows.length} windows of ${built.rolling.weeks} weeks to ${built.rolling.windows.at(-1)!.end}): the method wins ${built.rolling.wins}; mean MAPE ${built.rolling.method.mape.toFixed(1)} % against ${built.rolling.naive.mape.toFixed(1)} %, coverage ${built.rolling.method.coverage.toFixed(0)} % against ${built.rolling.naive.coverage.toFixed(0)} %${built.rolling.naiveWithEvents ? `; against seasonal naive with the same events it wins ${built.rolling.winsWithEvents}, mean MAPE ${built.rolling.naiveWithEvents.mape.toFixed(1)} %` : ''}.`,
             ]
           : []),
         ...(built.benchLayout

@@ -243,6 +243,25 @@ export function seasonalNaive(days: string[], daily: number[], horizon: number, 
   };
 }
 
+/**
+ * The baseline given the method's calendar, the same way: past event days replaced by the same
+ * weekday a week earlier, future ones scaled by their effect. It keeps the comparison fair when
+ * `--events` is given: a holiday the method knows of is not a win of the method alone.
+ */
+export function seasonalNaiveWithEvents(days: string[], daily: number[], horizon: number, events: EventSpec[], level = DEFAULT_LEVEL): DailyForecast {
+  const effects = eventEffects(events, days, daily);
+  const y = daily.map((v, i) => (effects.has(days[i]!) ? (daily[i - 7] ?? daily[i + 7] ?? v) : v));
+  const f = seasonalNaive(days, y, horizon, level);
+  const effect = f.days.map((d) => effects.get(d)?.effect ?? 1);
+  return {
+    ...f,
+    method: 'seasonal naive with the same events',
+    point: f.point.map((v, i) => v * effect[i]!),
+    lower: f.lower.map((v, i) => v * effect[i]!),
+    upper: f.upper.map((v, i) => v * effect[i]!),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Backtest
 
@@ -264,6 +283,8 @@ export interface Backtest {
   weeks: BacktestWeek[];
   method: Accuracy;
   naive: Accuracy;
+  /** Seasonal naive given the same events (null without `--events`). */
+  naiveWithEvents: Accuracy | null;
   level: number;
   methodName: string;
   naiveName: string;
@@ -301,7 +322,7 @@ export function backtest(days: string[], daily: number[], options: BacktestOptio
   const level = options.level ?? DEFAULT_LEVEL;
   const cache: FitCache = options.cache ?? new Map<string, Fit>();
   const rows: BacktestWeek[] = [];
-  const totals = { method: { sumApe: 0, counted: 0, inside: 0 }, naive: { sumApe: 0, counted: 0, inside: 0 } };
+  const totals = { method: { sumApe: 0, counted: 0, inside: 0 }, naive: { sumApe: 0, counted: 0, inside: 0 }, naiveWithEvents: { sumApe: 0, counted: 0, inside: 0 } };
   let methodName = '';
   let naiveName = '';
   // Held-out weeks run Monday to Sunday, the office's week, ending on the history's last Sunday.
@@ -324,7 +345,9 @@ export function backtest(days: string[], daily: number[], options: BacktestOptio
     naiveName = naive.method;
     const m = accuracy(actual, method);
     const n = accuracy(actual, naive);
-    for (const [t, a] of [[totals.method, m], [totals.naive, n]] as const) {
+    const pairs = [[totals.method, m], [totals.naive, n]];
+    if (options.events) pairs.push([totals.naiveWithEvents, accuracy(actual, seasonalNaiveWithEvents(trainDays, train, 7, options.events, level))]);
+    for (const [t, a] of pairs as [typeof m, typeof m][]) {
       t.sumApe += a.sumApe;
       t.counted += a.counted;
       t.inside += a.inside;
@@ -341,7 +364,15 @@ export function backtest(days: string[], daily: number[], options: BacktestOptio
     mape: t.counted ? (100 * t.sumApe) / t.counted : 0,
     coverage: (100 * t.inside) / (7 * weeks),
   });
-  return { weeks: rows, method: summary(totals.method), naive: summary(totals.naive), level, methodName, naiveName };
+  return {
+    weeks: rows,
+    method: summary(totals.method),
+    naive: summary(totals.naive),
+    naiveWithEvents: options.events ? summary(totals.naiveWithEvents) : null,
+    level,
+    methodName,
+    naiveName,
+  };
 }
 
 export interface RollingWindow {
@@ -349,15 +380,19 @@ export interface RollingWindow {
   end: string;
   method: Accuracy;
   naive: Accuracy;
+  naiveWithEvents: Accuracy | null;
 }
 
 export interface RollingBacktest {
   windows: RollingWindow[];
   /** Windows where the method's MAPE is below the baseline's. */
   wins: number;
+  /** Windows where it is below the calendar-aware baseline's (null without events). */
+  winsWithEvents: number | null;
   /** Means over the windows. */
   method: Accuracy;
   naive: Accuracy;
+  naiveWithEvents: Accuracy | null;
   weeks: number;
 }
 
@@ -376,11 +411,20 @@ export function rollingBacktest(days: string[], daily: number[], options: Backte
   for (let c = cutoffs - 1; c >= 0; c--) {
     const cut = end - 7 * weeks * c;
     const b = backtest(days.slice(0, cut), daily.slice(0, cut), { ...options, weeks, cache });
-    windows.push({ end: days[cut - 1]!, method: b.method, naive: b.naive });
+    windows.push({ end: days[cut - 1]!, method: b.method, naive: b.naive, naiveWithEvents: b.naiveWithEvents });
   }
   const mean = (pick: (w: RollingWindow) => Accuracy): Accuracy => ({
     mape: windows.reduce((a, w) => a + pick(w).mape, 0) / windows.length,
     coverage: windows.reduce((a, w) => a + pick(w).coverage, 0) / windows.length,
   });
-  return { windows, wins: windows.filter((w) => w.method.mape < w.naive.mape).length, method: mean((w) => w.method), naive: mean((w) => w.naive), weeks };
+  const withEvents = options.events !== undefined;
+  return {
+    windows,
+    wins: windows.filter((w) => w.method.mape < w.naive.mape).length,
+    winsWithEvents: withEvents ? windows.filter((w) => w.method.mape < w.naiveWithEvents!.mape).length : null,
+    method: mean((w) => w.method),
+    naive: mean((w) => w.naive),
+    naiveWithEvents: withEvents ? mean((w) => w.naiveWithEvents!) : null,
+    weeks,
+  };
 }

@@ -201,15 +201,16 @@ ${table(
     ['all', '', '', pct(b.method.mape), pct(b.method.coverage), '', pct(b.naive.mape), pct(b.naive.coverage)],
   ],
 )}
+${b.naiveWithEvents ? `<p>Seasonal naive given the same events (past ones replaced by the week before, future ones scaled by their effect): MAPE ${pct(b.naiveWithEvents.mape)}, coverage ${pct(b.naiveWithEvents.coverage)}.</p>` : ''}
 ${
   plan.rolling
     ? `<h2>Backtest: rolling origin, ${plan.rolling.windows.length} windows of ${plan.rolling.weeks} weeks</h2>
-<p>The same backtest with the history cut ${plan.rolling.weeks} weeks earlier each time. The method's MAPE is below the baseline's in ${plan.rolling.wins} of ${plan.rolling.windows.length} windows.</p>
+<p>The same backtest with the history cut ${plan.rolling.weeks} weeks earlier each time. The method's MAPE is below the baseline's in ${plan.rolling.wins} of ${plan.rolling.windows.length} windows${plan.rolling.winsWithEvents !== null ? `, below that of seasonal naive with the same events in ${plan.rolling.winsWithEvents}` : ''}.</p>
 ${table(
-  ['window to', 'method MAPE', 'method coverage', 'naive MAPE', 'naive coverage'],
+  ['window to', 'method MAPE', 'method coverage', 'naive MAPE', 'naive coverage', ...(plan.rolling.naiveWithEvents ? ['naive with events MAPE'] : [])],
   [
-    ...plan.rolling.windows.map((w) => [w.end, pct(w.method.mape), pct(w.method.coverage), pct(w.naive.mape), pct(w.naive.coverage)]),
-    ['mean', pct(plan.rolling.method.mape), pct(plan.rolling.method.coverage), pct(plan.rolling.naive.mape), pct(plan.rolling.naive.coverage)],
+    ...plan.rolling.windows.map((w) => [w.end, pct(w.method.mape), pct(w.method.coverage), pct(w.naive.mape), pct(w.naive.coverage), ...(w.naiveWithEvents ? [pct(w.naiveWithEvents.mape)] : [])]),
+    ['mean', pct(plan.rolling.method.mape), pct(plan.rolling.method.coverage), pct(plan.rolling.naive.mape), pct(plan.rolling.naive.coverage), ...(plan.rolling.naiveWithEvents ? [pct(plan.rolling.naiveWithEvents.mape)] : [])],
   ],
 )}`
     : ''
