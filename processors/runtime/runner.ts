@@ -205,7 +205,15 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     for (const topic of definition.inputs) await producers.fence(topic.name, partition);
     const committed = await committedOffsets(partition);
     signal.throwIfAborted();
-    for (const [topic, offset] of committed) state.nextOffsets.set(topic, offset);
+    for (const [topic, offset] of committed) {
+      // A restore after this instance's own commit (a batch failed on a rebalance right after)
+      // may read the offset before it: kafkajs' offset fetch does not wait for a transaction's
+      // offsets to be written. Offsets only move forward, so what we committed ourselves stands;
+      // with the stale one the windower replayed nothing and lost its open window's members.
+      const own = state.nextOffsets.get(topic);
+      if (own !== undefined && own > offset) committed.set(topic, own);
+      state.nextOffsets.set(topic, committed.get(topic)!);
+    }
     await stores.restore(partition, (changelog, onRecord) => readPartition(kafka, changelog, partition, 0n, onRecord), signal);
     // Read-only stores: a restore rebuilds state, it writes none.
     await definition.assign?.(partitionContext(partition, committed, signal, stores.views(partition, false).view));
