@@ -15,6 +15,9 @@ export interface StageConsumerOptions {
   sessionTimeoutMs: number;
 }
 
+/** Every stage's heartbeat interval: a tenth of the session timeout, as Kafka's own clients default to, at least 500 ms. */
+export const heartbeatIntervalMs = (sessionTimeoutMs: number): number => Math.max(500, Math.floor(sessionTimeoutMs / 10));
+
 /** A read_committed consumer whose fetches are bounded per partition (bounded memory). */
 export function createStageConsumer(kafka: Kafka, groupId: string, options: StageConsumerOptions): Consumer {
   return kafka.consumer({
@@ -24,7 +27,7 @@ export function createStageConsumer(kafka: Kafka, groupId: string, options: Stag
     maxBytes: options.maxBytesPerPartition * Math.max(options.partitionsConcurrently, 1) * 2,
     sessionTimeout: options.sessionTimeoutMs,
     rebalanceTimeout: 60_000,
-    heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 10)),
+    heartbeatInterval: heartbeatIntervalMs(options.sessionTimeoutMs),
     allowAutoTopicCreation: false,
     retry: { retries: 10 },
   });

@@ -17,7 +17,7 @@ import type { KafkaJS as ConfluentKafkaJS } from '@confluentinc/kafka-javascript
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { confluentKafka, runtimeClient, type RuntimeClient } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
-import { createStageConsumer, restartAfterCrash, type StageConsumerOptions } from './consumer.ts';
+import { createStageConsumer, heartbeatIntervalMs, restartAfterCrash, type StageConsumerOptions } from '../../lib/stage-consumer.ts';
 import { readPartition } from './partition-reader.ts';
 import { createPartitionProducers, createStageTransactions, type PartitionProducers } from './producers.ts';
 
@@ -199,7 +199,7 @@ function confluentConsumer(kafka: Kafka, groupId: string, options: RuntimeConsum
       ...(options.autoCommit && { autoCommitInterval: 5_000 }),
       readUncommitted: false,
       sessionTimeout: options.sessionTimeoutMs,
-      heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 10)),
+      heartbeatInterval: heartbeatIntervalMs(options.sessionTimeoutMs),
       maxBytesPerPartition: options.maxBytesPerPartition,
       allowAutoTopicCreation: false,
     },
