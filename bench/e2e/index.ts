@@ -82,7 +82,7 @@ async function preflight(config: Config): Promise<void> {
 
 /** The county API stand-ins, as their own process (the Celery peer queries the same ones). */
 async function startFixtures(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test/fixtures/lookups/serve.ts')], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test/fixtures/lookups/serve.ts'), '--exit-with-parent'], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout });
   const exited = once(child, 'exit').then(() => {
     throw new Error('the lookup fixture servers exited before listening');

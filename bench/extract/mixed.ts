@@ -81,7 +81,7 @@ async function deadLetters(ns: Namespace): Promise<Record<string, number>> {
 
 /** The county API stand-ins as their own process, as bench/e2e starts them (on the LOOKUPS_* defaults). */
 export async function startFixtures(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test/fixtures/lookups/serve.ts')], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test/fixtures/lookups/serve.ts'), '--exit-with-parent'], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
   await once(createInterface({ input: child.stdout }), 'line');
   return child;
 }
