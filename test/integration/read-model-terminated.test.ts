@@ -21,7 +21,7 @@ const TERMINATING_MS = 15_000;
 test('PostgreSQL terminating the read model’s connections again and again loses nothing and stops nothing', { timeout: 300_000 }, async (t) => {
   const { config, pool } = await readModelConfig(t, { PERMITFLOW_PARTITIONS: '3' });
   const topology = await testTopology(t, config);
-  const data = await synthetic(createSerde(createRegistry(config)), topology, { batchesPerPartition: 12, batchSize: 50 });
+  const data = await synthetic(createSerde(createRegistry(config)), topology, { batchesPerPartition: 24, batchSize: 50 });
   await produceAll(config, topology, data);
 
   const child = spawnProcessor(t, 'read-model', {
@@ -39,7 +39,11 @@ test('PostgreSQL terminating the read model’s connections again and again lose
   await waitFor('the read model applying batches', async () => exit !== undefined || (await pool.query('SELECT 1 FROM sink_offsets LIMIT 1')).rowCount === 1, 120_000, 100);
   // Terminated again and again for a while (each time it retries, it is cut off again), then left to catch up.
   let terminated = 0;
-  for (const until = Date.now() + TERMINATING_MS; Date.now() < until && !exit; ) {
+  // At least 15 s and at least 10 terminations (the COPY sink drains fast: a fixed window could
+  // end with the fault barely injected), within a minute.
+  const until = Date.now() + TERMINATING_MS;
+  const giveUp = Date.now() + 60_000;
+  while ((Date.now() < until || terminated < 10) && Date.now() < giveUp && !exit) {
     const { rows } = await pool.query<{ ended: boolean }>('SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity WHERE application_name = $1', [`permitflow-read-model-${WORKER_ID}`]);
     terminated += rows.filter((r) => r.ended).length;
     await sleep(randomInt(100, 400));
