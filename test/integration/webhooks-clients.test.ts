@@ -7,39 +7,26 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { eventId } from '../../connectors/webhooks/events.ts';
 import { startNotifier } from '../../connectors/webhooks/notifier.ts';
-import { addSubscription, createWebhookPool, listDeliveries, listSubscriptions, migrateWebhooks, replayDeliveries } from '../../connectors/webhooks/store.ts';
+import { addSubscription, listDeliveries, listSubscriptions, replayDeliveries } from '../../connectors/webhooks/store.ts';
 import type { Config } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
-import { testConfig, testTopology } from '../support/stack.ts';
-import { startReceiver, stateRecordProducer, type DecisionTopic, type WebhookReceiver } from '../support/webhooks.ts';
-
-async function until(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+import { waitFor } from '../support/pipeline.ts';
+import { testTopology } from '../support/stack.ts';
+import { startReceiver, stateRecordProducer, webhooksTestStore, type DecisionTopic, type WebhookReceiver } from '../support/webhooks.ts';
 
 let config: Config;
 let pool: pg.Pool;
 const cleanups: Array<() => Promise<unknown>> = [];
 
 before(async () => {
-  const schema = `whc_${Date.now().toString(36)}`;
-  config = await testConfig({ WEBHOOKS_SCHEMA: schema, WEBHOOKS_ALLOW_PRIVATE_TARGETS: '127.0.0.0/8', WEBHOOKS_ALLOW_HTTP: 'true', WEBHOOKS_POLL_MS: '200', WEBHOOKS_RETRY_BASE_MS: '200', WEBHOOKS_RETRY_MAX_MS: '1000' });
-  pool = createWebhookPool(config, { max: 2 });
-  await migrateWebhooks(pool, schema);
-  cleanups.push(async () => {
-    await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await pool.end();
-  });
+  const store = await webhooksTestStore('whc', { WEBHOOKS_ALLOW_PRIVATE_TARGETS: '127.0.0.0/8', WEBHOOKS_ALLOW_HTTP: 'true', WEBHOOKS_POLL_MS: '200', WEBHOOKS_RETRY_BASE_MS: '200', WEBHOOKS_RETRY_MAX_MS: '1000' });
+  ({ config, pool } = store);
+  cleanups.push(store.drop);
 });
 
 after(async () => {
@@ -78,7 +65,7 @@ test("each client's subscription gets its own submissions' events only; an all-c
     if (options.decisionFirst) {
       // The notifier stores the decision before it has read the received record, so it cannot know its client yet.
       await producer.decided(decision, hash);
-      await until('the decision stored before its received record', 30_000, async () => (await pool.query('SELECT 1 FROM events WHERE id = $1', [ids[1]])).rowCount === 1);
+      await waitFor('the decision stored before its received record', async () => (await pool.query('SELECT 1 FROM events WHERE id = $1', [ids[1]])).rowCount === 1, 30_000, 100);
       await producer.received(hash, client);
     } else {
       await producer.received(hash, client);
@@ -96,8 +83,8 @@ test("each client's subscription gets its own submissions' events only; an all-c
   await producer.manifest(batchId, hashes);
   expected.operations.push(eventId('batch.completed', batchId));
 
-  await until('the operator has every event', 60_000, () => receivers.operations.distinct().length >= expected.operations.length);
-  await until('every queue drained', 60_000, async () => (await listSubscriptions(pool)).every((s) => s.pending === 0 && s.delivered > 0));
+  await waitFor('the operator has every event', () => receivers.operations.distinct().length >= expected.operations.length, 60_000, 100);
+  await waitFor('every queue drained', async () => (await listSubscriptions(pool)).every((s) => s.pending === 0 && s.delivered > 0), 60_000, 100);
 
   for (const [name, receiver] of Object.entries(receivers)) {
     const want = expected[name as keyof typeof receivers];
@@ -114,7 +101,7 @@ test("each client's subscription gets its own submissions' events only; an all-c
   assert.deepEqual([...new Set(portalDeliveries.map((d) => d.subscriptionId))], [subs.portal.id]);
   assert.equal(portalDeliveries.length, expected.portal.length);
   assert.equal(await replayDeliveries(pool, { client: 'agency', status: 'delivered' }), expected.agency.length);
-  await until('the agency replay delivered', 30_000, async () => (await listSubscriptions(pool, 'agency'))[0]!.pending === 0);
+  await waitFor('the agency replay delivered', async () => (await listSubscriptions(pool, 'agency'))[0]!.pending === 0, 30_000, 100);
   assert.equal((await listSubscriptions(pool, 'portal'))[0]!.delivered, expected.portal.length, 'the other client is not replayed');
   await assert.rejects(addSubscription(pool, { client: 'portal', url: receivers.portal.url, eventTypes: ['batch.completed'] }), /only a subscription for all clients/);
 });

@@ -15,26 +15,17 @@ import type pg from 'pg';
 import { register } from 'prom-client';
 import { eventId } from '../../connectors/webhooks/events.ts';
 import { startNotifier, type RunningNotifier } from '../../connectors/webhooks/notifier.ts';
-import { addSubscription, createWebhookPool, listDeliveries, listSubscriptions, migrateWebhooks, replayDeliveries, type SubscriptionWithSecret } from '../../connectors/webhooks/store.ts';
+import { addSubscription, listDeliveries, listSubscriptions, replayDeliveries, type SubscriptionWithSecret } from '../../connectors/webhooks/store.ts';
 import type { Config } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import type { Topology } from '../../topology/topics.ts';
 import { spawnCli } from '../support/cli.ts';
-import { spawnProcessor } from '../support/pipeline.ts';
+import { spawnProcessor, waitFor } from '../support/pipeline.ts';
 import { freePort } from '../support/ports.ts';
-import { testConfig, testTopology } from '../support/stack.ts';
-import { startReceiver, stateRecordProducer, type DecisionTopic, type WebhookReceiver } from '../support/webhooks.ts';
-
-/** Polls `check` until it returns true or the deadline passes. */
-async function until(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+import { testTopology } from '../support/stack.ts';
+import { startReceiver, stateRecordProducer, webhooksTestStore, type DecisionTopic, type WebhookReceiver } from '../support/webhooks.ts';
 
 let config: Config;
 let topology: Topology;
@@ -54,14 +45,9 @@ const OVERRIDES = {
 };
 
 before(async () => {
-  const schema = `wh_${Date.now().toString(36)}`;
-  config = await testConfig({ WEBHOOKS_SCHEMA: schema, ...OVERRIDES });
-  pool = createWebhookPool(config, { max: 2 });
-  await migrateWebhooks(pool, schema);
-  cleanups.push(async () => {
-    await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await pool.end();
-  });
+  const store = await webhooksTestStore('wh', OVERRIDES);
+  ({ config, pool } = store);
+  cleanups.push(store.drop);
 });
 
 after(async () => {
@@ -113,8 +99,8 @@ test('every event reaches a subscriber that was down, in order per submission; t
   const back = down;
 
   const expected = [...producedAt.keys()].sort();
-  await until('the healthy subscriber has every event', 10_000, () => healthy.distinct().length >= expected.length);
-  await until('the subscriber that was down has every event', 60_000, () => back.distinct().length >= expected.length);
+  await waitFor('the healthy subscriber has every event', () => healthy.distinct().length >= expected.length, 10_000, 100);
+  await waitFor('the subscriber that was down has every event', () => back.distinct().length >= expected.length, 60_000, 100);
 
   for (const receiver of [healthy, back]) {
     assert.deepEqual(receiver.distinct().map((r) => r.id).sort(), expected, 'every event, nothing else');
@@ -133,7 +119,7 @@ test('every event reaches a subscriber that was down, in order per submission; t
   assert.ok(back.received[0]!.arrivedAt - started >= outageMs, 'nothing reached the down subscriber before it came back');
 
   // The metadata address is refused at the first attempt and dead-lettered, naming why.
-  await until('every metadata-address delivery dead-lettered', 10_000, async () => (await listDeliveries(pool, { subscriptionId: metadataSub.id, status: 'dead', limit: 1000 })).length === expected.length);
+  await waitFor('every metadata-address delivery dead-lettered', async () => (await listDeliveries(pool, { subscriptionId: metadataSub.id, status: 'dead', limit: 1000 })).length === expected.length, 10_000, 100);
   const dead = await listDeliveries(pool, { subscriptionId: metadataSub.id, limit: 1000 });
   assert.ok(dead.every((d) => d.status === 'dead' && d.attempts === 1 && /169\.254\.169\.254 is a linkLocal address/.test(d.lastError ?? '')), JSON.stringify(dead[0]));
 
@@ -151,22 +137,16 @@ test('every event reaches a subscriber that was down, in order per submission; t
   // Replay: delivered events go again, under the same ids (receivers deduplicate).
   const before = healthy.received.length;
   assert.equal(await replayDeliveries(pool, { subscriptionId: healthySub.id, status: 'delivered' }), expected.length);
-  await until('the replayed events', 10_000, () => healthy.received.length >= before + expected.length);
+  await waitFor('the replayed events', () => healthy.received.length >= before + expected.length, 10_000, 100);
   assert.deepEqual(healthy.received.slice(before).map((r) => r.id).sort(), expected);
   assert.ok(healthy.received.every((r) => r.verified));
 });
 
 test('SIGKILL of the notifier mid-delivery: every event still arrives (at least once, same ids), in order per submission', async (t) => {
   // A schema of its own: the first test's notifier must not serve these queues.
-  const crashSchema = `${config.webhooks.schema}_crash`;
-  const crashConfig = await testConfig({ WEBHOOKS_SCHEMA: crashSchema, ...OVERRIDES });
+  const { config: crashConfig, pool: crashPool, drop } = await webhooksTestStore('wh_crash', OVERRIDES);
+  cleanups.push(drop);
   const crashTopology = await testTopology(t, crashConfig);
-  const crashPool = createWebhookPool(crashConfig, { max: 2 });
-  await migrateWebhooks(crashPool, crashSchema);
-  cleanups.push(async () => {
-    await crashPool.query(`DROP SCHEMA IF EXISTS "${crashSchema}" CASCADE`);
-    await crashPool.end();
-  });
   // A receiver slow enough that the kill lands with deliveries in flight and queued.
   const receiver = await startReceiver({ delayMs: 30 });
   t.after(() => receiver.close());
@@ -187,13 +167,13 @@ test('SIGKILL of the notifier mid-delivery: every event still arrives (at least 
   };
   await produce(0, 80);
   const first = spawnProcessor(t, 'notifier', env);
-  await until('deliveries under way', 60_000, () => receiver.distinct().length >= 40);
+  await waitFor('deliveries under way', () => receiver.distinct().length >= 40, 60_000, 100);
   first.kill('SIGKILL');
   await once(first, 'exit');
   const atKill = receiver.distinct().length;
   await produce(80, 100);
   spawnProcessor(t, 'notifier', env);
-  await until('every event after the restart', 90_000, () => receiver.distinct().length >= 2 * hashes.length);
+  await waitFor('every event after the restart', () => receiver.distinct().length >= 2 * hashes.length, 90_000, 100);
 
   const expected = hashes.flatMap((h, n) => [eventId('submission.received', h), eventId(n % 2 === 0 ? 'submission.accepted' : 'submission.rejected', h)]).sort();
   assert.ok(atKill < expected.length, 'the kill landed before everything was delivered');

@@ -6,13 +6,16 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type pg from 'pg';
 import { Webhook } from 'standardwebhooks';
+import { createWebhookPool, migrateWebhooks } from '../../connectors/webhooks/store.ts';
 import type { Config } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import type { Topology } from '../../topology/topics.ts';
 import { sampleRecords } from './samples.ts';
+import { testConfig } from './stack.ts';
 
 export interface ReceivedWebhook {
   id: string;
@@ -105,3 +108,23 @@ export async function stateRecordProducer(config: Config, topology: Topology) {
     close: () => producer.disconnect(),
   };
 }
+
+/**
+ * A test's own webhooks schema, migrated, with a small pool on it; `drop` removes the schema and
+ * ends the pool. `overrides` are more configuration for the test (the loopback allow-list, say).
+ */
+export async function webhooksTestStore(prefix: string, overrides: Record<string, string>): Promise<{ config: Config; pool: pg.Pool; drop: () => Promise<void> }> {
+  const schema = `${prefix}_${Date.now().toString(36)}`;
+  const config = await testConfig({ WEBHOOKS_SCHEMA: schema, ...overrides });
+  const pool = createWebhookPool(config, { max: 2 });
+  await migrateWebhooks(pool, schema);
+  return {
+    config,
+    pool,
+    drop: async () => {
+      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await pool.end();
+    },
+  };
+}
+
