@@ -50,7 +50,7 @@ import { mapBounded } from '../../lib/map-bounded.ts';
 import { runtimeMetrics } from './metrics.ts';
 import { readPartition } from './partition-reader.ts';
 import { retryRouter } from './retry.ts';
-import { processorStores, type StoreSpecs } from './stores.ts';
+import { processorStores, type StoreSpecs, type StoreWrite } from './stores.ts';
 import { heartbeatIntervalMs, whileHeartbeating } from './heartbeat.ts';
 import type { ProducedRecord } from './producers.ts';
 import { createRuntimeConsumer, isRebalanceError as isRebalance, pastTrailingMarkers } from './stage-client.ts';
@@ -131,6 +131,12 @@ function observeDecisions(produced: ProducedRecord[]): void {
 }
 
 /** The batch a decoded state record belongs to (from chunked on), if any. */
+/** A handler's outputs and then its store writes (most handlers write none: no copy then). */
+function withStoreWrites(outputs: ProcessorOutput[], writes: readonly StoreWrite[], partition: number): ProcessorOutput[] {
+  if (writes.length === 0) return outputs;
+  return [...outputs, ...writes.map((w) => ({ ...w, partition }))];
+}
+
 function batchIdOf(value: unknown): string | null {
   return (value as { header?: { batchId?: string | null } } | undefined)?.header?.batchId ?? null;
 }
@@ -401,7 +407,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
         value = await serde.decode(topic, message.value);
         const record: InputRecord = { topic, partition, offset: message.offset, timestamp: Number(message.timestamp), key, value, headers };
         // The store writes join the outputs only when the handler returns: a record dead-lettered or sent to retry leaves no state.
-        const processRecord = async () => [...(await definition.process(record, ctx)), ...views.commit().map((w) => ({ ...w, partition }))];
+        const processRecord = async () => withStoreWrites(await definition.process(record, ctx), views.commit(), partition);
         return await encode(await routeRetries(record, ctx, processRecord), partition, traceparent, conditions);
       } catch (err) {
         if (classify(err) !== 'dead-letter') throw err;
@@ -624,7 +630,7 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
         withPartition(partition, async (state) => {
           const views = stores.views(partition, true);
           const timerOutputs = await punctuate.run(partitionContext(partition, state.nextOffsets, abort.signal, views.view), now);
-          const outputs = [...timerOutputs, ...views.commit().map((w) => ({ ...w, partition }))];
+          const outputs = withStoreWrites(timerOutputs, views.commit(), partition);
           if (outputs.length === 0) return;
           const conditions: Promise<unknown>[] = [];
           const produced = await encode(outputs, partition, continueOrStart(undefined), conditions);

@@ -126,11 +126,11 @@ export class PartitionStore<V> {
     const { horizonMs } = this.spec;
     const age = now - record.timestamp;
     if (horizonMs !== undefined && age > horizonMs) return;
-    // An older write of the key may sit in the other generation: the newest wins.
-    this.current.delete(key);
-    this.previous?.delete(key);
-    const generation = horizonMs !== undefined && age > horizonMs / 2 ? this.previous! : this.current;
-    generation.set(key, this.spec.codec.decode(record.value));
+    // An older write of the key may sit in the other generation: the newest wins. `set`
+    // overwrites within its own generation, so only the other one needs a delete.
+    const old = horizonMs !== undefined && age > horizonMs / 2;
+    (old ? this.current : this.previous)?.delete(key);
+    (old ? this.previous! : this.current).set(key, this.spec.codec.decode(record.value));
   }
 
   get size(): number {
@@ -232,14 +232,21 @@ export function processorStores<S extends StoreSpecs>(processor: ProcessorId, to
   for (const name of Object.keys(specs)) declaredStore(processor, topology, name);
   const byPartition = new Map<number, Map<string, PartitionStore<unknown>>>();
 
-  function resolve(partition: number): (name: string) => PartitionStore<unknown> {
-    return (name) => {
-      declaredStore(processor, topology, name);
-      const store = byPartition.get(partition)?.get(name);
-      if (!store) throw new TypeError(`processor ${processor} declares store ${name} but its definition gives no spec for it (stores: { '${name}': ... })`);
-      return store;
-    };
+  /** A name with no store: undeclared (UndeclaredOutputError), or declared without a spec. */
+  function missing(name: string): never {
+    declaredStore(processor, topology, name);
+    throw new TypeError(`processor ${processor} declares store ${name} but its definition gives no spec for it (stores: { '${name}': ... })`);
   }
+
+  function resolve(partition: number): (name: string) => PartitionStore<unknown> {
+    // Names are checked at start (above): a known store is found without checking again.
+    return (name) => byPartition.get(partition)?.get(name) ?? missing(name);
+  }
+
+  // Most processors have no store: they share one view that holds nothing, instead of one per record.
+  const noStores = Object.keys(specs).length === 0;
+  const noWrites: readonly StoreWrite[] = Object.freeze([]);
+  const emptyViews = { view: ((name: string) => missing(name)) as StoreAccess<S>['store'], commit: (): readonly StoreWrite[] => noWrites };
 
   return {
     /** Replays every store's changelog for the partition; the stores replace the old ones only when all are read. */
@@ -258,7 +265,8 @@ export function processorStores<S extends StoreSpecs>(processor: ProcessorId, to
     drop(partition: number): void {
       byPartition.delete(partition);
     },
-    views(partition: number, writable: boolean): { view: StoreAccess<S>['store']; commit: () => StoreWrite[] } {
+    views(partition: number, writable: boolean): { view: StoreAccess<S>['store']; commit: () => readonly StoreWrite[] } {
+      if (noStores) return emptyViews;
       const views = new StoreViews(resolve(partition), clock, writable);
       // Bound, not wrapped in arrows: made per record. The names and value types come from the specs the views read.
       return { view: views.view.bind(views) as StoreAccess<S>['store'], commit: views.commit.bind(views) };

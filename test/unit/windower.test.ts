@@ -69,7 +69,7 @@ async function harness(limits: { maxCount?: number; maxBytes?: number; maxAgeMs?
     return { ctx, views };
   };
   // As the runtime does: the store writes join the outputs, and the commit conditions (the archive) are awaited.
-  const withWrites = async (outputs: ProcessorOutput[], views: { commit: () => { store: string; key: string; value: Buffer | null }[] }): Promise<ProcessorOutput[]> => {
+  const withWrites = async (outputs: ProcessorOutput[], views: { commit: () => readonly { store: string; key: string; value: Buffer | null }[] }): Promise<ProcessorOutput[]> => {
     await Promise.all(outputs.filter(isCommitCondition).map((c) => c.awaitBeforeCommit));
     return [...outputs.filter((o) => !isCommitCondition(o)), ...views.commit().map((w) => ({ ...w, partition: 0 }))];
   };
