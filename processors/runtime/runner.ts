@@ -325,8 +325,6 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
     const records: Output[] = [];
     for (const o of outputs) {
       if (isCommitCondition(o)) {
-        // Handled now, awaited before the commit: a rejection before then is not unhandled.
-        o.awaitBeforeCommit.catch(() => undefined);
         conditions.push(o.awaitBeforeCommit);
       } else {
         checkOutput(o);

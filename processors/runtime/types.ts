@@ -66,6 +66,16 @@ export const isChangelogOutput = (o: Output): o is ChangelogOutput => 'changelog
 export const isStoreOutput = (o: Output): o is StoreOutput => 'store' in o;
 export const isCommitCondition = (o: ProcessorOutput): o is CommitCondition => 'awaitBeforeCommit' in o;
 
+/**
+ * A commit condition on `work`. Its rejection is observed here, at once: the handler may still
+ * throw (its outputs, this condition with them, then never reach the runtime), and an unobserved
+ * rejection would end the process. The runtime awaits it, and so sees the rejection, when it commits.
+ */
+export function commitAfter(work: Promise<unknown>): CommitCondition {
+  work.catch(() => undefined);
+  return { awaitBeforeCommit: work };
+}
+
 /** A processor's declared stores, by name, typed by its definition's specs (stores.ts). */
 export interface StoreAccess<S extends StoreSpecs = StoreSpecs> {
   /**

@@ -31,7 +31,7 @@ import { declaredInputs } from '../runtime/contract.ts';
 import { WINDOWER } from './topology.ts';
 import { canonicalPayload, isSubmissionHash, sha256Hex, submissionHashOf } from '../../domain/hashing.ts';
 import { hashIndex, jsonCodec, keyValueStore, type KeyValueStore } from '../runtime/stores.ts';
-import type { PartitionContext, ProcessorDefinition, ProcessorOutput } from '../runtime/types.ts';
+import { commitAfter, type PartitionContext, type ProcessorDefinition, type ProcessorOutput } from '../runtime/types.ts';
 import {
   closeWindow,
   gzipArchive,
@@ -158,9 +158,13 @@ export function createWindower(options: WindowerOptions): ProcessorDefinition<Su
     return inSpan('close batch', span, (batchTraceparent) => {
       // Compressed and written while the next records are handled; the transaction carrying
       // the manifest commits only once the object exists (claim-check order).
-      const archived = gzipArchive(batch.archiveLines).then((body) => options.archive.putIfAbsent(batch.manifest.archiveKey!, body, { contentType: 'application/gzip' }));
+      // Its own span: the write outlives `close batch`, and a slow or failing store shows in traces.
+      const archived = inSpan('archive batch', { kind: SpanKind.CLIENT, incoming: batchTraceparent }, async () => {
+        const body = await gzipArchive(batch.archiveLines);
+        await options.archive.putIfAbsent(batch.manifest.archiveKey!, body, { contentType: 'application/gzip' });
+      });
       return Promise.resolve([
-        { awaitBeforeCommit: archived },
+        commitAfter(archived),
         { topic: topology.topics.batches, key: batch.manifest.batchId, value: batch.manifest, headers: { traceparent: batchTraceparent } },
         // Each member's own trace goes on: chunked carries the member's context, not the batch's.
         ...batch.chunked.map(({ member, value }) => ({ topic: topology.topics.chunked, key: member.hash, value, headers: { traceparent: member.traceparent } })),
