@@ -28,8 +28,8 @@ export interface RetryOptions {
   retries: number;
   /** Whether a failure is worth another attempt; anything else is thrown at once. */
   retriable: (err: unknown) => boolean;
-  /** The pacing's cap (see batchRetryDelay: a third of it, 10 s at most). */
-  capMs: number;
+  /** Waits inside a session of this timeout (see batchRetryDelay: a third of it); none: up to 10 s. */
+  sessionTimeoutMs?: number;
   /** A stop ends the pause and throws the last failure: the work was not resumed. */
   signal?: AbortSignal;
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
@@ -42,7 +42,7 @@ export async function withRetries<T>(work: (attempt: number) => Promise<T>, opti
       return await work(attempt);
     } catch (err) {
       if (attempt > options.retries || !options.retriable(err) || options.signal?.aborted) throw err;
-      const delayMs = batchRetryDelay(attempt, options.capMs);
+      const delayMs = batchRetryDelay(attempt, options.sessionTimeoutMs ?? Number.POSITIVE_INFINITY);
       options.onRetry?.(err, attempt, delayMs);
       await retryPause(delayMs, options.signal ?? new AbortController().signal);
       if (options.signal?.aborted) throw err;

@@ -10,7 +10,7 @@ import type { Kafka } from 'kafkajs';
 import type { Serde } from '../schemas/serde.ts';
 import type { ProcessorDeclaration } from '../topology/contract.ts';
 import { PROCESSORS, type ProcessorId, type TopicSpec, type Topology } from '../topology/topics.ts';
-import { batchRetryDelay, retryPause } from './backoff.ts';
+import { withRetries } from './backoff.ts';
 import { isInfrastructureError, PermitflowError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
@@ -18,16 +18,13 @@ export async function assertDeployed(kafka: Kafka, serde: Serde, processor: Proc
   const declaration: ProcessorDeclaration = PROCESSORS[processor];
   const topics = [...new Set([...declaration.inputs, ...declaration.outputs])].map((id) => topology.topics[id]);
   const names = [...topics.map((t) => t.name), ...declaration.stores.map((store) => topology.changelog(processor, store))];
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await checkOnce(kafka, serde, processor, names, declaration.outputs.map((id) => topology.topics[id]));
-      return;
-    } catch (err) {
-      if (!isInfrastructureError(err) || options.signal.aborted) throw err;
-      options.logger.warn({ err, attempt }, 'cannot check the deployment yet (broker or registry unavailable): retrying');
-      await retryPause(batchRetryDelay(attempt, 30_000), options.signal);
-    }
-  }
+  // Until it is known: an outage of the broker or the registry is waited out, a gap is thrown.
+  await withRetries(() => checkOnce(kafka, serde, processor, names, declaration.outputs.map((id) => topology.topics[id])), {
+    retries: Number.POSITIVE_INFINITY,
+    retriable: isInfrastructureError,
+    signal: options.signal,
+    onRetry: (err, attempt) => options.logger.warn({ err, attempt }, 'cannot check the deployment yet (broker or registry unavailable): retrying'),
+  });
 }
 
 async function checkOnce(kafka: Kafka, serde: Serde, processor: ProcessorId, names: string[], outputs: TopicSpec[]): Promise<void> {

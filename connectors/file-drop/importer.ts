@@ -90,8 +90,6 @@ export interface ImportReport {
 }
 
 const BAD_ROWS_IN_REPORT = 100;
-/** Restarts from the checkpoint are paced by the stages' backoff, up to 10 s apart. */
-const RESTART_PACING_CAP_MS = 30_000;
 const DEAD_LETTER_VALUE_LIMIT = 64 * 1024;
 
 /** Input problems: the file is at fault, not the infrastructure; the report says so. */
@@ -299,7 +297,6 @@ export async function importFile(path: string, mapping: Mapping, deps: ImportDep
       {
         retries: deps.settings.retries,
         retriable: transient,
-        capMs: RESTART_PACING_CAP_MS,
         ...(options.signal && { signal: options.signal }),
         onRetry: (err, attempt, delayMs) => deps.logger.warn({ file: source!.name, attempt, delayMs, err }, 'import failed; resuming from the checkpoint'),
       },

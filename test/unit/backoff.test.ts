@@ -27,7 +27,7 @@ test('withRetries retries a retriable failure up to `retries` times, then throws
         attempts.push(attempt);
         return Promise.reject(failure);
       },
-      { retries: 2, retriable: () => true, capMs: 30, onRetry: (_err, _attempt, delayMs) => delays.push(delayMs) },
+      { retries: 2, retriable: () => true, sessionTimeoutMs: 30, onRetry: (_err, _attempt, delayMs) => delays.push(delayMs) },
     ),
     (err) => err === failure,
   );
@@ -38,12 +38,12 @@ test('withRetries retries a retriable failure up to `retries` times, then throws
 
 test('withRetries returns the first success and throws a failure it may not retry at once', async () => {
   let calls = 0;
-  assert.equal(await withRetries((attempt) => (++calls, attempt < 3 ? Promise.reject(new Error('transient')) : Promise.resolve('done')), { retries: 5, retriable: () => true, capMs: 3 }), 'done');
+  assert.equal(await withRetries((attempt) => (++calls, attempt < 3 ? Promise.reject(new Error('transient')) : Promise.resolve('done')), { retries: 5, retriable: () => true, sessionTimeoutMs: 3 }), 'done');
   assert.equal(calls, 3);
 
   calls = 0;
   const bug = new TypeError('a bug');
-  await assert.rejects(withRetries(() => (++calls, Promise.reject(bug)), { retries: 5, retriable: (err) => !(err instanceof TypeError), capMs: 3 }), (err) => err === bug);
+  await assert.rejects(withRetries(() => (++calls, Promise.reject(bug)), { retries: 5, retriable: (err) => !(err instanceof TypeError), sessionTimeoutMs: 3 }), (err) => err === bug);
   assert.equal(calls, 1);
 });
 
@@ -57,7 +57,7 @@ test('a stop during the pause between attempts throws the last failure: no attem
         calls++;
         return Promise.reject(failure);
       },
-      { retries: 5, retriable: () => true, capMs: 300_000, signal: stop.signal, onRetry: () => stop.abort() },
+      { retries: 5, retriable: () => true, sessionTimeoutMs: 300_000, signal: stop.signal, onRetry: () => stop.abort() },
     ),
     (err) => err === failure,
   );
