@@ -45,5 +45,3 @@ export function outputGuard(processor: ProcessorId, topology: Topology): (output
   };
 }
 
-/** The deployment check moved to lib/ so the sinks share it; the runner imports it from here. */
-export { assertDeployed } from '../../lib/deployment.ts';

@@ -13,8 +13,6 @@
  */
 import type { Logger } from '../../lib/logger.ts';
 
-/** How often the runtime asks for a heartbeat while a batch is in hand: the clients' heartbeat interval. */
-export { heartbeatIntervalMs } from '../../lib/stage-consumer.ts';
 
 /** Runs `work`, calling `heartbeat` every `intervalMs` until it settles. */
 export async function whileHeartbeating<T>(heartbeat: () => Promise<void>, intervalMs: number, logger: Logger, work: () => Promise<T>): Promise<T> {

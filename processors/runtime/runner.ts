@@ -43,15 +43,17 @@ import { continueOrStart, inSpan, MESSAGING, SpanKind, traceIdOf, tracingEnabled
 import type { Serde } from '../../schemas/serde.ts';
 import type { StateHeader } from '../../schemas/types.ts';
 import { PROCESSORS } from '../../topology/topics.ts';
-import { batchRetryDelay, retryPause } from './consumer.ts';
+import { batchRetryDelay, retryPause } from '../../lib/backoff.ts';
 import { deadLetter } from '../../lib/dead-letter.ts';
-import { assertDeployed, declaredStore, outputGuard, UndeclaredOutputError } from './contract.ts';
+import { assertDeployed } from '../../lib/deployment.ts';
+import { declaredStore, outputGuard, UndeclaredOutputError } from './contract.ts';
 import { mapBounded } from '../../lib/map-bounded.ts';
 import { runtimeMetrics } from './metrics.ts';
 import { readPartition } from './partition-reader.ts';
 import { retryRouter } from './retry.ts';
 import { processorStores, type StoreSpecs, type StoreWrite } from './stores.ts';
-import { heartbeatIntervalMs, whileHeartbeating } from './heartbeat.ts';
+import { heartbeatIntervalMs } from '../../lib/stage-consumer.ts';
+import { whileHeartbeating } from './heartbeat.ts';
 import type { ProducedRecord } from './producers.ts';
 import { createRuntimeConsumer, isRebalanceError as isRebalance, pastTrailingMarkers } from './stage-client.ts';
 import {

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createLogger } from '../../lib/logger.ts';
-import { heartbeatIntervalMs, whileHeartbeating } from '../../processors/runtime/heartbeat.ts';
+import { heartbeatIntervalMs } from '../../lib/stage-consumer.ts';
+import { whileHeartbeating } from '../../processors/runtime/heartbeat.ts';
 
 const logger = createLogger({ level: 'silent' });
 

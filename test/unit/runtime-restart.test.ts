@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
 import { test } from 'node:test';
 import type { Consumer } from 'kafkajs';
-import { restartAfterCrash } from '../../processors/runtime/consumer.ts';
+import { restartAfterCrash } from '../../lib/stage-consumer.ts';
 import { createLogger } from '../../lib/logger.ts';
 
 const CRASH = 'consumer.crash';
