@@ -66,10 +66,12 @@ async function copyRows(client: pg.ClientBase, copy: string, text: string): Prom
   await pipeline(Readable.from([text]), client.query(copyFrom(copy)));
 }
 
+const EVENT_COLUMNS = 'submission_hash, state, batch_id, idempotency_key, at, worker_id, attempt, traceparent, trace_id, detail, source_topic, source_partition, source_offset';
+
 /**
- * The session's staging table for `submissions_recorded` rows: COPY has no ON CONFLICT, so the
- * rows are copied here and upserted from here in one statement (emptied at each commit). Made
- * outside any transaction, once per connection: made inside one that rolls back, it would vanish.
+ * The session's staging tables: COPY has no ON CONFLICT, so rows are copied there and inserted
+ * or upserted from there in one statement (emptied at each commit). Made outside any
+ * transaction, once per connection: made inside one that rolls back, they would vanish.
  */
 const staged = new WeakSet<pg.ClientBase>();
 async function prepareStaging(client: pg.ClientBase): Promise<void> {
@@ -80,39 +82,39 @@ async function prepareStaging(client: pg.ClientBase): Promise<void> {
        source_reference text, received_at timestamptz, batch_id text, review_track text
      ) ON COMMIT DELETE ROWS`,
   );
+  await client.query(
+    `CREATE TEMPORARY TABLE IF NOT EXISTS event_rows (
+       submission_hash text, state text, batch_id text, idempotency_key text, at timestamptz, worker_id text, attempt integer,
+       traceparent text, trace_id text, detail jsonb, source_topic text, source_partition integer, source_offset bigint
+     ) ON COMMIT DELETE ROWS`,
+  );
   staged.add(client);
 }
-
-const EVENT_COLUMNS = 'submission_hash, state, batch_id, idempotency_key, at, worker_id, attempt, traceparent, trace_id, detail, source_topic, source_partition, source_offset';
 
 /**
  * Appends the events not yet in the table and returns their `hash/state` keys. The rows go by
  * COPY (one text stream; the server parses no JSON document or statement per row, which made
- * this insert most of the sink's PostgreSQL time). COPY has no ON CONFLICT, so the keys
- * already present are looked up first, through the unique index, and left out; a row cannot
- * appear between that look-up and the COPY: a (submission, state) comes from one state topic
- * and, keyed by submission, from one partition, whose offset row this transaction holds locked.
+ * this insert most of the sink's PostgreSQL time) into the staging table, then into the table
+ * in one statement whose ON CONFLICT leaves out a (submission, state) already there: the unique
+ * index stays the one duplicate check, whoever wrote the row first.
  */
 async function insertEvents(client: pg.ClientBase, topic: string, partition: number, records: Extract<SinkRecord, { kind: 'state' }>[]): Promise<Set<string>> {
-  if (records.length === 0) return new Set();
-  const { rows: present } = await client.query<{ submission_hash: string; state: string }>(
-    'SELECT submission_hash, state FROM submission_events WHERE (submission_hash, state) IN (SELECT * FROM unnest($1::text[], $2::text[]))',
-    [records.map((r) => r.event.submissionHash), records.map((r) => r.event.state)],
-  );
-  const seen = new Set(present.map((r) => `${r.submission_hash}/${r.state}`));
-  const added = new Set<string>();
+  const inBatch = new Set<string>();
   let text = '';
   for (const { event: e, offset } of records) {
     const key = `${e.submissionHash}/${e.state}`;
     // A duplicate within the batch too: the first wins.
-    if (seen.has(key) || added.has(key)) continue;
-    added.add(key);
+    if (inBatch.has(key)) continue;
+    inBatch.add(key);
     const fields = [e.submissionHash, e.state, e.batchId, e.idempotencyKey, iso(e.at), e.workerId, e.attempt, e.traceparent, e.traceId, JSON.stringify(e.detail), topic, partition, offset.toString()];
     text += `${fields.map(copyField).join('\t')}\n`;
   }
-  if (added.size === 0) return added;
-  await copyRows(client, `COPY submission_events (${EVENT_COLUMNS}) FROM STDIN`, text);
-  return added;
+  if (inBatch.size === 0) return inBatch;
+  await copyRows(client, `COPY event_rows (${EVENT_COLUMNS}) FROM STDIN`, text);
+  const { rows } = await client.query<{ submission_hash: string; state: string }>(
+    `INSERT INTO submission_events (${EVENT_COLUMNS}) SELECT ${EVENT_COLUMNS} FROM event_rows ON CONFLICT (submission_hash, state) DO NOTHING RETURNING submission_hash, state`,
+  );
+  return new Set(rows.map((r) => `${r.submission_hash}/${r.state}`));
 }
 
 /** States whose status the `submissions` view reads from the events (migration 0003): no row write. */

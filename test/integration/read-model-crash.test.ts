@@ -39,6 +39,8 @@ async function openTransaction(pool: pg.Pool, workerId: string): Promise<string 
     `SELECT (((pg_current_xact_id()::text::bigint >> 32) << 32) | backend_xid::text::bigint)::text AS xid
        FROM pg_stat_activity
       WHERE application_name = $1 AND backend_xid IS NOT NULL AND state IN ('active', 'idle in transaction')
+        -- A batch's transaction, not a new connection making its staging tables (DDL, autocommitted).
+        AND query NOT LIKE 'CREATE TEMPORARY TABLE%'
       LIMIT 1`,
     [`permitflow-read-model-${workerId}`],
   );
