@@ -24,6 +24,13 @@ import { isSubmissionHash } from '../../domain/hashing.ts';
 /** Order of states for `submissions.status`: the furthest state reached wins, whatever the arrival order across topics. */
 export const STATUS_RANK: Record<State, number> = { received: 10, chunked: 20, enriched: 30, validated: 40, accepted: 50, rejected: 50 };
 
+/**
+ * States whose status the `submissions` view reads from the events (migration 0003, which
+ * repeats their ranks in SQL: test/unit/read-model-ranks.test.ts keeps the two in step); the
+ * sink writes no `submissions_recorded` row for them.
+ */
+export const READ_FROM_EVENTS: ReadonlySet<string> = new Set<State>(['chunked', 'enriched', 'validated']);
+
 /** A dead letter ranks just after the state its stage consumed: a later state (after a replay) supersedes it. */
 const DEAD_LETTER_RANK: Record<string, number> = { windower: 5, enricher: 25, validator: 35, decider: 45 };
 

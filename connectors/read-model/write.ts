@@ -24,7 +24,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { BatchManifest } from '../../schemas/types.ts';
-import type { DeadLetterRow, EventRow, SubmissionPatch } from './records.ts';
+import { READ_FROM_EVENTS, type DeadLetterRow, type EventRow, type SubmissionPatch } from './records.ts';
 
 export type SinkRecord =
   | { kind: 'state'; offset: bigint; event: EventRow; patch: SubmissionPatch }
@@ -117,8 +117,6 @@ async function insertEvents(client: pg.ClientBase, topic: string, partition: num
   return new Set(rows.map((r) => `${r.submission_hash}/${r.state}`));
 }
 
-/** States whose status the `submissions` view reads from the events (migration 0003): no row write. */
-const READ_FROM_EVENTS = new Set(['chunked', 'enriched', 'validated']);
 
 /** Upserts `submissions_recorded` in hash order (a stable lock order across concurrent transactions). */
 async function upsertSubmissions(client: pg.ClientBase, patches: SubmissionPatch[]): Promise<void> {
