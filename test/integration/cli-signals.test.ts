@@ -5,13 +5,13 @@
  * kafkajs coordinator answers of a fresh group included.
  */
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { waitFor } from '../support/pipeline.ts';
 import { testConfig, testTopology } from '../support/stack.ts';
 import { spawnCli } from '../support/cli.ts';
+import { freePort } from '../support/ports.ts';
 
 interface LogLine {
   level: number;
@@ -55,10 +55,7 @@ for (const stage of ['windower', 'all']) {
     // like the processors: before, the archiver died of an unhandled KafkaJSProtocolError and
     // the read model of an "unexpected failure" on the consumer's first metadata request.
     const config = await testConfig();
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as AddressInfo).port;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const port = await freePort();
     const { exited, stderr } = spawnCli(t, ['run', stage], { LOG_LEVEL: 'warn', METRICS_PORT: String(port), PERMITFLOW_TOPIC_NAMESPACE: `${config.topology.namespace}-unapplied` });
     const [code, signal] = await exited;
     assert.equal(signal, null, stderr());

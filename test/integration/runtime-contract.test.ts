@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
+import type { Kafka } from 'kafkajs';
+import type { Config } from '../../lib/config.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
@@ -64,19 +66,25 @@ test('a topic the declaration needs is missing: the processor stops at start, na
   });
 });
 
-test('a schema the declaration writes is not registered: the processor stops at start, naming the subject', { timeout: 90_000 }, async (t) => {
+/** A namespace holding the decider's topics (created here, deleted after the test) and nothing else: no schema. */
+async function deciderTopicsOnly(t: TestContext): Promise<{ config: Config; topology: Topology; kafka: Kafka }> {
   const config = await testConfig();
   const topology = buildTopology(config.topology);
   const kafka = createKafka(config, logger);
   const admin = kafka.admin();
   await admin.connect();
-  // The decider's topics, but no schema registered.
   const names = [topology.topics.validated, topology.topics.accepted, topology.topics.rejected, topology.topics.dlq].map((s) => s.name);
   await admin.createTopics({ topics: names.map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
   t.after(async () => {
     await admin.deleteTopics({ topics: names }).catch(() => undefined);
     await admin.disconnect();
   });
+  return { config, topology, kafka };
+}
+
+test('a schema the declaration writes is not registered: the processor stops at start, naming the subject', { timeout: 90_000 }, async (t) => {
+  // The decider's topics, but no schema registered.
+  const { config, topology, kafka } = await deciderTopicsOnly(t);
   const running = runProcessor(kafka, createSerde(createRegistry(config)), decider(topology), { ...config.runtime, topology, logger, workerId: 'contract-test' });
   t.after(() => running.stop());
   // It never joins its group: `started` rejects with `done`.
@@ -90,18 +98,8 @@ test('a schema the declaration writes is not registered: the processor stops at 
 
 test('a subject holding only another version of the schema: the processor stops at start instead of retrying every encode', { timeout: 90_000 }, async (t) => {
   // A long-lived stack upgraded without `topology apply`: the subjects exist, the new version does not.
-  const config = await testConfig();
-  const topology = buildTopology(config.topology);
-  const kafka = createKafka(config, logger);
+  const { config, topology, kafka } = await deciderTopicsOnly(t);
   const serde = createSerde(createRegistry(config));
-  const admin = kafka.admin();
-  await admin.connect();
-  const names = [topology.topics.validated, topology.topics.accepted, topology.topics.rejected, topology.topics.dlq].map((s) => s.name);
-  await admin.createTopics({ topics: names.map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
-  t.after(async () => {
-    await admin.deleteTopics({ topics: names }).catch(() => undefined);
-    await admin.disconnect();
-  });
   const older = { type: 'record', name: 'SubmissionAccepted', namespace: 'permitflow', fields: [{ name: 'submissionId', type: 'string' }] };
   for (const topic of [topology.topics.accepted, topology.topics.rejected, topology.topics.dlq]) await serde.register(topic.subject, older);
   const running = runProcessor(kafka, serde, decider(topology), { ...config.runtime, topology, logger, workerId: 'contract-test' });
