@@ -17,12 +17,10 @@
  * With --profile each drain's processes run with --cpu-prof; the top 15 self-time functions per
  * process go into the report. Results: printed, and bench/results/e2e-<timestamp>.{json,md}.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { envFilePath, loadConfig, REPO_ROOT, type Config } from '../../lib/config.ts';
@@ -31,6 +29,7 @@ import { createLogger } from '../../lib/logger.ts';
 import { portInUse } from '../../ops/stack/proc.ts';
 import { drain, round } from './drain.ts';
 import { live } from './live.ts';
+import { startLookupFixtures } from './lookup-fixtures.ts';
 import { celeryPeer, producerPerformance } from './peers.ts';
 import { renderMarkdown, type E2eResults } from './report.ts';
 
@@ -80,18 +79,6 @@ async function preflight(config: Config): Promise<void> {
   }
 }
 
-/** The county API stand-ins, as their own process (the Celery peer queries the same ones). */
-async function startFixtures(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test/fixtures/lookups/serve.ts'), '--exit-with-parent'], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout });
-  const exited = once(child, 'exit').then(() => {
-    throw new Error('the lookup fixture servers exited before listening');
-  });
-  exited.catch(() => undefined); // only the race below cares
-  await Promise.race([once(lines, 'line'), exited]);
-  return child;
-}
-
 async function main(): Promise<void> {
   const config = loadConfig();
   await preflight(config);
@@ -100,7 +87,7 @@ async function main(): Promise<void> {
   const resultsDir = args.out;
   mkdirSync(resultsDir, { recursive: true });
   const results: E2eResults = { startedAt, rows, machine: { cpus: cpus().length, node: process.versions.node }, drains: [], live: [], celery: [], failures: [], loads: {} };
-  const fixtures = await startFixtures();
+  const fixtures = await startLookupFixtures();
   // A row that fails is reported as failed; the others still run (and the process exits non-zero).
   const row = async (what: string, fn: () => Promise<void>) => {
     if (!only.has(what.replace(/:.*/, ''))) return;

@@ -5,14 +5,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO_ROOT } from '../../lib/config.ts';
-import { descendants, readPid } from '../../ops/stack/proc.ts';
+import { cpuSeconds, descendants, peakRssMb, readPid } from '../../ops/stack/proc.ts';
 import type { StackPaths } from '../../ops/stack/service.ts';
 
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
 export interface StageProcess {
   name: string;
@@ -24,18 +22,6 @@ export interface StageProcess {
   peakRssMb(): number;
   /** The last lines it printed (for a failure message). */
   tail(): string;
-}
-
-function procStat(pid: number): { cpu: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { cpu: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND };
-}
-
-function peakRss(pid: number): number {
-  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Number(match[1]) / 1024 : 0;
 }
 
 export interface SpawnOptions {
@@ -67,11 +53,11 @@ export function spawnStage(name: string, options: SpawnOptions): StageProcess {
     child,
     metricsPort: options.metricsPort,
     cpuSeconds() {
-      if (child.exitCode === null && child.pid) lastCpu = procStat(child.pid).cpu;
+      if (child.exitCode === null && child.pid) lastCpu = cpuSeconds(child.pid);
       return lastCpu;
     },
     peakRssMb() {
-      if (child.exitCode === null && child.pid) lastRss = peakRss(child.pid);
+      if (child.exitCode === null && child.pid) lastRss = peakRssMb(child.pid);
       return lastRss;
     },
     tail: () => lines.join('\n'),
@@ -113,7 +99,7 @@ export function stackCpuSeconds(paths: StackPaths): Record<string, number> {
     if (!pid) continue;
     out[service] = [pid, ...descendants(pid)].reduce((sum, p) => {
       try {
-        return sum + procStat(p).cpu;
+        return sum + cpuSeconds(p);
       } catch {
         return sum; // gone between the listing and the read
       }

@@ -25,7 +25,8 @@ import { loadFormMappings } from '../../connectors/pdf/form-mapping.ts';
 import { loadConfig, REPO_ROOT } from '../../lib/config.ts';
 import { filledF100, scanned } from '../../test/support/pdf-forms.ts';
 import { portInUse } from '../../ops/stack/proc.ts';
-import { mixedRun, startFixtures } from './mixed.ts';
+import { startLookupFixtures } from '../e2e/lookup-fixtures.ts';
+import { mixedRun } from './mixed.ts';
 
 const { values: args } = parseArgs({ options: { forms: { type: 'string', default: '20' }, scans: { type: 'string', default: '4' }, mixed: { type: 'string' }, layout: { type: 'string', default: 'all' }, pairs: { type: 'string', default: '1' } } });
 if (args.layout !== 'all' && args.layout !== 'stages') throw new Error(`--layout ${args.layout}: expected all or stages`);
@@ -67,7 +68,7 @@ const ocr = await measure('OCR', Array.from({ length: Number(args.scans) }, () =
 const mixed = args.mixed === undefined ? null : await (async () => {
   const rows = Number(args.mixed);
   // The county stand-ins of bench/e2e on the LOOKUPS_* defaults: started here unless already listening (the same fixtures).
-  const fixtures = (await portInUse(Number(new URL(config.lookups.endpoints.parcels).port))) ? null : await startFixtures();
+  const fixtures = (await portInUse(Number(new URL(config.lookups.endpoints.parcels).port))) ? null : await startLookupFixtures();
   const pdfs = [...Array.from({ length: Number(args.forms) }, () => filled), ...Array.from({ length: Number(args.scans) }, () => scan)];
   try {
     const pairs = [];

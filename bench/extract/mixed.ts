@@ -7,18 +7,13 @@
  * PDFs in the object store) before the stages start. The goal: the JSON rate with PDFs within 10%
  * of the rate without. Called by bench/extract/index.ts --mixed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { attachmentKey } from '../../connectors/claim-check.ts';
 import { createObjectStore } from '../../connectors/object-store.ts';
 import { createRawProducer } from '../../connectors/raw-topic.ts';
 import { sha256Hex, submissionHashOf } from '../../domain/hashing.ts';
 import { createKafka } from '../../lib/kafka.ts';
-import { REPO_ROOT } from '../../lib/config.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import type { SubmissionEnvelope } from '../../schemas/types.ts';
@@ -77,13 +72,6 @@ async function progress(ns: Namespace): Promise<{ json: number; received: number
 async function deadLetters(ns: Namespace): Promise<Record<string, number>> {
   const { rows } = await ns.pool.query<{ error: string; n: string }>(`SELECT error_class AS error, count(*) AS n FROM dead_letters GROUP BY 1`);
   return Object.fromEntries(rows.map((r) => [r.error, Number(r.n)]));
-}
-
-/** The county API stand-ins as their own process, as bench/e2e starts them (on the LOOKUPS_* defaults). */
-export async function startFixtures(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test/fixtures/lookups/serve.ts'), '--exit-with-parent'], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
-  await once(createInterface({ input: child.stdout }), 'line');
-  return child;
 }
 
 /**

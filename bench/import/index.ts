@@ -20,7 +20,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,18 +31,13 @@ import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import { applyTopology } from '../../topology/apply.ts';
 import { buildTopology } from '../../topology/topics.ts';
 import { generateExport } from './generate.ts';
+import { cpuSeconds, peakRssMb } from '../../ops/stack/proc.ts';
 
 const IMPORT_NODE_OPTIONS = '--max-old-space-size=96 --max-semi-space-size=4';
 
 const { values } = parseArgs({ options: { size: { type: 'string', default: '1GB' }, file: { type: 'string' }, keep: { type: 'boolean', default: false }, profile: { type: 'boolean', default: false } } });
 const gb = Number(/^(\d+(?:\.\d+)?)GB$/i.exec(values.size)?.[1] ?? NaN);
 if (!values.file && !Number.isFinite(gb)) throw new Error('--size takes a size in GB, e.g. 1GB or 0.25GB');
-
-/** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 10 ms). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 /** Runs a command to its end, polling its peak RSS and CPU time; returns stdout, exit code, peak RSS and CPU-seconds. */
 async function measure(args: string[], env: Record<string, string> = {}): Promise<{ stdout: string; code: number | null; peakRssBytes: number; cpuSeconds: number; ms: number }> {
@@ -54,8 +49,7 @@ async function measure(args: string[], env: Record<string, string> = {}): Promis
   let cpu = 0;
   const timer = setInterval(() => {
     try {
-      const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
-      if (kb) peak = Math.max(peak, Number(kb) * 1024);
+      peak = Math.max(peak, peakRssMb(child.pid!) * 1024 * 1024);
       cpu = cpuSeconds(child.pid!);
     } catch {
       // exited

@@ -25,7 +25,7 @@
  * Results are printed and written to bench/results/read-model-<timestamp>.json.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -36,6 +36,7 @@ import { stateRecord, type StateRecord, type SubmissionPatch } from '../../conne
 import { applyBatch, type SinkRecord } from '../../connectors/read-model/write.ts';
 import { loadConfig, REPO_ROOT } from '../../lib/config.ts';
 import type { BatchManifest, PayloadRef, StateHeader } from '../../schemas/types.ts';
+import { cpuSeconds } from '../../ops/stack/proc.ts';
 
 const { values: args } = parseArgs({ options: { submissions: { type: 'string', default: '5000' }, batch: { type: 'string', default: '500' }, runs: { type: 'string', default: '3' } } });
 const SUBMISSIONS = Number(args.submissions);
@@ -98,22 +99,16 @@ interface Cost {
   cpuMs: number;
 }
 
-/** CPU milliseconds (user + system) of a process, from /proc/<pid>/stat (clock ticks of 10 ms). */
-function processCpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
 /** Wall and CPU time of `work` on `client`: this process and the client's PostgreSQL backend. */
 async function measure(client: pg.PoolClient, work: () => Promise<void>): Promise<Cost> {
   const backend = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
   const ownBefore = process.cpuUsage();
-  const backendBefore = processCpuMs(backend);
+  const backendBefore = cpuSeconds(backend) * 1000;
   const start = performance.now();
   await work();
   const ms = performance.now() - start;
   const own = process.cpuUsage(ownBefore);
-  return { ms, cpuMs: (own.user + own.system) / 1000 + processCpuMs(backend) - backendBefore };
+  return { ms, cpuMs: (own.user + own.system) / 1000 + cpuSeconds(backend) * 1000 - backendBefore };
 }
 
 async function sink(pool: pg.Pool, fetches: Fetch[]): Promise<Cost> {

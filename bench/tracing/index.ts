@@ -12,7 +12,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import { applyTopology } from '../../topology/apply.ts';
 import { buildTopology } from '../../topology/topics.ts';
 import { produceSubmissions } from '../../test/support/pipeline.ts';
+import { cpuSeconds } from '../../ops/stack/proc.ts';
 
 const logger = createLogger({ level: 'warn' });
 const { values } = parseArgs({ options: { records: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '3' } } });
@@ -42,12 +43,6 @@ async function collectorStandIn(): Promise<{ url: string; received: { requests: 
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, received, close: () => server.close() };
-}
-
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** One windower process over a fresh namespace holding the same records: records per second, and CPU microseconds per record. */

@@ -46,6 +46,20 @@ function procStat(pid: number): ProcStat | undefined {
   }
 }
 
+/** CPU seconds (user + system) a process has used so far: utime + stime, in clock ticks of 10 ms (USER_HZ). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The fields after "pid (comm) ": comm may hold spaces and parentheses.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** A process's peak resident set so far (VmHWM), in MB; 0 when /proc does not say. */
+export function peakRssMb(pid: number): number {
+  const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return kb ? Number(kb) / 1024 : 0;
+}
+
 /** Running (not a zombie) process. */
 export function isAlive(pid: number): boolean {
   const stat = procStat(pid);
