@@ -10,8 +10,7 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { INVALID_TRACEID, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Link, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { INVALID_TRACEID, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Link, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler, type SpanExporter } from '@opentelemetry/sdk-trace-node';
@@ -41,9 +40,7 @@ function randomHex(bytes: number): string {
 
 /** The incoming traceparent when it is valid, else a new sampled root. */
 export function continueOrStart(incoming: string | null | undefined): string {
-  const match = incoming ? TRACEPARENT.exec(incoming.trim()) : null;
-  if (match && !/^0+$/.test(match[1]!) && !/^0+$/.test(match[2]!)) return incoming!.trim();
-  return `00-${randomHex(16)}-${randomHex(8)}-01`;
+  return spanContextOf(incoming) ? incoming!.trim() : `00-${randomHex(16)}-${randomHex(8)}-01`;
 }
 
 export function traceIdOf(traceparent: string | undefined | null): string | null {
@@ -96,7 +93,6 @@ export function startTracing(options: TracingOptions): Tracing {
   // No context manager on purpose: parents travel explicitly (the traceparent of each record),
   // and Node 20's AsyncLocalStorage would slow every promise of the process (~20% measured).
   trace.setGlobalTracerProvider(provider);
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   tracer = undefined;
   enabled = true;
   return {

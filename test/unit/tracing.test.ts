@@ -40,3 +40,10 @@ test('links name the members; a malformed or all-zero traceparent starts a new t
   assert.equal(fresh!.parentSpanContext, undefined);
   assert.match(handedOn, new RegExp(`^00-${fresh!.spanContext().traceId}-${fresh!.spanContext().spanId}-01$`));
 });
+
+test('an unsampled incoming trace stays unsampled: no span recorded, and the flag handed on is 00', async () => {
+  exporter.reset();
+  const handedOn = await inSpan('process raw', { kind: SpanKind.CONSUMER, incoming: `00-${TRACE}-${PARENT}-00` }, (traceparent) => Promise.resolve(traceparent));
+  assert.deepEqual(exporter.getFinishedSpans(), []);
+  assert.match(handedOn, new RegExp(`^00-${TRACE}-[0-9a-f]{16}-00$`));
+});
