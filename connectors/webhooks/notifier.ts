@@ -97,7 +97,7 @@ export function startNotifier(config: Config, deps: NotifierDeps): RunningNotifi
     async prepare() {
       const applied = await migrateWebhooks(pool, config.webhooks.schema);
       if (applied.length > 0) logger.info({ schema: config.webhooks.schema, applied }, 'webhook migrations applied');
-      dispatcher = startDispatcher({ pool, sender, logger, owner: config.workerId, retry: config.webhooks.retry, giveUpAfterMs: config.webhooks.giveUpAfterMs, breaker: config.webhooks.breaker, pollMs: config.webhooks.pollMs, leaseMs: config.webhooks.leaseMs });
+      dispatcher = startDispatcher({ ...config.webhooks, pool, sender, logger, owner: config.workerId });
     },
     apply,
     async close() {
