@@ -36,6 +36,8 @@ export interface ServiceRates {
   allInOne: number;
   /** The results file they come from. */
   source: string;
+  /** Some rates were measured on running processes (plan --metrics), not taken from a benchmark. */
+  live?: boolean;
 }
 
 /**

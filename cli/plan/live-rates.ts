@@ -13,32 +13,9 @@
  * (instances) add their records and their busy seconds. Totals are since each process started.
  */
 import { PermitflowError } from '../../lib/errors.ts';
+import { parseSamples } from '../../lib/observability/prometheus-text.ts';
+import { scrapeText } from '../status/metrics.ts';
 import { STAGES, type ServiceRates, type Stage } from './capacity.ts';
-
-export interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-// One sample line of the Prometheus text exposition format as prom-client writes it:
-// name{label="value",...} number. Label values escape \, " and newline.
-const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$/;
-const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
-
-/** The samples of a scrape (comments and HELP/TYPE lines skipped). */
-export function parseSamples(text: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = SAMPLE.exec(line.trim());
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const [, key, raw] of (m[2] ?? '').matchAll(LABEL)) labels[key!] = raw!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
-    samples.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return samples;
-}
 
 export interface ProcessLoad {
   url: string;
@@ -48,20 +25,19 @@ export interface ProcessLoad {
 }
 
 export function processLoad(url: string, text: string): ProcessLoad {
-  const samples = parseSamples(text);
-  const sum = (name: string, pick: (s: Sample) => string | undefined) => {
+  /** A metric's samples added up by `key` (a label, or one key for all). */
+  const sum = (name: string, key: (labels: Record<string, string>) => string | undefined) => {
     const out = new Map<string, number>();
-    for (const s of samples) {
-      if (s.name !== name) continue;
-      const key = pick(s);
-      if (key !== undefined) out.set(key, (out.get(key) ?? 0) + s.value);
+    for (const s of parseSamples(text, name)) {
+      const k = key(s.labels);
+      if (k !== undefined) out.set(k, (out.get(k) ?? 0) + s.value);
     }
     return out;
   };
-  const cpu = samples.find((s) => s.name === 'process_cpu_seconds_total');
+  const cpu = parseSamples(text, 'process_cpu_seconds_total')[0];
   if (!cpu) throw PermitflowError.permanent('PF_PLAN_OPTION', `--metrics ${url}: no process_cpu_seconds_total: not a permitflow process's /metrics`);
-  const records = sum('permitflow_records_in_total', (s) => s.labels.processor);
-  const handling = sum('permitflow_record_duration_seconds_sum', (s) => s.labels.processor);
+  const records = sum('permitflow_records_in_total', (l) => l.processor);
+  const handling = sum('permitflow_record_duration_seconds_sum', (l) => l.processor);
   const readModelRecords = sum('permitflow_read_model_records_total', () => 'read-model').get('read-model');
   const readModelSeconds = sum('permitflow_read_model_transaction_seconds_sum', () => 'read-model').get('read-model');
   const stages: ProcessLoad['stages'] = {};
@@ -102,15 +78,9 @@ export async function scrapeLoads(urls: string[], timeoutMs = 5_000): Promise<Pr
   return Promise.all(
     urls.map(async (given) => {
       const url = /\/metrics\/?$/.test(given) ? given : `${given.replace(/\/$/, '')}/metrics`;
-      let text: string;
-      try {
-        const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-        if (!res.ok) throw new Error(`HTTP ${res.status}`);
-        text = await res.text();
-      } catch (err) {
-        throw PermitflowError.permanent('PF_PLAN_OPTION', `--metrics ${url}: cannot scrape (${(err as Error).message})`, { cause: err });
-      }
-      return processLoad(url, text);
+      const scraped = await scrapeText(url, timeoutMs);
+      if (!scraped.ok) throw PermitflowError.permanent('PF_PLAN_OPTION', `--metrics ${url}: cannot scrape (${scraped.error})`);
+      return processLoad(url, scraped.text);
     }),
   );
 }
@@ -125,6 +95,7 @@ export function withLiveRates(bench: ServiceRates, live: Partial<Record<Stage, n
   return {
     ...bench,
     perInstance,
+    live: true,
     source: `live metrics (${urls.join(', ')}) for ${measured.join(', ')}${rest.length > 0 ? `; ${bench.source} for ${rest.join(', ')}` : ''}`,
   };
 }

@@ -118,7 +118,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
   assumptions.push(
     `Arrivals within an hour are taken as Poisson (M/M/c per stage); stages are sized to at most ${Math.round(MAX_UTILISATION * 100)} % utilisation at the peak hour's upper band.`,
     `Each submission makes one request to each lookup API${inputs.lookupCacheHitRate ? ` and ${Math.round(inputs.lookupCacheHitRate * 100)} % of them are cache hits` : ' with no cache hit (distinct sites)'}.`,
-    rates.source.startsWith('live metrics')
+    rates.live
       ? `Service rates come from ${rates.source}: records per CPU-second since each process started (a process running several stages shares its CPU among them by handling time, which charges a stage its waits on lookups).`
       : `Service rates come from ${rates.source} (processes sharing 2 cores with the stack): conservative for instances with a core each.`,
   );

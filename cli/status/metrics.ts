@@ -23,33 +23,41 @@ export interface InFlightReading {
 export type Fetcher = (url: string, signal: AbortSignal) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>;
 
 /**
+ * One endpoint's exposition text within `timeoutMs`, or why not (never thrown). A timer of our
+ * own rather than AbortSignal.timeout(), whose unref'd timer lets a process with nothing else
+ * to wait for exit before the answer.
+ */
+export async function scrapeText(url: string, timeoutMs: number, get: Fetcher = (u, signal) => fetch(u, { signal })): Promise<{ ok: true; text: string } | { ok: false; error: string }> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException('timed out', 'TimeoutError')), timeoutMs);
+  try {
+    const res = await get(url, controller.signal);
+    if (!res.ok) return { ok: false, error: `HTTP ${res.status}` };
+    return { ok: true, text: await res.text() };
+  } catch (err) {
+    return { ok: false, error: describeFetchError(err) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * Scrapes every URL at once (each within `timeoutMs`) and sums the in-flight gauge per
  * processor label, so several instances of one stage add up. An endpoint that does not answer
  * is reported, never thrown.
  */
 export async function scrapeInFlight(urls: readonly string[], options: { timeoutMs: number; fetch?: Fetcher }): Promise<InFlightReading> {
-  const get: Fetcher = options.fetch ?? ((url, signal) => fetch(url, { signal }));
   const byProcessor = new Map<string, number>();
   const endpoints = await Promise.all(
     urls.map(async (url): Promise<EndpointReading> => {
-      // A timer of our own rather than AbortSignal.timeout(), whose unref'd timer lets a process
-      // with nothing else to wait for exit before the answer.
-      const controller = new AbortController();
-      const timer = setTimeout(() => controller.abort(new DOMException('timed out', 'TimeoutError')), options.timeoutMs);
-      try {
-        const res = await get(url, controller.signal);
-        if (!res.ok) return { url, ok: false, error: `HTTP ${res.status}` };
-        for (const s of parseSamples(await res.text(), IN_FLIGHT_METRIC)) {
-          const processor = s.labels.processor;
-          if (processor === undefined || !Number.isFinite(s.value)) continue;
-          byProcessor.set(processor, (byProcessor.get(processor) ?? 0) + s.value);
-        }
-        return { url, ok: true };
-      } catch (err) {
-        return { url, ok: false, error: describeFetchError(err) };
-      } finally {
-        clearTimeout(timer);
+      const scraped = await scrapeText(url, options.timeoutMs, options.fetch);
+      if (!scraped.ok) return { url, ok: false, error: scraped.error };
+      for (const s of parseSamples(scraped.text, IN_FLIGHT_METRIC)) {
+        const processor = s.labels.processor;
+        if (processor === undefined || !Number.isFinite(s.value)) continue;
+        byProcessor.set(processor, (byProcessor.get(processor) ?? 0) + s.value);
       }
+      return { url, ok: true };
     }),
   );
   return { byProcessor, endpoints };

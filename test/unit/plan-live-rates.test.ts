@@ -8,7 +8,8 @@ import { after, test } from 'node:test';
 import { createLogger } from '../../lib/logger.ts';
 import { serveMetrics } from '../../lib/observability/metrics.ts';
 import { runtimeMetrics } from '../../processors/runtime/metrics.ts';
-import { liveRates, parseSamples, processLoad, scrapeLoads, withLiveRates } from '../../cli/plan/live-rates.ts';
+import { liveRates, processLoad, scrapeLoads, withLiveRates } from '../../cli/plan/live-rates.ts';
+import { parseSamples } from '../../lib/observability/prometheus-text.ts';
 import type { ServiceRates } from '../../cli/plan/capacity.ts';
 
 const bench: ServiceRates = {
@@ -50,10 +51,10 @@ test('instances of one stage add their records and busy seconds; the read model 
 });
 
 test('the exposition format: labels with escapes, timestamps, and a scrape that is not a permitflow process', async () => {
-  assert.deepEqual(parseSamples('m{a="x\\"y",b="1\\\\2"} 3.5 1700000000000\n# TYPE m counter\nn 2\n'), [
-    { name: 'm', labels: { a: 'x"y', b: '1\\2' }, value: 3.5 },
-    { name: 'n', labels: {}, value: 2 },
-  ]);
+  // The shared parser (lib/observability/prometheus-text.ts) reads the scrapes.
+  const text = 'm{a="x\\"y",b="1\\\\2"} 3.5 1700000000000\n# TYPE m counter\nn 2\n';
+  assert.deepEqual(parseSamples(text, 'm'), [{ labels: { a: 'x"y', b: '1\\2' }, value: 3.5 }]);
+  assert.deepEqual(parseSamples(text, 'n'), [{ labels: {}, value: 2 }]);
   assert.throws(() => processLoad('http://x/metrics', 'up 1\n'), /--metrics http:\/\/x\/metrics: no process_cpu_seconds_total/);
   await assert.rejects(scrapeLoads(['http://127.0.0.1:9/metrics'], 2_000), /--metrics http:\/\/127\.0\.0\.1:9\/metrics: cannot scrape/);
 });
