@@ -15,6 +15,7 @@ import type { Service, StackContext } from '../stack/service.ts';
 import { ensureGoCommand, goCommandPath } from '../stack/tools.ts';
 import type { GoCommand } from '../stack/tools.ts';
 import { AUDIT_ARCHIVER_ACCESS_KEY_ID } from '../stack/secrets.ts';
+import type { Config } from '../../lib/config.ts';
 import { archiverPolicy, bucketPolicy, ensureUserWithPolicy } from './admin.ts';
 
 /** Pinned MinIO server module version (a pseudo-version: MinIO no longer tags Go releases). */
@@ -23,6 +24,38 @@ export const MINIO_VERSION = 'v0.0.0-20260212201848-7aac2a2c5b7c';
 const MINIO_COMMAND: GoCommand = { pkg: MINIO_MODULE, version: MINIO_VERSION, binary: 'minio', minGo: '1.24' };
 const APP_POLICY = 'permitflow-app';
 const ARCHIVER_POLICY = 'permitflow-archiver';
+
+type Credentials = { accessKeyId: string; secretAccessKey: string };
+
+/**
+ * What permitflow needs of a MinIO: the application's bucket, the audit bucket with Object Lock
+ * and its default retention, and two users with their policies: the application's (its bucket
+ * only) and the archiver's (put, read, list under audit/, no delete). Safe to run again. Used by
+ * `stack up` and by the testcontainers path (test/support/containers.ts), so both give the same.
+ */
+export async function provisionMinio(options: { endpoint: string; region: string; root: Credentials; app: Credentials; archiver: Credentials; bucket: string; audit: Pick<Config['audit'], 'bucket' | 'objectLock'> }): Promise<void> {
+  const { endpoint, region, root, app, archiver, bucket, audit } = options;
+  const client = new S3Client({ endpoint, region, forcePathStyle: true, credentials: root, maxAttempts: 1 });
+  const exists = (err: Error) => {
+    if (err.name !== 'BucketAlreadyOwnedByYou' && err.name !== 'BucketAlreadyExists') throw err;
+  };
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: bucket }), { abortSignal: AbortSignal.timeout(10_000) }).catch(exists);
+    // The audit archive: Object Lock can only be turned on when a bucket is created.
+    await client.send(new CreateBucketCommand({ Bucket: audit.bucket, ObjectLockEnabledForBucket: true }), { abortSignal: AbortSignal.timeout(10_000) }).catch(exists);
+    await client.send(
+      new PutObjectLockConfigurationCommand({
+        Bucket: audit.bucket,
+        ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: audit.objectLock.mode, Days: audit.objectLock.retentionDays } } },
+      }),
+      { abortSignal: AbortSignal.timeout(10_000) },
+    );
+  } finally {
+    client.destroy();
+  }
+  await ensureUserWithPolicy({ endpoint, region, ...root }, app, APP_POLICY, bucketPolicy(bucket));
+  await ensureUserWithPolicy({ endpoint, region, ...root }, archiver, ARCHIVER_POLICY, archiverPolicy(audit.bucket));
+}
 
 export function minioService(ctx: StackContext): Service {
   const { ports } = ctx.config.stack;
@@ -95,26 +128,7 @@ export function minioService(ctx: StackContext): Service {
     },
 
     async configure() {
-      const client = s3(root);
-      const exists = (err: Error) => {
-        if (err.name !== 'BucketAlreadyOwnedByYou' && err.name !== 'BucketAlreadyExists') throw err;
-      };
-      try {
-        await client.send(new CreateBucketCommand({ Bucket: bucket }), { abortSignal: AbortSignal.timeout(10_000) }).catch(exists);
-        // The audit archive: Object Lock can only be turned on when a bucket is created.
-        await client.send(new CreateBucketCommand({ Bucket: audit.bucket, ObjectLockEnabledForBucket: true }), { abortSignal: AbortSignal.timeout(10_000) }).catch(exists);
-        await client.send(
-          new PutObjectLockConfigurationCommand({
-            Bucket: audit.bucket,
-            ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: audit.objectLock.mode, Days: audit.objectLock.retentionDays } } },
-          }),
-          { abortSignal: AbortSignal.timeout(10_000) },
-        );
-      } finally {
-        client.destroy();
-      }
-      await ensureUserWithPolicy({ endpoint, region, ...root }, app, APP_POLICY, bucketPolicy(bucket));
-      await ensureUserWithPolicy({ endpoint, region, ...root }, archiver, ARCHIVER_POLICY, archiverPolicy(audit.bucket));
+      await provisionMinio({ endpoint, region, root, app, archiver, bucket, audit });
       // Proves the credentials that go into the env file work.
       const appClient = s3(app);
       const archiverClient = s3(archiver);

@@ -7,13 +7,10 @@
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { GenericContainer, Wait } from 'testcontainers';
-import { archiverPolicy, bucketPolicy, ensureUserWithPolicy } from '../../ops/minio/admin.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { provisionMinio } from '../../ops/minio/service.ts';
 import { AUDIT_ARCHIVER_ACCESS_KEY_ID } from '../../ops/stack/secrets.ts';
 
-const BUCKET = 'permitflow';
-const AUDIT_BUCKET = 'permitflow-audit';
-/** The local stack's default retention (AUDIT_RETENTION_DAYS); a container's data goes with it anyway. */
-const AUDIT_RETENTION_DAYS = 2555;
 
 export async function startContainers(): Promise<Record<string, string>> {
   const access = 'permitflow-test';
@@ -39,33 +36,18 @@ export async function startContainers(): Promise<Record<string, string>> {
   ]);
   const endpoint = `http://${minio.getHost()}:${minio.getMappedPort(9000)}`;
   const region = 'us-east-1';
-  const { S3Client, CreateBucketCommand, PutObjectLockConfigurationCommand } = await import('@aws-sdk/client-s3');
-  const root = new S3Client({ endpoint, region, forcePathStyle: true, credentials: { accessKeyId: access, secretAccessKey: secret } });
-  try {
-    await root.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    // Object Lock can only be turned on when a bucket is created.
-    await root.send(new CreateBucketCommand({ Bucket: AUDIT_BUCKET, ObjectLockEnabledForBucket: true }));
-    await root.send(
-      new PutObjectLockConfigurationCommand({
-        Bucket: AUDIT_BUCKET,
-        ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: AUDIT_RETENTION_DAYS } } },
-      }),
-    );
-  } finally {
-    root.destroy();
-  }
-  const admin = { endpoint, region, accessKeyId: access, secretAccessKey: secret };
   const app = { accessKeyId: 'permitflow-app', secretAccessKey: randomBytes(24).toString('base64url') };
   const archiver = { accessKeyId: AUDIT_ARCHIVER_ACCESS_KEY_ID, secretAccessKey: randomBytes(24).toString('base64url') };
-  await ensureUserWithPolicy(admin, app, 'permitflow-app', bucketPolicy(BUCKET));
-  await ensureUserWithPolicy(admin, archiver, 'permitflow-archiver', archiverPolicy(AUDIT_BUCKET));
+  // The configuration's defaults (buckets, Object Lock mode and retention), as `stack up` uses them.
+  const { s3, audit } = loadConfig({});
+  await provisionMinio({ endpoint, region, root: { accessKeyId: access, secretAccessKey: secret }, app, archiver, bucket: s3.bucket, audit });
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   return {
     KAFKA_BROKERS: 'localhost:9092',
     SCHEMA_REGISTRY_URL: `http://${redpanda.getHost()}:${redpanda.getMappedPort(8081)}`,
     S3_ENDPOINT: endpoint,
-    S3_BUCKET: BUCKET,
-    S3_AUDIT_BUCKET: AUDIT_BUCKET,
+    S3_BUCKET: s3.bucket,
+    S3_AUDIT_BUCKET: audit.bucket,
     S3_ACCESS_KEY_ID: app.accessKeyId,
     S3_SECRET_ACCESS_KEY: app.secretAccessKey,
     AUDIT_S3_ACCESS_KEY_ID: archiver.accessKeyId,
