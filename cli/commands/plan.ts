@@ -9,6 +9,7 @@ import { join, relative } from 'node:path';
 import { Command, Option } from 'commander';
 import { PermitflowError } from '../../lib/errors.ts';
 import { printableJson, printableLines } from '../printable.ts';
+import type { ForecastTransform } from '../plan/forecast.ts';
 
 interface PlanOptions {
   history?: string;
@@ -138,7 +139,7 @@ export function planCommand(): Command {
         },
         level,
         lookupCacheHitRate,
-        transform: options.transform as 'log1p' | 'none',
+        transform: options.transform as ForecastTransform,
         rolling,
         ...(options.events !== undefined && { events: forecast.loadEvents(options.events) }),
       });

@@ -139,7 +139,6 @@ function followingDays(lastDay: string, horizon: number): string[] {
  */
 export type ForecastTransform = 'log1p' | 'none';
 export const DEFAULT_TRANSFORM: ForecastTransform = 'log1p';
-export const TRANSFORMS: readonly ForecastTransform[] = ['log1p', 'none'];
 
 type Fit = { point: number[]; lower: number[]; upper: number[] };
 /**
