@@ -16,18 +16,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { startProcessors } from '../../cli/processors.ts';
-import { createApiKey } from '../../connectors/intake/api-keys.ts';
-import { startIntake } from '../../connectors/intake/server.ts';
 import { REPO_ROOT } from '../../lib/config.ts';
-import { createLogger } from '../../lib/logger.ts';
 import type { SubmissionAccepted, SubmissionReceived, SubmissionRejected, SubmissionValidated } from '../../schemas/types.ts';
-import { startLookupsHarness } from '../fixtures/lookups/harness.ts';
 import { filledF100, scanned } from '../support/pdf-forms.ts';
+import { postPdf, pdfPipeline } from '../support/pdf-pipeline.ts';
 import { readAll, waitFor } from '../support/pipeline.ts';
-import { testTopology } from '../support/stack.ts';
-
-const logger = createLogger({ level: 'warn' });
 
 /** The shipped F100 mapping plus what the form lacks and this county requires. */
 function formsDirWithPayment(): string {
@@ -40,33 +33,10 @@ function formsDirWithPayment(): string {
 }
 
 test('a scan read below the review threshold is accepted on the review track, each field needing review named with its page', async (t) => {
-  const keysFile = join(mkdtempSync(join(tmpdir(), 'permitflow-extract-review-')), 'api-keys.json');
-  const harness = await startLookupsHarness(t, {
-    INTAKE_API_KEYS_FILE: keysFile,
-    WINDOW_MAX_COUNT: '1',
-    WINDOW_MAX_AGE_MS: '1000',
-    EXTRACT_FORMS_DIR: formsDirWithPayment(),
-    EXTRACT_REVIEW_CONFIDENCE: '0.99',
-    // A scan takes seconds alone, minutes on a machine shared by a whole test run: the deadline is not what is tested here.
-    EXTRACT_TIMEOUT_MS: '240000',
-  });
-  const { config } = harness;
-  const topology = await testTopology(t, config);
-  const portal = createApiKey(keysFile, { client: 'portal', scopes: ['submit'] });
-  const intake = await startIntake(config, { logger, port: 0 });
-  t.after(() => intake.close());
-  const processors = await startProcessors(config, ['extractor', 'windower', 'enricher', 'validator', 'decider'], logger);
-  t.after(() => processors.stop());
-  await processors.started;
-
-  const form = new FormData();
-  form.append('application', new Blob([await scanned(await filledF100())], { type: 'application/pdf' }), 'application.pdf');
-  form.append('site-plan', new Blob([Buffer.from('%PDF-1.4 site plan\n%%EOF\n')], { type: 'application/pdf' }), 'site-plan.pdf');
-  form.append('drawings', new Blob([Buffer.from('%PDF-1.4 drawings\n%%EOF\n')], { type: 'application/pdf' }), 'drawings.pdf');
-  const res = await fetch(`${intake.url}/v1/submissions`, { method: 'POST', headers: { authorization: `Bearer ${portal.key}` }, body: form });
-  const body = (await res.json()) as { submissionId: string };
-  assert.equal(res.status, 202, JSON.stringify(body));
-  const id = body.submissionId;
+  const { config, topology, intakeUrl, portalKey } = await pdfPipeline(t, { WINDOW_MAX_COUNT: '1', WINDOW_MAX_AGE_MS: '1000', EXTRACT_FORMS_DIR: formsDirWithPayment(), EXTRACT_REVIEW_CONFIDENCE: '0.99' });
+  const { status, body } = await postPdf(intakeUrl, portalKey, await scanned(await filledF100()));
+  assert.equal(status, 202, JSON.stringify(body));
+  const id = body.submissionId as string;
 
   const decision = async () => {
     const decided = [...(await readAll<SubmissionAccepted>(config, topology, 'accepted')), ...(await readAll<SubmissionRejected>(config, topology, 'rejected'))];

@@ -8,66 +8,34 @@
  * OCR is slow: this is the one scan of `make test`.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { startProcessors } from '../../cli/processors.ts';
-import { createApiKey } from '../../connectors/intake/api-keys.ts';
-import { startIntake } from '../../connectors/intake/server.ts';
 import { loadPayload } from '../../connectors/claim-check.ts';
 import { createObjectStore } from '../../connectors/object-store.ts';
 import type { ExtractedApplication } from '../../domain/extraction.ts';
 import { REPO_ROOT } from '../../lib/config.ts';
-import { createLogger } from '../../lib/logger.ts';
 import type { DeadLetter, SubmissionAccepted, SubmissionEnvelope, SubmissionReceived, SubmissionRejected } from '../../schemas/types.ts';
-import { startLookupsHarness } from '../fixtures/lookups/harness.ts';
 import { F100_EXPECTED, filledF100, scanned } from '../support/pdf-forms.ts';
+import { postPdf, pdfPipeline } from '../support/pdf-pipeline.ts';
 import { readAll, waitFor } from '../support/pipeline.ts';
 import { sampleApplications } from '../support/samples.ts';
-import { testTopology } from '../support/stack.ts';
-
-const logger = createLogger({ level: 'warn' });
 
 /** The application fields the F100 mapping marks required, as dotted paths. */
 const REQUIRED = ['workClass', 'description', 'site.address.line1', 'site.address.city', 'site.address.state', 'site.address.postalCode', 'site.parcelNumber', 'applicant.name', 'project.estimatedCost'];
 const at = (doc: unknown, path: string): unknown => path.split('.').reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], doc);
 
-async function post(url: string, key: string, pdf: Uint8Array, attachments: Array<{ field: string; name: string; bytes: Buffer }>): Promise<{ status: number; body: Record<string, unknown> }> {
-  const form = new FormData();
-  form.append('application', new Blob([pdf], { type: 'application/pdf' }), 'application.pdf');
-  for (const a of attachments) form.append(a.field, new Blob([a.bytes], { type: 'application/pdf' }), a.name);
-  const res = await fetch(`${url}/v1/submissions`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
 test('a filled F100 and its scan reach decisions with the fields the applicant wrote; an encrypted PDF is dead-lettered with its cause', async (t) => {
-  const keysFile = join(mkdtempSync(join(tmpdir(), 'permitflow-extract-it-')), 'api-keys.json');
-  // A scan takes seconds alone, minutes on a machine shared by a whole test run: the deadline is not what is tested here.
-  const harness = await startLookupsHarness(t, { INTAKE_API_KEYS_FILE: keysFile, WINDOW_MAX_COUNT: '4', WINDOW_MAX_AGE_MS: '1500', EXTRACT_TIMEOUT_MS: '240000' });
-  const { config } = harness;
-  const topology = await testTopology(t, config);
-  const portal = createApiKey(keysFile, { client: 'portal', scopes: ['submit', 'read'] });
-  const intake = await startIntake(config, { logger, port: 0 });
-  t.after(() => intake.close());
-  const processors = await startProcessors(config, ['extractor', 'windower', 'enricher', 'validator', 'decider'], logger);
-  t.after(() => processors.stop());
-  await processors.started;
+  const { config, topology, intakeUrl, portalKey } = await pdfPipeline(t, { WINDOW_MAX_COUNT: '4', WINDOW_MAX_AGE_MS: '1500' });
 
   const filled = await filledF100();
   const scan = await scanned(filled);
   const encrypted = await readFile(join(REPO_ROOT, 'test/fixtures/pdf/encrypted.pdf'));
-  // The county requires a site plan and drawings with a building permit: they come as attachments.
-  const plans = [
-    { field: 'site-plan', name: 'site-plan.pdf', bytes: Buffer.from('%PDF-1.4 site plan\n%%EOF\n') },
-    { field: 'drawings', name: 'drawings.pdf', bytes: Buffer.from('%PDF-1.4 drawings\n%%EOF\n') },
-  ];
-  const answers = await Promise.all([post(intake.url, portal.key, filled, plans), post(intake.url, portal.key, scan, plans), post(intake.url, portal.key, encrypted, plans)]);
+  const answers = await Promise.all([postPdf(intakeUrl, portalKey, filled), postPdf(intakeUrl, portalKey, scan), postPdf(intakeUrl, portalKey, encrypted)]);
   assert.deepEqual(answers.map((a) => a.status), [202, 202, 202], JSON.stringify(answers.map((a) => a.body)));
   const [formId, scanId, encryptedId] = answers.map((a) => a.body.submissionId as string);
   // A JSON submission at the same time goes straight to raw: it never waits on the extractor.
-  const json = await fetch(`${intake.url}/v1/submissions`, { method: 'POST', headers: { authorization: `Bearer ${portal.key}`, 'content-type': 'application/json' }, body: JSON.stringify(sampleApplications()[1]) });
+  const json = await fetch(`${intakeUrl}/v1/submissions`, { method: 'POST', headers: { authorization: `Bearer ${portalKey}`, 'content-type': 'application/json' }, body: JSON.stringify(sampleApplications()[1]) });
   assert.equal(json.status, 202);
   const jsonId = ((await json.json()) as { submissionId: string }).submissionId;
 
