@@ -21,7 +21,7 @@ const TERMINATING_MS = 15_000;
 test('PostgreSQL terminating the read model’s connections again and again loses nothing and stops nothing', { timeout: 300_000 }, async (t) => {
   const { config, pool } = await readModelConfig(t, { PERMITFLOW_PARTITIONS: '3' });
   const topology = await testTopology(t, config);
-  const data = await synthetic(createSerde(createRegistry(config)), topology, { batchesPerPartition: 24, batchSize: 50 });
+  const data = await synthetic(createSerde(createRegistry(config)), topology, { batchesPerPartition: 72, batchSize: 50 });
   await produceAll(config, topology, data);
 
   const child = spawnProcessor(t, 'read-model', {
