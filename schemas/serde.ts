@@ -34,7 +34,10 @@ export function createRegistry(config: Config): SchemaRegistry {
     host: config.registry.url,
     clientId: config.kafka.clientId,
     ...(config.registry.auth && { auth: config.registry.auth }),
-    retry: { retries: 3, initialRetryTimeInSecs: 0.2, maxRetryTimeInSecs: 2 },
+    // Every call this project makes is safe to repeat (lookups, and registering a schema that
+    // answers the same id twice), so POSTs are retried too: the library retries only GETs, and a
+    // connection dropped under a POST ("socket hang up") failed `topology apply` outright.
+    retry: { retries: 3, initialRetryTimeInSecs: 0.2, maxRetryTimeInSecs: 2, enableRetry: () => true },
   });
 }
 
@@ -79,8 +82,9 @@ export function createSerde(registry: SchemaRegistry): Serde {
     try {
       writer = (await registry.getSchema(writerId)) as unknown as avro.Type;
     } catch (err) {
-      const status = statusOf(err);
-      if (status !== undefined && status < 500 && status !== 429) {
+      // Only the registry's own 404 says the id is unknown: the client reports a dropped
+      // connection as status 400, and that must not dead-letter a good record.
+      if (statusOf(err) === 404) {
         throw PermitflowError.permanent('PF_DECODE_FAILED', `record on ${topic.name} names writer schema id ${writerId}, unknown to the registry`, { cause: err });
       }
       throw PermitflowError.retriable('PF_REGISTRY_UNAVAILABLE', `schema registry unavailable while decoding ${topic.name}`, { cause: err });

@@ -1,0 +1,93 @@
+/**
+ * The schema registry behind a connection that drops: the registry client retries every call
+ * (all of them are safe to repeat), and a decode that cannot reach the registry is a retriable
+ * failure, never the "unknown writer schema" that would dead-letter a good record.
+ */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { test, type TestContext } from 'node:test';
+import { PermitflowError } from '../../lib/errors.ts';
+import { createRegistry, createSerde } from '../../schemas/serde.ts';
+import { testConfig } from '../support/stack.ts';
+
+/**
+ * A TCP proxy to the registry that cuts the connection under the first `dropPosts` POST requests
+ * (the client sees "socket hang up", as when a server closes a kept-alive socket) and forwards
+ * everything else.
+ */
+async function droppingProxy(t: TestContext, registryUrl: string, dropPosts: number): Promise<{ url: string; dropped: () => number }> {
+  const target = new URL(registryUrl);
+  const upstreamPort = Number(target.port);
+  let dropped = 0;
+  const server = net.createServer((client) => {
+    const upstream = net.connect(upstreamPort, target.hostname);
+    upstream.pipe(client);
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+    client.on('close', () => upstream.destroy());
+    // Each request is looked at, kept-alive connections included: a request arrives in one chunk.
+    client.on('data', (chunk: Buffer) => {
+      if (chunk.subarray(0, 5).toString() === 'POST ' && dropped < dropPosts) {
+        dropped++;
+        client.destroy();
+        return;
+      }
+      upstream.write(chunk);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    server.close();
+    server.unref();
+  });
+  const url = new URL(registryUrl);
+  url.host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  return { url: url.toString().replace(/\/$/, ''), dropped: () => dropped };
+}
+
+test('a connection dropped under a registration or a lookup is retried, not reported as a failure', async (t) => {
+  const config = await testConfig();
+  const subject = `${config.topology.namespace}.registry-faults-value`;
+  const proxy = await droppingProxy(t, config.registry.url, 2);
+  const throughProxy = createSerde(createRegistry({ ...config, registry: { ...config.registry, url: proxy.url } }));
+
+  const id = await throughProxy.register(subject, 'SubmissionReceived');
+  assert.equal(proxy.dropped(), 2, 'both dropped POSTs were retried');
+  assert.equal(id, await createSerde(createRegistry(config)).register(subject, 'SubmissionReceived'), 'the same schema, the same id');
+
+  const lookupProxy = await droppingProxy(t, config.registry.url, 1);
+  const lookups = createSerde(createRegistry({ ...config, registry: { ...config.registry, url: lookupProxy.url } }));
+  assert.equal(await lookups.schemaId({ name: 'registry-faults', subject, schema: 'SubmissionReceived' }), id);
+  assert.equal(lookupProxy.dropped(), 1);
+});
+
+test('decoding: an id the registry does not know is permanent; an unreachable registry is retriable', async (t) => {
+  const config = await testConfig();
+  const topic = { name: `${config.topology.namespace}.registry-faults`, subject: `${config.topology.namespace}.registry-faults-value`, schema: 'SubmissionReceived' as const };
+  const record = Buffer.alloc(16);
+  record.writeInt32BE(2_000_000_000, 1); // magic byte 0, then an id no registry here has handed out
+
+  const unknown = await createSerde(createRegistry(config)).decode(topic, record).then(
+    () => assert.fail('an unknown writer id cannot decode'),
+    (err: unknown) => err,
+  );
+  assert.ok(unknown instanceof PermitflowError, String(unknown));
+  assert.equal(unknown.code, 'PF_DECODE_FAILED');
+  assert.equal(unknown.retriable, false);
+
+  // Every connection cut: the client's retries run out, and the failure says "try again".
+  const cut = net.createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve) => cut.listen(0, '127.0.0.1', resolve));
+  t.after(() => cut.close());
+  const cutUrl = new URL(config.registry.url);
+  cutUrl.host = `127.0.0.1:${(cut.address() as net.AddressInfo).port}`;
+  const unreachable = await createSerde(createRegistry({ ...config, registry: { ...config.registry, url: cutUrl.toString().replace(/\/$/, '') } }))
+    .decode(topic, record)
+    .then(
+      () => assert.fail('nothing decodes without the registry'),
+      (err: unknown) => err,
+    );
+  assert.ok(unreachable instanceof PermitflowError, String(unreachable));
+  assert.equal(unreachable.code, 'PF_REGISTRY_UNAVAILABLE');
+  assert.equal(unreachable.retriable, true);
+});
