@@ -90,6 +90,7 @@ export const OPTIONS = {
   SCHEMA_REGISTRY_URL: { schema: url, default: 'http://127.0.0.1:18081/apis/ccompat/v7', description: 'Confluent-compatible schema registry API' },
   SCHEMA_REGISTRY_USERNAME: { schema: optionalSecret, description: 'Registry basic-auth user' },
   SCHEMA_REGISTRY_PASSWORD: { schema: optionalSecret, description: 'Registry basic-auth password' },
+  SCHEMA_REGISTRY_TIMEOUT_MS: { schema: positiveInt, default: '15000', description: 'How long one registry request may take before it is abandoned and retried' },
 
   S3_ENDPOINT: { schema: url.optional(), default: 'http://127.0.0.1:19000', description: 'S3-compatible endpoint (unset for AWS S3)' },
   S3_REGION: { schema: z.string().min(1), default: 'us-east-1', description: 'S3 region' },
@@ -272,7 +273,7 @@ export interface Config {
     ssl: boolean;
     sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
   };
-  registry: { url: string; auth?: { username: string; password: string } };
+  registry: { url: string; timeoutMs: number; auth?: { username: string; password: string } };
   s3: { endpoint?: string; region: string; bucket: string; forcePathStyle: boolean; accessKeyId?: string; secretAccessKey?: string };
   redis: { url: string };
   database: { url: string };
@@ -450,6 +451,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     registry: {
       url: r.SCHEMA_REGISTRY_URL,
+      timeoutMs: r.SCHEMA_REGISTRY_TIMEOUT_MS,
       ...(r.SCHEMA_REGISTRY_USERNAME && { auth: { username: r.SCHEMA_REGISTRY_USERNAME, password: r.SCHEMA_REGISTRY_PASSWORD! } }),
     },
     s3: {

@@ -30,14 +30,25 @@ export interface Serde {
 }
 
 export function createRegistry(config: Config): SchemaRegistry {
+  const timeoutMs = config.registry.timeoutMs;
   return new SchemaRegistry({
     host: config.registry.url,
     clientId: config.kafka.clientId,
     ...(config.registry.auth && { auth: config.registry.auth }),
     // Every call this project makes is safe to repeat (lookups, and registering a schema that
-    // answers the same id twice), so POSTs are retried too: the library retries only GETs, and a
-    // connection dropped under a POST ("socket hang up") failed `topology apply` outright.
-    retry: { retries: 3, initialRetryTimeInSecs: 0.2, maxRetryTimeInSecs: 2, enableRetry: () => true },
+    // answers the same id twice), so POSTs are retried too: the library retries only GETs.
+    // Retried: the registry's 5xx, a dropped connection ("socket hang up", which failed
+    // `topology apply` in CI) and a request left unanswered past the timeout (the local
+    // Apicurio once kept one for 30 minutes, until its idle timeout closed the connection).
+    retry: {
+      retries: 3,
+      initialRetryTimeInSecs: 0.2,
+      maxRetryTimeInSecs: 2,
+      enableRetry: () => true,
+      validateRetry: (response) => response.status() >= 500 || response.error()?.name === 'TimeoutError',
+    },
+    // The library sets no timeout, so an unanswered request waited for ever.
+    middlewares: [() => ({ prepareRequest: (next) => next().then((request) => request.enhance({ timeout: timeoutMs })) })],
   });
 }
 

@@ -11,14 +11,16 @@ import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import { testConfig } from '../support/stack.ts';
 
 /**
- * A TCP proxy to the registry that cuts the connection under the first `dropPosts` POST requests
- * (the client sees "socket hang up", as when a server closes a kept-alive socket) and forwards
- * everything else.
+ * A TCP proxy to the registry that fails the first `dropPosts` POST requests and forwards
+ * everything else. `cut` closes the connection (the client sees "socket hang up", as when a
+ * server closes a kept-alive socket); `swallow` keeps it open and never answers (as the local
+ * Apicurio once did).
  */
-async function droppingProxy(t: TestContext, registryUrl: string, dropPosts: number): Promise<{ url: string; dropped: () => number }> {
+async function droppingProxy(t: TestContext, registryUrl: string, dropPosts: number, how: 'cut' | 'swallow' = 'cut'): Promise<{ url: string; dropped: () => number }> {
   const target = new URL(registryUrl);
   const upstreamPort = Number(target.port);
   let dropped = 0;
+  const swallowed: net.Socket[] = [];
   const server = net.createServer((client) => {
     const upstream = net.connect(upstreamPort, target.hostname);
     upstream.pipe(client);
@@ -29,7 +31,11 @@ async function droppingProxy(t: TestContext, registryUrl: string, dropPosts: num
     client.on('data', (chunk: Buffer) => {
       if (chunk.subarray(0, 5).toString() === 'POST ' && dropped < dropPosts) {
         dropped++;
-        client.destroy();
+        if (how === 'cut') client.destroy();
+        else {
+          client.removeAllListeners('data');
+          swallowed.push(client);
+        }
         return;
       }
       upstream.write(chunk);
@@ -37,6 +43,7 @@ async function droppingProxy(t: TestContext, registryUrl: string, dropPosts: num
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => {
+    for (const socket of swallowed) socket.destroy();
     server.close();
     server.unref();
   });
@@ -59,6 +66,16 @@ test('a connection dropped under a registration or a lookup is retried, not repo
   const lookups = createSerde(createRegistry({ ...config, registry: { ...config.registry, url: lookupProxy.url } }));
   assert.equal(await lookups.schemaId({ name: 'registry-faults', subject, schema: 'SubmissionReceived' }), id);
   assert.equal(lookupProxy.dropped(), 1);
+});
+
+test('a request the registry never answers is abandoned after SCHEMA_REGISTRY_TIMEOUT_MS and retried', { timeout: 30_000 }, async (t) => {
+  const config = await testConfig({ SCHEMA_REGISTRY_TIMEOUT_MS: '500' });
+  const subject = `${config.topology.namespace}.registry-faults-value`;
+  const proxy = await droppingProxy(t, config.registry.url, 1, 'swallow');
+  const serde = createSerde(createRegistry({ ...config, registry: { ...config.registry, url: proxy.url } }));
+  const id = await serde.register(subject, 'SubmissionReceived');
+  assert.equal(proxy.dropped(), 1, 'the unanswered POST was retried');
+  assert.equal(await serde.schemaId({ name: 'registry-faults', subject, schema: 'SubmissionReceived' }), id);
 });
 
 test('decoding: an id the registry does not know is permanent; an unreachable registry is retriable', async (t) => {
