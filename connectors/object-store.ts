@@ -48,6 +48,10 @@ export function createS3Client(config: Config, credentials?: { accessKeyId: stri
     ...(s3.endpoint && { endpoint: s3.endpoint }),
     credentials: { accessKeyId, secretAccessKey },
     maxAttempts: 3,
+    // A request whose socket goes silent this long is abandoned and retried (maxAttempts): it
+    // would otherwise hold a windower's commit, which waits for the batch archive. Silence, not
+    // the whole transfer, so large objects are unaffected. The SDK's own default is 30 s.
+    requestHandler: { connectionTimeout: 5_000, socketTimeout: s3.requestTimeoutMs },
     // Without a logger the SDK writes to the console, e.g. on every refused conditional put of a
     // streamed body; failures reach us as errors, which callers classify and log.
     logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },

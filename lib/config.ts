@@ -98,6 +98,7 @@ export const OPTIONS = {
   S3_FORCE_PATH_STYLE: { schema: bool, default: 'true', description: 'Path-style S3 addressing (MinIO needs it)' },
   S3_ACCESS_KEY_ID: { schema: optionalSecret, description: 'S3 access key (written by `stack up` locally)' },
   S3_SECRET_ACCESS_KEY: { schema: optionalSecret, description: 'S3 secret key (written by `stack up` locally)' },
+  S3_REQUEST_TIMEOUT_MS: { schema: positiveInt, default: '30000', description: 'How long an object-store request may go without a byte either way before it is abandoned and retried' },
 
   REDIS_URL: { schema: z.string().regex(/^rediss?:\/\//, { message: 'expected redis:// or rediss:// URL' }), default: 'redis://127.0.0.1:16379', description: 'Redis for idempotency keys, rate limits and caches' },
   DATABASE_URL: { schema: z.string().regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// URL' }), default: 'postgres://permitflow@127.0.0.1:15432/permitflow', description: 'PostgreSQL read model' },
@@ -274,7 +275,7 @@ export interface Config {
     sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
   };
   registry: { url: string; timeoutMs: number; auth?: { username: string; password: string } };
-  s3: { endpoint?: string; region: string; bucket: string; forcePathStyle: boolean; accessKeyId?: string; secretAccessKey?: string };
+  s3: { endpoint?: string; region: string; bucket: string; forcePathStyle: boolean; requestTimeoutMs: number; accessKeyId?: string; secretAccessKey?: string };
   redis: { url: string };
   database: { url: string };
   runtime: { transactions: boolean; partitionsConcurrently: number; maxBytesPerPartition: number; maxRecordsPerTransaction: number; sessionTimeoutMs: number };
@@ -459,6 +460,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       region: r.S3_REGION,
       bucket: r.S3_BUCKET,
       forcePathStyle: r.S3_FORCE_PATH_STYLE,
+      requestTimeoutMs: r.S3_REQUEST_TIMEOUT_MS,
       accessKeyId: r.S3_ACCESS_KEY_ID,
       secretAccessKey: r.S3_SECRET_ACCESS_KEY,
     },

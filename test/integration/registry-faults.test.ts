@@ -8,49 +8,11 @@ import net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { PermitflowError } from '../../lib/errors.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
+import { faultyProxy } from '../support/faulty-proxy.ts';
 import { testConfig } from '../support/stack.ts';
 
-/**
- * A TCP proxy to the registry that fails the first `dropPosts` POST requests and forwards
- * everything else. `cut` closes the connection (the client sees "socket hang up", as when a
- * server closes a kept-alive socket); `swallow` keeps it open and never answers (as the local
- * Apicurio once did).
- */
-async function droppingProxy(t: TestContext, registryUrl: string, dropPosts: number, how: 'cut' | 'swallow' = 'cut'): Promise<{ url: string; dropped: () => number }> {
-  const target = new URL(registryUrl);
-  const upstreamPort = Number(target.port);
-  let dropped = 0;
-  const swallowed: net.Socket[] = [];
-  const server = net.createServer((client) => {
-    const upstream = net.connect(upstreamPort, target.hostname);
-    upstream.pipe(client);
-    upstream.on('error', () => client.destroy());
-    client.on('error', () => upstream.destroy());
-    client.on('close', () => upstream.destroy());
-    // Each request is looked at, kept-alive connections included: a request arrives in one chunk.
-    client.on('data', (chunk: Buffer) => {
-      if (chunk.subarray(0, 5).toString() === 'POST ' && dropped < dropPosts) {
-        dropped++;
-        if (how === 'cut') client.destroy();
-        else {
-          client.removeAllListeners('data');
-          swallowed.push(client);
-        }
-        return;
-      }
-      upstream.write(chunk);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => {
-    for (const socket of swallowed) socket.destroy();
-    server.close();
-    server.unref();
-  });
-  const url = new URL(registryUrl);
-  url.host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-  return { url: url.toString().replace(/\/$/, ''), dropped: () => dropped };
-}
+const isPost = (requestLine: string): boolean => requestLine.startsWith('POST ');
+const droppingProxy = (t: TestContext, registryUrl: string, times: number, how: 'cut' | 'swallow' = 'cut') => faultyProxy(t, registryUrl, { fail: isPost, times, how });
 
 test('a connection dropped under a registration or a lookup is retried, not reported as a failure', async (t) => {
   const config = await testConfig();
@@ -59,13 +21,13 @@ test('a connection dropped under a registration or a lookup is retried, not repo
   const throughProxy = createSerde(createRegistry({ ...config, registry: { ...config.registry, url: proxy.url } }));
 
   const id = await throughProxy.register(subject, 'SubmissionReceived');
-  assert.equal(proxy.dropped(), 2, 'both dropped POSTs were retried');
+  assert.equal(proxy.failed(), 2, 'both dropped POSTs were retried');
   assert.equal(id, await createSerde(createRegistry(config)).register(subject, 'SubmissionReceived'), 'the same schema, the same id');
 
   const lookupProxy = await droppingProxy(t, config.registry.url, 1);
   const lookups = createSerde(createRegistry({ ...config, registry: { ...config.registry, url: lookupProxy.url } }));
   assert.equal(await lookups.schemaId({ name: 'registry-faults', subject, schema: 'SubmissionReceived' }), id);
-  assert.equal(lookupProxy.dropped(), 1);
+  assert.equal(lookupProxy.failed(), 1);
 });
 
 test('a request the registry never answers is abandoned after SCHEMA_REGISTRY_TIMEOUT_MS and retried', { timeout: 30_000 }, async (t) => {
@@ -74,7 +36,7 @@ test('a request the registry never answers is abandoned after SCHEMA_REGISTRY_TI
   const proxy = await droppingProxy(t, config.registry.url, 1, 'swallow');
   const serde = createSerde(createRegistry({ ...config, registry: { ...config.registry, url: proxy.url } }));
   const id = await serde.register(subject, 'SubmissionReceived');
-  assert.equal(proxy.dropped(), 1, 'the unanswered POST was retried');
+  assert.equal(proxy.failed(), 1, 'the unanswered POST was retried');
   assert.equal(await serde.schemaId({ name: 'registry-faults', subject, schema: 'SubmissionReceived' }), id);
 });
 
