@@ -24,7 +24,7 @@
  * Usage: node --import tsx bench/read-model/index.ts [--submissions N] [--batch N] [--runs N]
  * Results are printed and written to bench/results/read-model-<timestamp>.json.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -32,67 +32,16 @@ import { parseArgs } from 'node:util';
 import type pg from 'pg';
 import { migrate, quoteIdent } from '../../connectors/read-model/migrate.ts';
 import { createReadModelPool } from '../../connectors/read-model/pool.ts';
-import { stateRecord, type StateRecord, type SubmissionPatch } from '../../connectors/read-model/records.ts';
-import { applyBatch, type SinkRecord } from '../../connectors/read-model/write.ts';
+import type { SubmissionPatch } from '../../connectors/read-model/records.ts';
+import { applyBatch } from '../../connectors/read-model/write.ts';
 import { loadConfig, REPO_ROOT } from '../../lib/config.ts';
-import type { BatchManifest, PayloadRef, StateHeader } from '../../schemas/types.ts';
 import { cpuSeconds } from '../../ops/stack/proc.ts';
+import { workload, type Fetch } from './workload.ts';
 
 const { values: args } = parseArgs({ options: { submissions: { type: 'string', default: '5000' }, batch: { type: 'string', default: '500' }, runs: { type: 'string', default: '3' } } });
 const SUBMISSIONS = Number(args.submissions);
 const BATCH = Number(args.batch);
 const RUNS = Number(args.runs);
-const WINDOW = 500;
-
-const sha = (s: string) => createHash('sha256').update(s).digest('hex');
-const PAYLOAD: PayloadRef = { contentType: 'application/json', size: 900, sha256: sha('p'), inline: null, objectKey: `raw/${sha('p')}` };
-
-interface Fetch {
-  topic: string;
-  records: SinkRecord[];
-}
-
-/** Every state record of SUBMISSIONS submissions (windows of 500, 70% accepted), grouped as Kafka fetches of BATCH. */
-function workload(): { fetches: Fetch[]; stateRecords: number } {
-  const byTopic = new Map<string, SinkRecord[]>();
-  const add = (topic: string, record: SinkRecord) => byTopic.set(topic, [...(byTopic.get(topic) ?? []), record]);
-  const offsets = new Map<string, bigint>();
-  const next = (topic: string) => {
-    const o = offsets.get(topic) ?? 0n;
-    offsets.set(topic, o + 1n);
-    return o;
-  };
-  for (let w = 0; w * WINDOW < SUBMISSIONS; w++) {
-    const batchId = `bench-batch-${w}`;
-    const members: string[] = [];
-    for (let i = w * WINDOW; i < Math.min(SUBMISSIONS, (w + 1) * WINDOW); i++) {
-      const hash = sha(`bench/${i}`);
-      members.push(hash);
-      const header = (state: StateHeader['state']): StateHeader => ({ submissionHash: hash, state, batchId: state === 'received' ? null : batchId, idempotencyKey: hash, at: Date.now(), workerId: 'bench', attempt: 1, traceparent: `00-${hash.slice(0, 32)}-${hash.slice(32, 48)}-01` });
-      const findings = [{ code: 'FEE_UNDERPAID', severity: 'ERROR' as const, field: '/payment/amountPaid', message: 'Pay the remaining $10.00 (fee schedule 2026.11).', ruleSetVersion: 'us-or-cedar-county@2026.11' }];
-      const accepted = i % 10 < 7;
-      const records: StateRecord[] = [
-        { header: header('received'), source: 'http', sourceClient: 'portal', sourceReference: `REF-${i}`, receivedAt: Date.now(), rawOffset: i, payload: PAYLOAD, attachments: [] },
-        { header: header('chunked'), batchSize: WINDOW, sourceReference: `REF-${i}`, receivedAt: Date.now(), payload: PAYLOAD, attachments: [] },
-        { header: header('enriched'), payload: PAYLOAD, attachments: [], lookups: ['parcel', 'zoning', 'overlays', 'fees', 'history'].map((lookup) => ({ lookup, outcome: 'found' as const, source: 'https://gis.example', fetchedAt: 1, cacheHit: false, attempt: 1, data: null })) },
-        { header: header('validated'), payload: PAYLOAD, ruleSetVersion: 'us-or-cedar-county@2026.11', findings: accepted ? [] : findings, computedFeeCents: 118425, paidFeeCents: 118425 },
-        accepted
-          ? { header: header('accepted'), jurisdiction: 'us-or-cedar-county', permitType: 'Building', parcelNumber: '17-04-22-00-01400', reviewTrack: 'standard', computedFeeCents: 118425, warnings: [] }
-          : { header: header('rejected'), reasons: [{ code: findings[0]!.code, field: findings[0]!.field, message: findings[0]!.message }] },
-      ];
-      for (const r of records) {
-        const topic = `bench.state.${r.header.state}`;
-        add(topic, { kind: 'state', offset: next(topic), ...stateRecord(r) });
-      }
-    }
-    const manifest: BatchManifest = { batchId, idempotencyKey: sha(batchId), partition: 0, members, count: members.length, bytes: 0, openedAt: Date.now(), closedAt: Date.now(), closeReason: 'COUNT', firstOffset: 0, lastOffset: 0, archiveKey: null, workerId: 'bench' };
-    add('bench.batches', { kind: 'manifest', offset: next('bench.batches'), manifest });
-  }
-  const fetches: Fetch[] = [];
-  for (const [topic, records] of byTopic) for (let i = 0; i < records.length; i += BATCH) fetches.push({ topic, records: records.slice(i, i + BATCH) });
-  const stateRecords = [...byTopic.values()].flat().filter((r) => r.kind === 'state').length;
-  return { fetches, stateRecords };
-}
 
 interface Cost {
   ms: number;
@@ -219,7 +168,7 @@ async function withSchema<T>(fn: (pool: pg.Pool) => Promise<T>): Promise<T> {
   }
 }
 
-const { fetches, stateRecords } = workload();
+const { fetches, stateRecords } = workload(SUBMISSIONS, BATCH);
 const rest = finalRows(fetches);
 const runs: Array<{ sink: Cost; plain: Cost; plainAll: Cost; sinkRows: Record<string, number> }> = [];
 for (let run = 0; run < RUNS; run++) {
