@@ -7,7 +7,8 @@
  * and the windower's CPU time over that span is divided by the records.
  * Goal: tracing on costs under 10% of throughput.
  *
- * Usage: node --import tsx bench/tracing/index.ts [--records N] [--rounds N]
+ * Usage: node --import tsx bench/tracing/index.ts [--records N] [--rounds N] [--variants off,on,sampled10] [--cpu-prof DIR]
+ * (`--cpu-prof DIR` writes a V8 CPU profile of each windower process to DIR, named after its variant.)
  * Results are printed and written to bench/results/tracing-<timestamp>.json.
  */
 import { spawn } from 'node:child_process';
@@ -28,7 +29,14 @@ import { produceSubmissions } from '../../test/support/pipeline.ts';
 import { cpuSeconds } from '../../ops/stack/proc.ts';
 
 const logger = createLogger({ level: 'warn' });
-const { values } = parseArgs({ options: { records: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: {
+    records: { type: 'string', default: '20000' },
+    rounds: { type: 'string', default: '3' },
+    variants: { type: 'string', default: 'off,on,sampled10' },
+    'cpu-prof': { type: 'string' },
+  },
+});
 const records = Number(values.records);
 
 /** An OTLP/HTTP endpoint that takes every export and counts requests and bytes. */
@@ -46,7 +54,7 @@ async function collectorStandIn(): Promise<{ url: string; received: { requests: 
 }
 
 /** One windower process over a fresh namespace holding the same records: records per second, and CPU microseconds per record. */
-async function run(tracing: Record<string, string>): Promise<{ perSecond: number; cpuUsPerRecord: number }> {
+async function run(variant: string, tracing: Record<string, string>): Promise<{ perSecond: number; cpuUsPerRecord: number }> {
   const env = { PERMITFLOW_TOPIC_NAMESPACE: `bench${randomBytes(4).toString('hex')}`, PERMITFLOW_PARTITIONS: '6', LOG_LEVEL: 'warn', WINDOW_MAX_COUNT: '500', WINDOW_MAX_AGE_MS: '60000', METRICS_PORT: '0' };
   const config = loadConfig({ ...process.env, ...env });
   const topology = buildTopology(config.topology);
@@ -56,7 +64,8 @@ async function run(tracing: Record<string, string>): Promise<{ perSecond: number
   await applyTopology(topology, admin, createSerde(createRegistry(config)));
   // Same seed every run: the same submissions, so every run does the same work.
   await produceSubmissions(config, topology, records, 0, 1000);
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/permitflow.js'), 'run', 'windower'], {
+  const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`, `--cpu-prof-name=${variant}-${Date.now()}.cpuprofile`] : [];
+  const child = spawn(process.execPath, [...profile, join(REPO_ROOT, 'bin/permitflow.js'), 'run', 'windower'], {
     env: { ...process.env, ...env, ...tracing },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -90,13 +99,16 @@ const variants: Record<string, Record<string, string>> = {
   on: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.url },
   sampled10: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.url, OTEL_TRACES_SAMPLER_ARG: '0.1' },
 };
-const names = Object.keys(variants);
+const names = values.variants.split(',').filter((name) => {
+  if (!(name in variants)) throw new Error(`unknown variant ${name}: ${Object.keys(variants).join(', ')}`);
+  return true;
+});
 const runs: Record<string, { perSecond: number; cpuUsPerRecord: number }[]> = Object.fromEntries(names.map((n) => [n, []]));
 // The order rotates every round, so no variant always runs first (warm broker, deletions behind it).
 for (let round = 0; round < Number(values.rounds); round++) {
   for (let i = 0; i < names.length; i++) {
     const name = names[(round + i) % names.length]!;
-    runs[name]!.push(await run(variants[name]!));
+    runs[name]!.push(await run(name, variants[name]!));
   }
 }
 collector.close();
@@ -112,8 +124,10 @@ const results = {
       {
         perSecond: runs[name]!.map((x) => Math.round(x.perSecond)),
         cpuUsPerRecord: runs[name]!.map((x) => Math.round(x.cpuUsPerRecord)),
-        throughputRatioToOff: Number((perSecond(name) / perSecond('off')).toFixed(3)),
-        cpuRatioToOff: Number((cpu(name) / cpu('off')).toFixed(3)),
+        ...(runs.off && {
+          throughputRatioToOff: Number((perSecond(name) / perSecond('off')).toFixed(3)),
+          cpuRatioToOff: Number((cpu(name) / cpu('off')).toFixed(3)),
+        }),
       },
     ]),
   ),

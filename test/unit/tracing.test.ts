@@ -47,3 +47,23 @@ test('an unsampled incoming trace stays unsampled: no span recorded, and the fla
   assert.deepEqual(exporter.getFinishedSpans(), []);
   assert.match(handedOn, new RegExp(`^00-${TRACE}-[0-9a-f]{16}-00$`));
 });
+
+test('a traceparent is read by its flags and tolerates surrounding whitespace; a malformed one starts a new trace', async () => {
+  exporter.reset();
+  // The sampled flag is bit 0 of the flags byte: 'ff' and '0b' are sampled, '02' is not.
+  const sampled = await inSpan('process raw', { kind: SpanKind.CONSUMER, incoming: ` 00-${TRACE}-${PARENT}-ff\t`, attributes: { 'messaging.system': 'kafka' } }, (traceparent) => Promise.resolve(traceparent));
+  const odd = await inSpan('process raw', { kind: SpanKind.CONSUMER, incoming: `00-${TRACE}-${PARENT}-0b` }, (traceparent) => Promise.resolve(traceparent));
+  const unsampled = await inSpan('process raw', { kind: SpanKind.CONSUMER, incoming: `00-${TRACE}-${PARENT}-02` }, (traceparent) => Promise.resolve(traceparent));
+  const upper = await inSpan('process raw', { kind: SpanKind.CONSUMER, incoming: `00-${TRACE.toUpperCase()}-${PARENT}-01` }, (traceparent) => Promise.resolve(traceparent));
+  const spans = exporter.getFinishedSpans();
+  assert.equal(spans.length, 3, 'the 02-flagged trace records no span');
+  const [first, second, fresh] = spans;
+  assert.equal(first!.parentSpanContext?.spanId, PARENT);
+  assert.equal(first!.attributes['messaging.system'], 'kafka', 'attributes land on the span');
+  assert.equal(sampled, `00-${TRACE}-${first!.spanContext().spanId}-01`);
+  assert.equal(odd, `00-${TRACE}-${second!.spanContext().spanId}-01`);
+  assert.match(unsampled, new RegExp(`^00-${TRACE}-[0-9a-f]{16}-00$`));
+  assert.notEqual(fresh!.spanContext().traceId, TRACE);
+  assert.equal(fresh!.parentSpanContext, undefined);
+  assert.equal(upper, `00-${fresh!.spanContext().traceId}-${fresh!.spanContext().spanId}-01`);
+});
