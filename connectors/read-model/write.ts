@@ -21,7 +21,7 @@
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type pg from 'pg';
+import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { BatchManifest } from '../../schemas/types.ts';
 import { READ_FROM_EVENTS, type DeadLetterRow, type EventRow, type SubmissionPatch } from './records.ts';
@@ -82,43 +82,87 @@ async function prepareStaging(client: pg.ClientBase): Promise<void> {
        source_reference text, received_at timestamptz, batch_id text, review_track text
      ) ON COMMIT DELETE ROWS`,
   );
+  // Each event with the `submissions_recorded` row it makes (status null: nothing recorded, see READ_FROM_EVENTS).
   await client.query(
-    `CREATE TEMPORARY TABLE IF NOT EXISTS event_rows (
+    `CREATE TEMPORARY TABLE IF NOT EXISTS staged_events (
        submission_hash text, state text, batch_id text, idempotency_key text, at timestamptz, worker_id text, attempt integer,
-       traceparent text, trace_id text, detail jsonb, source_topic text, source_partition integer, source_offset bigint
+       traceparent text, trace_id text, detail jsonb, source_topic text, source_partition integer, source_offset bigint,
+       status text, status_rank smallint, status_at timestamptz, source text, source_client text, source_reference text,
+       received_at timestamptz, recorded_batch_id text, review_track text
      ) ON COMMIT DELETE ROWS`,
   );
   staged.add(client);
 }
 
 /**
- * Appends the events not yet in the table and returns their `hash/state` keys. The rows go by
- * COPY (one text stream; the server parses no JSON document or statement per row, which made
- * this insert most of the sink's PostgreSQL time) into the staging table, then into the table
- * in one statement whose ON CONFLICT leaves out a (submission, state) already there: the unique
- * index stays the one duplicate check, whoever wrote the row first.
+ * How `submissions_recorded` takes a newer row for the same submission: the furthest state
+ * wins, and what a row already holds (source, receipt, batch, review track) is kept.
  */
-async function insertEvents(client: pg.ClientBase, topic: string, partition: number, records: Extract<SinkRecord, { kind: 'state' }>[]): Promise<Set<string>> {
+const MERGE_SUBMISSION = `ON CONFLICT (submission_hash) DO UPDATE SET
+       status = CASE WHEN EXCLUDED.status_rank > s.status_rank THEN EXCLUDED.status ELSE s.status END,
+       status_at = CASE WHEN EXCLUDED.status_rank > s.status_rank THEN EXCLUDED.status_at ELSE s.status_at END,
+       status_rank = GREATEST(s.status_rank, EXCLUDED.status_rank),
+       source = COALESCE(s.source, EXCLUDED.source),
+       source_client = COALESCE(s.source_client, EXCLUDED.source_client),
+       source_reference = COALESCE(s.source_reference, EXCLUDED.source_reference),
+       received_at = COALESCE(s.received_at, EXCLUDED.received_at),
+       batch_id = COALESCE(s.batch_id, EXCLUDED.batch_id),
+       review_track = COALESCE(s.review_track, EXCLUDED.review_track),
+       updated_at = now()`;
+
+const SUBMISSION_COLUMNS = 'submission_hash, status, status_rank, status_at, source, source_client, source_reference, received_at, batch_id, review_track';
+
+/**
+ * Appends the events not yet in the table, records the submission rows of those new events,
+ * and returns the `hash/state` keys of the events that were already there (duplicates). The rows go by COPY (one text stream; the server parses
+ * no JSON document or statement per row) into the staging table, each event with its
+ * submission row, then into both tables in one statement: its ON CONFLICT leaves out a
+ * (submission, state) already there, so the unique index stays the one duplicate check whoever
+ * wrote the row first, and a duplicate event does not touch `submissions_recorded`. Two round
+ * trips for both tables; `then` (statements without parameters, the offset and COMMIT) rides
+ * along in the second when nothing else is left to do.
+ */
+async function insertEvents(client: pg.ClientBase, topic: string, partition: number, records: Extract<SinkRecord, { kind: 'state' }>[], then = ''): Promise<Set<string>> {
   const inBatch = new Set<string>();
   let text = '';
-  for (const { event: e, offset } of records) {
+  for (const { event: e, patch: p, offset } of records) {
     const key = `${e.submissionHash}/${e.state}`;
     // A duplicate within the batch too: the first wins.
     if (inBatch.has(key)) continue;
     inBatch.add(key);
-    const fields = [e.submissionHash, e.state, e.batchId, e.idempotencyKey, iso(e.at), e.workerId, e.attempt, e.traceparent, e.traceId, JSON.stringify(e.detail), topic, partition, offset.toString()];
+    const recorded = !READ_FROM_EVENTS.has(p.status);
+    const fields = [
+      e.submissionHash, e.state, e.batchId, e.idempotencyKey, iso(e.at), e.workerId, e.attempt, e.traceparent, e.traceId, JSON.stringify(e.detail), topic, partition, offset.toString(),
+      ...(recorded ? [p.status, p.rank, iso(p.statusAt), p.source ?? null, p.sourceClient ?? null, p.sourceReference ?? null, iso(p.receivedAt), p.batchId ?? null, p.reviewTrack ?? null] : [null, null, null, null, null, null, null, null, null]),
+    ];
     text += `${fields.map(copyField).join('\t')}\n`;
   }
-  if (inBatch.size === 0) return inBatch;
-  await copyRows(client, `COPY event_rows (${EVENT_COLUMNS}) FROM STDIN`, text);
-  const { rows } = await client.query<{ submission_hash: string; state: string }>(
-    `INSERT INTO submission_events (${EVENT_COLUMNS}) SELECT ${EVENT_COLUMNS} FROM event_rows ON CONFLICT (submission_hash, state) DO NOTHING RETURNING submission_hash, state`,
-  );
+  if (inBatch.size === 0) {
+    if (then) await client.query(then);
+    return new Set();
+  }
+  await copyRows(client, 'COPY staged_events FROM STDIN', text);
+  // One row per submission for ON CONFLICT DO UPDATE (a state topic holds one state, so this
+  // only guards), upserted in hash order: a stable lock order across concurrent transactions.
+  const statement = `WITH added AS (
+       INSERT INTO submission_events (${EVENT_COLUMNS}) SELECT ${EVENT_COLUMNS} FROM staged_events ON CONFLICT (submission_hash, state) DO NOTHING RETURNING submission_hash, state
+     ), recorded AS (
+       INSERT INTO submissions_recorded AS s (${SUBMISSION_COLUMNS})
+       SELECT DISTINCT ON (p.submission_hash) p.submission_hash, p.status, p.status_rank, p.status_at, p.source, p.source_client, p.source_reference, p.received_at, p.recorded_batch_id, p.review_track
+         FROM staged_events p JOIN added a ON a.submission_hash = p.submission_hash AND a.state = p.state
+        WHERE p.status IS NOT NULL
+        ORDER BY p.submission_hash, p.status_rank DESC
+       ${MERGE_SUBMISSION}
+     )
+     -- The events already present (usually none): fewer rows back than the events added.
+     SELECT p.submission_hash, p.state FROM staged_events p
+      WHERE NOT EXISTS (SELECT 1 FROM added a WHERE a.submission_hash = p.submission_hash AND a.state = p.state)`;
+  const results = (await client.query(then ? `${statement}; ${then}` : statement)) as unknown as pg.QueryResult<{ submission_hash: string; state: string }> | pg.QueryResult[];
+  const { rows } = (Array.isArray(results) ? results[0] : results) as pg.QueryResult<{ submission_hash: string; state: string }>;
   return new Set(rows.map((r) => `${r.submission_hash}/${r.state}`));
 }
 
-
-/** Upserts `submissions_recorded` in hash order (a stable lock order across concurrent transactions). */
+/** Upserts `submissions_recorded` in hash order (a stable lock order across concurrent transactions): the dead letters' rows. */
 async function upsertSubmissions(client: pg.ClientBase, patches: SubmissionPatch[]): Promise<void> {
   // One row per hash per statement (ON CONFLICT DO UPDATE refuses two): the furthest state wins.
   const byHash = new Map<string, SubmissionPatch>();
@@ -136,21 +180,7 @@ async function upsertSubmissions(client: pg.ClientBase, patches: SubmissionPatch
     text += `${fields.map(copyField).join('\t')}\n`;
   }
   await copyRows(client, 'COPY submission_patches FROM STDIN', text);
-  await client.query(
-    `INSERT INTO submissions_recorded AS s (submission_hash, status, status_rank, status_at, source, source_client, source_reference, received_at, batch_id, review_track)
-     SELECT * FROM submission_patches ORDER BY 1
-     ON CONFLICT (submission_hash) DO UPDATE SET
-       status = CASE WHEN EXCLUDED.status_rank > s.status_rank THEN EXCLUDED.status ELSE s.status END,
-       status_at = CASE WHEN EXCLUDED.status_rank > s.status_rank THEN EXCLUDED.status_at ELSE s.status_at END,
-       status_rank = GREATEST(s.status_rank, EXCLUDED.status_rank),
-       source = COALESCE(s.source, EXCLUDED.source),
-       source_client = COALESCE(s.source_client, EXCLUDED.source_client),
-       source_reference = COALESCE(s.source_reference, EXCLUDED.source_reference),
-       received_at = COALESCE(s.received_at, EXCLUDED.received_at),
-       batch_id = COALESCE(s.batch_id, EXCLUDED.batch_id),
-       review_track = COALESCE(s.review_track, EXCLUDED.review_track),
-       updated_at = now()`,
-  );
+  await client.query(`INSERT INTO submissions_recorded AS s (${SUBMISSION_COLUMNS}) SELECT * FROM submission_patches ORDER BY 1 ${MERGE_SUBMISSION}`);
 }
 
 async function upsertManifests(client: pg.ClientBase, manifests: BatchManifest[]): Promise<void> {
@@ -279,22 +309,28 @@ async function settleBatches(client: pg.ClientBase, batchIds: string[]): Promise
   return rows.filter((r) => r.newly_complete).map((r) => r.batch_id);
 }
 
-/** Applies one consumed batch in one transaction (see the header comment). */
+/**
+ * Applies one consumed batch in one transaction (see the header comment). The statements
+ * without parameters share round trips (simple query protocol, several statements in one
+ * message): BEGIN with the offset lock, and the offset update with COMMIT; the offset row's
+ * key is sent as escaped literals.
+ */
 export async function applyBatch(client: pg.ClientBase, batch: SinkBatch): Promise<ApplyResult> {
   await prepareStaging(client);
+  const offsetKey = `consumer_group = ${pg.escapeLiteral(batch.group)} AND topic = ${pg.escapeLiteral(batch.topic)} AND partition = ${Math.trunc(batch.partition)}`;
+  const storeOffsetAndCommit = `UPDATE sink_offsets SET next_offset = ${batch.nextOffset.toString()}, updated_at = now() WHERE ${offsetKey}; COMMIT`;
   // Asynchronous commit loses no record: the offset is in the same transaction, so a PostgreSQL
   // crash that forgets the last commits forgets their offsets too and the sink reads them again
   // from Kafka (its committed Kafka offsets are never trusted, see sink.ts).
-  await client.query('BEGIN; SET LOCAL synchronous_commit TO off');
   try {
-    // Creates the offset row if new and locks it, in one round trip (the no-op update takes the row lock).
-    const { rows } = await client.query<{ next_offset: string }>(
-      `INSERT INTO sink_offsets AS o (consumer_group, topic, partition, next_offset) VALUES ($1, $2, $3, 0)
+    // The offset row is created if new and locked in the same round trip (the no-op update takes the row lock).
+    const begun = (await client.query(
+      `BEGIN; SET LOCAL synchronous_commit TO off;
+       INSERT INTO sink_offsets AS o (consumer_group, topic, partition, next_offset) VALUES (${pg.escapeLiteral(batch.group)}, ${pg.escapeLiteral(batch.topic)}, ${Math.trunc(batch.partition)}, 0)
        ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = o.next_offset
        RETURNING next_offset`,
-      [batch.group, batch.topic, batch.partition],
-    );
-    const stored = BigInt(rows[0]!.next_offset);
+    )) as unknown as pg.QueryResult[];
+    const stored = BigInt((begun.at(-1) as pg.QueryResult<{ next_offset: string }>).rows[0]!.next_offset);
     const fresh = batch.records.filter((r) => r.offset >= stored);
     const result: ApplyResult = { applied: fresh.length, skipped: batch.records.length - fresh.length, duplicates: 0, completedBatches: [] };
     if (batch.nextOffset <= stored) {
@@ -303,17 +339,21 @@ export async function applyBatch(client: pg.ClientBase, batch: SinkBatch): Promi
     }
 
     const states = fresh.filter((r): r is Extract<SinkRecord, { kind: 'state' }> => r.kind === 'state');
-    const inserted = await insertEvents(client, batch.topic, batch.partition, states);
-    const newStates = states.filter((r) => inserted.has(`${r.event.submissionHash}/${r.event.state}`));
+    // Only state records, none a decision: nothing to settle, so the offset and COMMIT go with the events.
+    const eventsOnly = states.length === fresh.length && states.every((r) => r.event.state !== 'accepted' && r.event.state !== 'rejected');
+    const present = await insertEvents(client, batch.topic, batch.partition, states, eventsOnly ? storeOffsetAndCommit : '');
+    const newStates = states.filter((r) => !present.has(`${r.event.submissionHash}/${r.event.state}`));
+    result.duplicates = states.length - newStates.length;
+    if (eventsOnly) return result;
     const letters = await insertDeadLetters(client, fresh.filter((r): r is Extract<SinkRecord, { kind: 'dead-letter' }> => r.kind === 'dead-letter'));
     const dlqCount = fresh.filter((r) => r.kind === 'dead-letter').length;
-    result.duplicates = states.length - newStates.length + dlqCount - letters.length;
+    result.duplicates += dlqCount - letters.length;
 
     // A dead letter without a batch id may still name a member of a known batch.
     const unbatched = letters.filter((l) => l.row.batchId === null && l.row.submissionHash !== null).map((l) => l.row.submissionHash!);
     const { rows: memberOf } = unbatched.length === 0 ? { rows: [] } : await client.query<{ batch_id: string }>('SELECT batch_id FROM batch_members WHERE submission_hash = ANY($1)', [unbatched]);
 
-    await upsertSubmissions(client, [...newStates.map((r) => r.patch), ...letters.flatMap((l) => (l.patch ? [l.patch] : []))]);
+    await upsertSubmissions(client, letters.flatMap((l) => (l.patch ? [l.patch] : [])));
     const manifests = fresh.flatMap((r) => (r.kind === 'manifest' ? [r.manifest] : []));
     await upsertManifests(client, manifests);
     const unreadable = fresh.flatMap((r) => (r.kind === 'unreadable' ? [r] : []));
@@ -334,13 +374,7 @@ export async function applyBatch(client: pg.ClientBase, batch: SinkBatch): Promi
     ];
     result.completedBatches = await settleBatches(client, touched);
 
-    await client.query('UPDATE sink_offsets SET next_offset = $4, updated_at = now() WHERE consumer_group = $1 AND topic = $2 AND partition = $3', [
-      batch.group,
-      batch.topic,
-      batch.partition,
-      batch.nextOffset.toString(),
-    ]);
-    await client.query('COMMIT');
+    await client.query(storeOffsetAndCommit);
     return result;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
