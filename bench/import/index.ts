@@ -13,7 +13,8 @@
  * rows per CPU-second. --profile writes the importer's V8 CPU profile (--cpu-prof) to
  * bench/results/import-profile-<timestamp>/.
  *
- * Usage: node --import tsx bench/import/index.ts [--size 1GB] [--file existing.csv] [--keep] [--profile]
+ * Usage: node --import tsx bench/import/index.ts [--size 1GB] [--file existing.csv] [--keep] [--profile] [--node-options '...']
+ * (--node-options replaces the importer's heap caps, to weigh GC against RSS).
  * Uses a dedicated topic namespace, deleted afterwards, and deletes the generated file unless
  * --keep. Results go to bench/results/import-<timestamp>.{json,md}.
  */
@@ -33,9 +34,10 @@ import { buildTopology } from '../../topology/topics.ts';
 import { generateExport } from './generate.ts';
 import { cpuSeconds, peakRssMb } from '../../ops/stack/proc.ts';
 
-const IMPORT_NODE_OPTIONS = '--max-old-space-size=96 --max-semi-space-size=4';
-
-const { values } = parseArgs({ options: { size: { type: 'string', default: '1GB' }, file: { type: 'string' }, keep: { type: 'boolean', default: false }, profile: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: { size: { type: 'string', default: '1GB' }, file: { type: 'string' }, keep: { type: 'boolean', default: false }, profile: { type: 'boolean', default: false }, 'node-options': { type: 'string', default: '--max-old-space-size=96 --max-semi-space-size=4' } },
+});
+const IMPORT_NODE_OPTIONS = values['node-options'];
 const gb = Number(/^(\d+(?:\.\d+)?)GB$/i.exec(values.size)?.[1] ?? NaN);
 if (!values.file && !Number.isFinite(gb)) throw new Error('--size takes a size in GB, e.g. 1GB or 0.25GB');
 

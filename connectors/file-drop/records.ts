@@ -58,6 +58,17 @@ function fromLatin1(text: string): string {
   return C1.test(text) ? iconv.decode(Buffer.from(text, 'latin1'), 'win1252') : text;
 }
 
+const isLineBreak = (code: number) => code === 0x0a || code === 0x0d;
+
+/** The record's text without the line breaks around it (a slice, where two regexes scanned the whole record). */
+function trimLineBreaks(raw: string): string {
+  let start = 0;
+  let end = raw.length;
+  while (start < end && isLineBreak(raw.charCodeAt(start))) start++;
+  while (end > start && isLineBreak(raw.charCodeAt(end - 1))) end--;
+  return start === 0 && end === raw.length ? raw : raw.slice(start, end);
+}
+
 function countLineFeeds(text: string): number {
   let n = 0;
   for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
@@ -79,6 +90,14 @@ interface Parsed {
   record: string[];
   raw: string;
   info: { bytes: number; empty_lines: number };
+}
+
+/** A row's cells by column name: a factory, so no per-row function is named (tsx's keepNames wraps each one). */
+function csvCells(index: Map<string, number>, fields: string[]): Cells {
+  return (c) => {
+    const i = index.get(c);
+    return i === undefined ? null : fields[i]!;
+  };
 }
 
 export async function* readCsv(source: SourceFile, options: CsvOptions): AsyncGenerator<SourceItem> {
@@ -123,9 +142,10 @@ export async function* readCsv(source: SourceFile, options: CsvOptions): AsyncGe
       const line = consumed + (info.empty_lines - emptyLines) + 1;
       emptyLines = info.empty_lines;
       const fields = latin1 ? record.map(decode) : record;
-      consumed = line + fields.reduce((n, f) => n + countLineFeeds(f), 0);
+      consumed = line;
+      for (const f of fields) consumed += countLineFeeds(f);
       const next = { offset: from.offset + info.bytes, line: consumed };
-      const text = decode(raw.replace(/^[\r\n]+/, '').replace(/[\r\n]+$/, ''));
+      const text = decode(trimLineBreaks(raw));
       if (columns === null) {
         const names = fields.map((f) => f.trim());
         const duplicate = names.find((n, i) => names.indexOf(n) !== i);
@@ -137,8 +157,7 @@ export async function* readCsv(source: SourceFile, options: CsvOptions): AsyncGe
       } else if (fields.length !== columns.length) {
         yield { kind: 'bad', errorClass: 'PF_IMPORT_FIELD_COUNT', message: `has ${fields.length} fields, the header has ${columns.length}`, line, next, raw: text };
       } else {
-        const cells = index;
-        yield { kind: 'row', cells: (c) => { const i = cells.get(c); return i === undefined ? null : fields[i]!; }, line, next, raw: text };
+        yield { kind: 'row', cells: csvCells(index, fields), line, next, raw: text };
       }
     }
   }
