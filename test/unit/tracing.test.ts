@@ -29,7 +29,7 @@ test('a span continues the incoming trace and hands on its own traceparent', asy
 test('links name the members; a malformed or all-zero traceparent starts a new trace', async () => {
   exporter.reset();
   const member = `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`;
-  await inSpan('close batch', { kind: SpanKind.INTERNAL, links: [member, 'garbage', `00-${'0'.repeat(32)}-${'b'.repeat(16)}-01`] }, () => Promise.resolve());
+  await inSpan('close batch', { kind: SpanKind.INTERNAL, links: [member, 'garbage', `00-${'0'.repeat(32)}-${'b'.repeat(16)}-01`, `00-${'a'.repeat(32)}-${'g'.repeat(16)}-01`, `01-${'a'.repeat(32)}-${'b'.repeat(16)}-01`, `00-${'a'.repeat(32)}_${'b'.repeat(16)}-01`, `${member}0`] }, () => Promise.resolve());
   const handedOn = await inSpan('process raw', { kind: SpanKind.CONSUMER, incoming: `00-${'0'.repeat(32)}-${PARENT}-01` }, (traceparent) => Promise.resolve(traceparent));
   const [batch, fresh] = exporter.getFinishedSpans();
   assert.deepEqual(
