@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, REPO_ROOT } from '../../lib/config.ts';
@@ -116,6 +117,7 @@ const perSecond = (name: string) => median(runs[name]!.map((x) => x.perSecond));
 const cpu = (name: string) => median(runs[name]!.map((x) => x.cpuUsPerRecord));
 const results = {
   at: new Date().toISOString(),
+  loadAverage: loadavg().map((x) => Number(x.toFixed(2))),
   records,
   rounds: Number(values.rounds),
   variants: Object.fromEntries(
@@ -127,6 +129,10 @@ const results = {
         ...(runs.off && {
           throughputRatioToOff: Number((perSecond(name) / perSecond('off')).toFixed(3)),
           cpuRatioToOff: Number((cpu(name) / cpu('off')).toFixed(3)),
+          // Each round's ratio to the off run of the same round, whose load it shared: steadier
+          // than the ratio of medians when the machine's load drifts over the run.
+          cpuRatioToOffPerRound: runs[name]!.map((x, round) => Number((x.cpuUsPerRecord / runs.off![round]!.cpuUsPerRecord).toFixed(3))),
+          medianRoundCpuRatioToOff: Number(median(runs[name]!.map((x, round) => x.cpuUsPerRecord / runs.off![round]!.cpuUsPerRecord)).toFixed(3)),
         }),
       },
     ]),
