@@ -59,6 +59,21 @@ test('a row maps to an application: columns, templates, consts, codes, coercions
   assert.equal(winter.application.description, 'from notes', 'the first non-empty of a column list');
 });
 
+test('mapped rows come out in canonical key order at every level, so hashing them needs no sort', () => {
+  const sortedEverywhere = (value: unknown): boolean => {
+    if (value === null || typeof value !== 'object') return true;
+    const keys = Object.keys(value);
+    return keys.every((k, i) => i === 0 || keys[i - 1]! < k) && Object.values(value).every(sortedEverywhere);
+  };
+  // extraFields written by a rule, by extras alone, by a formula flag alone, or not at all.
+  const withoutRule = BASE.replace('  /extraFields/source: { const: legacy }\n', '');
+  for (const [yaml, cells] of [[BASE, good], [withoutRule, good], [withoutRule, { ...good, Desc: '=cmd', Status: '' }], [withoutRule.replace('extra: [Status]', 'extra: []'), good]] as const) {
+    const out = compileMapping(parseMapping(yaml, 'test.yaml')).map(row(cells));
+    assert.ok(out.ok, JSON.stringify(out));
+    assert.ok(sortedEverywhere(out.application), JSON.stringify(out.application));
+  }
+});
+
 test('each bad value is reported with its field, column and reason, all at once', () => {
   const mapper = compileMapping(parseMapping(BASE, 'test.yaml'));
   const out = mapper.map(row({ ...good, Type: 'X', Applied: '2026-03-09', Cost: '12abc', Stories: '2.5', Desc: '', Point: 'somewhere' }));
