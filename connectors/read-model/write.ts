@@ -61,10 +61,19 @@ function copyField(value: string | number | null): string {
   return /[\\\t\n\r]/.test(text) ? text.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : text;
 }
 
-/** Streams COPY text rows (built by copyField) into `copy` (a COPY ... FROM STDIN statement). */
-async function copyRows(client: pg.ClientBase, copy: string, text: string): Promise<void> {
-  await pipeline(Readable.from([text]), client.query(copyFrom(copy)));
+/**
+ * Streams COPY text rows (built by copyField) into `copy` (a COPY ... FROM STDIN statement).
+ * Chunks given lazily are built while PostgreSQL already parses the ones before.
+ */
+async function copyRows(client: pg.ClientBase, copy: string, text: string | Iterable<string>): Promise<void> {
+  await pipeline(Readable.from(typeof text === 'string' ? [text] : text), client.query(copyFrom(copy)));
 }
+
+/** Rows per chunk of a lazily built COPY stream. */
+const COPY_CHUNK_ROWS = 100;
+
+/** The staged submission columns of an event that records no submission row (READ_FROM_EVENTS). */
+const NO_SUBMISSION_ROW = '\t\\N'.repeat(9);
 
 const EVENT_COLUMNS = 'submission_hash, state, batch_id, idempotency_key, at, worker_id, attempt, traceparent, trace_id, detail, source_topic, source_partition, source_offset';
 
@@ -124,24 +133,33 @@ const SUBMISSION_COLUMNS = 'submission_hash, status, status_rank, status_at, sou
  */
 async function insertEvents(client: pg.ClientBase, topic: string, partition: number, records: Extract<SinkRecord, { kind: 'state' }>[], then = ''): Promise<Set<string>> {
   const inBatch = new Set<string>();
-  let text = '';
-  for (const { event: e, patch: p, offset } of records) {
-    const key = `${e.submissionHash}/${e.state}`;
+  const unique: typeof records = [];
+  for (const record of records) {
+    const key = `${record.event.submissionHash}/${record.event.state}`;
     // A duplicate within the batch too: the first wins.
     if (inBatch.has(key)) continue;
     inBatch.add(key);
-    const recorded = !READ_FROM_EVENTS.has(p.status);
-    const fields = [
-      e.submissionHash, e.state, e.batchId, e.idempotencyKey, iso(e.at), e.workerId, e.attempt, e.traceparent, e.traceId, JSON.stringify(e.detail), topic, partition, offset.toString(),
-      ...(recorded ? [p.status, p.rank, iso(p.statusAt), p.source ?? null, p.sourceClient ?? null, p.sourceReference ?? null, iso(p.receivedAt), p.batchId ?? null, p.reviewTrack ?? null] : [null, null, null, null, null, null, null, null, null]),
-    ];
-    text += `${fields.map(copyField).join('\t')}\n`;
+    unique.push(record);
   }
-  if (inBatch.size === 0) {
+  if (unique.length === 0) {
     if (then) await client.query(then);
     return new Set();
   }
-  await copyRows(client, 'COPY staged_events FROM STDIN', text);
+  const where = `\t${copyField(topic)}\t${partition}\t`;
+  function* chunks(): Generator<string> {
+    for (let start = 0; start < unique.length; start += COPY_CHUNK_ROWS) {
+      let text = '';
+      for (const { event: e, patch: p, offset } of unique.slice(start, start + COPY_CHUNK_ROWS)) {
+        text += `${copyField(e.submissionHash)}\t${copyField(e.state)}\t${copyField(e.batchId)}\t${copyField(e.idempotencyKey)}\t${copyField(iso(e.at))}\t${copyField(e.workerId)}\t${e.attempt}\t${copyField(e.traceparent)}\t${copyField(e.traceId)}\t${copyField(JSON.stringify(e.detail))}${where}${offset}`;
+        text += READ_FROM_EVENTS.has(p.status)
+          ? NO_SUBMISSION_ROW
+          : `\t${copyField(p.status)}\t${p.rank}\t${copyField(iso(p.statusAt))}\t${copyField(p.source ?? null)}\t${copyField(p.sourceClient ?? null)}\t${copyField(p.sourceReference ?? null)}\t${copyField(iso(p.receivedAt))}\t${copyField(p.batchId ?? null)}\t${copyField(p.reviewTrack ?? null)}`;
+        text += '\n';
+      }
+      yield text;
+    }
+  }
+  await copyRows(client, 'COPY staged_events FROM STDIN', chunks());
   // One row per submission for ON CONFLICT DO UPDATE (a state topic holds one state, so this
   // only guards), upserted in hash order: a stable lock order across concurrent transactions.
   const statement = `WITH added AS (
