@@ -18,5 +18,7 @@ COPY ops ./ops
 COPY rules ./rules
 # The fee schedule LOOKUPS_FEE_SCHEDULE_PATH names by default (mount your jurisdiction's over it).
 COPY test/fixtures/lookups/fee-schedule.yaml ./test/fixtures/lookups/fee-schedule.yaml
+# Young generation capped as deploy/systemd/permitflow@.service does (why: there); overridable.
+ENV NODE_OPTIONS=--max-semi-space-size=16
 USER node
 ENTRYPOINT ["node", "bin/permitflow.js"]

@@ -36,7 +36,8 @@ export interface SpawnOptions {
 export function spawnStage(name: string, options: SpawnOptions): StageProcess {
   const profile = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
   const child = spawn(process.execPath, [...profile, join(REPO_ROOT, 'bin/permitflow.js'), ...(options.args ?? ['run', name])], {
-    env: { ...process.env, ...options.env, METRICS_PORT: String(options.metricsPort), PERMITFLOW_WORKER_ID: `bench-${name}` },
+    // Launched as deployed (deploy/systemd/permitflow@.service, the Dockerfile): young generation capped unless NODE_OPTIONS says otherwise.
+    env: { NODE_OPTIONS: '--max-semi-space-size=16', ...process.env, ...options.env, METRICS_PORT: String(options.metricsPort), PERMITFLOW_WORKER_ID: `bench-${name}` },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
