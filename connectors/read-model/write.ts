@@ -279,7 +279,9 @@ async function insertDeadLetters(client: pg.ClientBase, records: Extract<SinkRec
 
 /**
  * Locks the batches (creating placeholder rows), recounts their terminal members and publishes
- * the permits of those now complete. Must run after this transaction's own changes.
+ * the permits of those now complete. Must run after this transaction's own changes. Terminal
+ * states (accepted, rejected, dead_lettered) are always recorded (only READ_FROM_EVENTS states
+ * are not), so the counts read `submissions_recorded` itself, not the view's per-row event look-up.
  */
 async function settleBatches(client: pg.ClientBase, batchIds: string[]): Promise<string[]> {
   const ids = [...new Set(batchIds)].sort();
@@ -292,7 +294,7 @@ async function settleBatches(client: pg.ClientBase, batchIds: string[]): Promise
               count(*) FILTER (WHERE s.status = 'accepted') AS accepted,
               count(*) FILTER (WHERE s.status = 'rejected') AS rejected,
               count(*) FILTER (WHERE s.status = 'dead_lettered') AS dead_lettered
-         FROM batch_members m LEFT JOIN submissions s ON s.submission_hash = m.submission_hash
+         FROM batch_members m LEFT JOIN submissions_recorded s ON s.submission_hash = m.submission_hash
         WHERE m.batch_id = ANY($1)
         GROUP BY m.batch_id
      ), updated AS (
@@ -316,7 +318,7 @@ async function settleBatches(client: pg.ClientBase, batchIds: string[]): Promise
        SELECT e.submission_hash, m.batch_id, e.detail->>'jurisdiction', e.detail->>'permitType', e.detail->>'parcelNumber', e.detail->>'reviewTrack',
               (e.detail->>'computedFeeCents')::bigint, ARRAY(SELECT jsonb_array_elements_text(e.detail->'warnings')), e.at
          FROM batch_members m
-         JOIN submissions s ON s.submission_hash = m.submission_hash AND s.status = 'accepted'
+         JOIN submissions_recorded s ON s.submission_hash = m.submission_hash AND s.status = 'accepted'
          JOIN submission_events e ON e.submission_hash = m.submission_hash AND e.state = 'accepted'
         WHERE m.batch_id = ANY($1)
         ORDER BY e.submission_hash
