@@ -281,7 +281,8 @@ async function insertDeadLetters(client: pg.ClientBase, records: Extract<SinkRec
  * Locks the batches (creating placeholder rows), recounts their terminal members and publishes
  * the permits of those now complete. Must run after this transaction's own changes. Terminal
  * states (accepted, rejected, dead_lettered) are always recorded (only READ_FROM_EVENTS states
- * are not), so the counts read `submissions_recorded` itself, not the view's per-row event look-up.
+ * are not), so the counts read `submissions_recorded` itself and ask the view (its event
+ * look-up) only about a dead letter below rank 40, as the view would.
  */
 async function settleBatches(client: pg.ClientBase, batchIds: string[]): Promise<string[]> {
   const ids = [...new Set(batchIds)].sort();
@@ -293,7 +294,10 @@ async function settleBatches(client: pg.ClientBase, batchIds: string[]): Promise
        SELECT m.batch_id,
               count(*) FILTER (WHERE s.status = 'accepted') AS accepted,
               count(*) FILTER (WHERE s.status = 'rejected') AS rejected,
-              count(*) FILTER (WHERE s.status = 'dead_lettered') AS dead_lettered
+              -- A dead letter below the decision's rank may since have been replayed past it (an
+              -- event of a higher rank): then it is in flight again, as the view says.
+              count(*) FILTER (WHERE CASE WHEN s.status IS DISTINCT FROM 'dead_lettered' THEN false WHEN s.status_rank >= 40 THEN true
+                                          ELSE (SELECT v.status FROM submissions v WHERE v.submission_hash = s.submission_hash) = 'dead_lettered' END) AS dead_lettered
          FROM batch_members m LEFT JOIN submissions_recorded s ON s.submission_hash = m.submission_hash
         WHERE m.batch_id = ANY($1)
         GROUP BY m.batch_id
