@@ -11,15 +11,12 @@
 import { randomFillSync } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { INVALID_TRACEID, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Link, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
-import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
-import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
-import { ProtobufTraceSerializer, TraceExporterMetricsHelper } from '@opentelemetry/otlp-transformer';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler, type SpanExporter } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Config } from '../config.ts';
 import { loggableError, PermitflowError } from '../errors.ts';
-import { encodeTraceRequest } from './otlp-protobuf.ts';
 
 export { SpanKind };
 
@@ -80,20 +77,9 @@ export function startConfiguredTracing(config: Config['tracing'], command: strin
   return startTracing({ serviceName: config.serviceName ?? `permitflow-${command}`, sampleRatio: config.sampleRatio, ...(config.endpoint && { endpoint: config.endpoint }) });
 }
 
-/**
- * OTLP/HTTP protobuf as @opentelemetry/exporter-trace-otlp-proto sends it (the same transport,
- * retries, timeout and OTEL_EXPORTER_OTLP_* settings), the spans encoded by otlp-protobuf.ts:
- * the library's serializer was most of what a span cost (6 us of about 18 per record).
- */
-export function otlpTraceExporter(url: string): SpanExporter {
-  const serializer = { serializeRequest: encodeTraceRequest, deserializeResponse: (response: Uint8Array) => ProtobufTraceSerializer.deserializeResponse(response) };
-  const options = convertLegacyHttpOptions({ url }, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' });
-  return new OTLPExporterBase(createOtlpHttpExportDelegate(options, serializer, 'otlp_http_span_exporter', TraceExporterMetricsHelper, undefined));
-}
-
 /** Starts tracing for this process when an endpoint or exporter is given; call once, early. */
 export function startTracing(options: TracingOptions): Tracing {
-  const exporter = options.exporter ?? (options.endpoint ? otlpTraceExporter(options.endpoint) : undefined);
+  const exporter = options.exporter ?? (options.endpoint ? new OTLPTraceExporter({ url: options.endpoint }) : undefined);
   if (!exporter) return { enabled: false, shutdown: () => Promise.resolve() };
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.serviceName, [ATTR_SERVICE_VERSION]: PACKAGE_VERSION }),
