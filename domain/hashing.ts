@@ -8,19 +8,21 @@
  * application with the same attachments, but not a resubmission that adds one.
  */
 import { hash } from 'node:crypto';
+import canonicalizeModule from 'canonicalize';
 import { PermitflowError } from '../lib/errors.ts';
 
+// canonicalize is CommonJS (`module.exports = fn`) but its types declare an ES default export.
+const canonicalize = canonicalizeModule as unknown as (typeof canonicalizeModule)['default'];
+
 /**
- * RFC 8785 canonical JSON, the output of the `canonicalize` package (2.1.0, kept as the oracle of
- * test/unit/canonical-json.test.ts) for every input, quirks included (a function value writes
- * `undefined`). Written out because its reduce-and-template serialisation was a tenth of an
- * import's CPU: here one string is appended to and already-sorted keys are not sorted again.
+ * RFC 8785 canonical JSON, as the `canonicalize` package writes it (test/unit/canonical-json.test.ts
+ * holds the two paths to it). A value already in canonical key order (as the importer's mapper
+ * builds rows) is written by V8's own serialiser, several times faster: the package's
+ * reduce-and-template serialisation was a tenth of an import's CPU.
  */
 export function canonicalJson(value: unknown): string | undefined {
-  // Already in canonical key order (as the importer's mapper builds rows): V8's own serialiser
-  // writes the same text several times faster.
   if (value !== null && typeof value === 'object' && isInCanonicalOrder(value)) return JSON.stringify(value);
-  return serialize(value);
+  return canonicalize(value);
 }
 
 /**
@@ -59,45 +61,6 @@ function isInCanonicalOrder(value: unknown): boolean {
     default:
       return false;
   }
-}
-
-function serialize(value: unknown): string | undefined {
-  if (typeof value === 'number') {
-    if (Number.isNaN(value)) throw new Error('NaN is not allowed');
-    if (!Number.isFinite(value)) throw new Error('Infinity is not allowed');
-  }
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  const toJSON = (value as { toJSON?: unknown }).toJSON;
-  if (toJSON instanceof Function) return serialize((toJSON as () => unknown).call(value));
-  if (Array.isArray(value)) {
-    let out = '[';
-    for (let i = 0; i < value.length; i++) {
-      // Array.prototype.reduce, which canonicalize uses, skips holes but not their commas.
-      if (!(i in value)) continue;
-      const item: unknown = value[i];
-      if (i > 0) out += ',';
-      out += String(serialize(item === undefined || typeof item === 'symbol' ? null : item));
-    }
-    return `${out}]`;
-  }
-  const object = value as Record<string, unknown>;
-  const keys = Object.keys(object);
-  for (let i = 1; i < keys.length; i++) {
-    if (keys[i - 1]! > keys[i]!) {
-      keys.sort();
-      break;
-    }
-  }
-  let out = '{';
-  let first = true;
-  for (const key of keys) {
-    const item = object[key];
-    if (item === undefined || typeof item === 'symbol') continue;
-    if (!first) out += ',';
-    first = false;
-    out += `${JSON.stringify(key)}:${String(serialize(item))}`;
-  }
-  return `${out}}`;
 }
 
 export interface CanonicalPayload {

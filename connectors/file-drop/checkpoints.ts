@@ -69,47 +69,6 @@ export function checkpointPartition(topic: string, key: string, count: number): 
   return partitioner({ topic, partitionMetadata, message: { key, value: null } });
 }
 
-const M = 0x5bd1e995;
-
-/**
- * The partition kafkajs' default partitioner gives `key` among `count` (Java's murmur2, positive,
- * modulo), in 32-bit integer arithmetic: kafkajs computes it with its 64-bit Long emulation,
- * 5% of an import's CPU. The importer sets each message's partition with it.
- */
-export function keyPartition(key: Buffer | string, count: number): number {
-  const data = typeof key === 'string' ? Buffer.from(key) : key;
-  const length = data.length;
-  let h = 0x9747b28c ^ length;
-  const tail = length & ~3;
-  for (let i = 0; i < tail; i += 4) {
-    let k = data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
-    k = Math.imul(k, M);
-    k ^= k >>> 24;
-    k = Math.imul(k, M);
-    h = Math.imul(h, M) ^ k;
-  }
-  const rest = length & 3;
-  if (rest === 3) h ^= data[tail + 2]! << 16;
-  if (rest >= 2) h ^= data[tail + 1]! << 8;
-  if (rest >= 1) h = Math.imul(h ^ data[tail]!, M);
-  h ^= h >>> 13;
-  h = Math.imul(h, M);
-  h ^= h >>> 15;
-  return (h & 0x7fffffff) % count;
-}
-
-/** Partitions per topic, asked of the cluster once per session. */
-async function partitionCounts(kafka: Kafka, topics: string[]): Promise<Map<string, number>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const metadata = await admin.fetchTopicMetadata({ topics });
-    return new Map(metadata.topics.map((t) => [t.name, t.partitions.length]));
-  } finally {
-    await admin.disconnect();
-  }
-}
-
 function isFenced(err: unknown): boolean {
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
     const type = (e as { type?: string }).type;
@@ -174,18 +133,9 @@ export async function openSession(kafka: Kafka, topology: Topology, importId: st
     await producer.disconnect().catch(() => undefined);
     throw err;
   });
-  const partitions = await partitionCounts(kafka, [topology.topics.raw.name, topology.topics.dlq.name]).catch(async (err: unknown) => {
-    await producer.disconnect().catch(() => undefined);
-    throw err;
-  });
   return {
     checkpoint,
     async commit(records, next) {
-      for (const { topic: name, messages } of records) {
-        const count = partitions.get(name);
-        if (count === undefined) continue;
-        for (const m of messages) if (m.partition === undefined && m.key != null) m.partition = keyPartition(m.key, count);
-      }
       const txn = await producer.transaction();
       try {
         await txn.sendBatch({

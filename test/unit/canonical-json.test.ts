@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import canonicalizeModule from 'canonicalize';
 import { canonicalJson } from '../../domain/hashing.ts';
 
-// The package canonicalJson replaced (for speed) is the oracle: the hashes of every stored submission depend on its output.
+// canonicalize is the oracle: the hashes of every stored submission depend on its output, and canonicalJson's fast path (JSON.stringify of an already-sorted value) must write the same text.
 const canonicalize = canonicalizeModule as unknown as (value: unknown) => string | undefined;
 
 const sparse = [1, , 3]; // eslint-disable-line no-sparse-arrays
