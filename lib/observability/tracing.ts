@@ -20,7 +20,6 @@ import { loggableError, PermitflowError } from '../errors.ts';
 
 export { SpanKind };
 
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 const TRACER = 'permitflow';
 const PACKAGE_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -44,7 +43,7 @@ export function continueOrStart(incoming: string | null | undefined): string {
 }
 
 export function traceIdOf(traceparent: string | undefined | null): string | null {
-  return (traceparent && TRACEPARENT.exec(traceparent)?.[1]) ?? null;
+  return traceparent && isTraceparent(traceparent) ? traceparent.slice(3, 35) : null;
 }
 
 let enabled = false;
@@ -118,7 +117,7 @@ const LOWER_HEX = new Uint8Array(128);
 for (const digit of '0123456789abcdef') LOWER_HEX[digit.charCodeAt(0)] = 1;
 const DASH = 45;
 
-/** TRACEPARENT.test, by hand: the regex was a tenth of a span's cost in profiles (once per record and once per link). */
+/** A version-00 traceparent, checked by hand: a regex was a tenth of a span's cost in profiles (once per record and once per link). */
 function isTraceparent(value: string): boolean {
   if (value.length !== 55 || value.charCodeAt(0) !== 48 || value.charCodeAt(1) !== 48) return false;
   if (value.charCodeAt(2) !== DASH || value.charCodeAt(35) !== DASH || value.charCodeAt(52) !== DASH) return false;

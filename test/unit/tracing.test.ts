@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-node';
-import { inSpan, SpanKind, startTracing } from '../../lib/observability/tracing.ts';
+import { inSpan, SpanKind, startTracing, traceIdOf } from '../../lib/observability/tracing.ts';
 
 const exporter = new InMemorySpanExporter();
 const tracing = startTracing({ serviceName: 'permitflow-unit', exporter });
@@ -66,4 +66,12 @@ test('a traceparent is read by its flags and tolerates surrounding whitespace; a
   assert.notEqual(fresh!.spanContext().traceId, TRACE);
   assert.equal(fresh!.parentSpanContext, undefined);
   assert.equal(upper, `00-${fresh!.spanContext().traceId}-${fresh!.spanContext().spanId}-01`);
+});
+
+test('traceIdOf reads the trace id of a well-formed traceparent only (the traceId field of log lines)', () => {
+  const traceId = 'a'.repeat(32);
+  assert.equal(traceIdOf(`00-${traceId}-${'b'.repeat(16)}-01`), traceId);
+  for (const bad of [undefined, null, '', 'garbage', `01-${traceId}-${'b'.repeat(16)}-01`, `00-${'A'.repeat(32)}-${'b'.repeat(16)}-01`, `00-${traceId}-${'b'.repeat(16)}-01 `]) {
+    assert.equal(traceIdOf(bad), null, String(bad));
+  }
 });
