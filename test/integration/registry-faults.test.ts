@@ -4,28 +4,29 @@
  * failure, never the "unknown writer schema" that would dead-letter a good record.
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { test, type TestContext } from 'node:test';
+import type { Config } from '../../lib/config.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import { faultyProxy } from '../support/faulty-proxy.ts';
 import { testConfig } from '../support/stack.ts';
 
 const isPost = (requestLine: string): boolean => requestLine.startsWith('POST ');
+const serdeVia = (config: Config, registryUrl: string) => createSerde(createRegistry({ ...config, registry: { ...config.registry, url: registryUrl } }));
 const droppingProxy = (t: TestContext, registryUrl: string, times: number, how: 'cut' | 'swallow' = 'cut') => faultyProxy(t, registryUrl, { fail: isPost, times, how });
 
 test('a connection dropped under a registration or a lookup is retried, not reported as a failure', async (t) => {
   const config = await testConfig();
   const subject = `${config.topology.namespace}.registry-faults-value`;
   const proxy = await droppingProxy(t, config.registry.url, 2);
-  const throughProxy = createSerde(createRegistry({ ...config, registry: { ...config.registry, url: proxy.url } }));
+  const throughProxy = serdeVia(config, proxy.url);
 
   const id = await throughProxy.register(subject, 'SubmissionReceived');
   assert.equal(proxy.failed(), 2, 'both dropped POSTs were retried');
   assert.equal(id, await createSerde(createRegistry(config)).register(subject, 'SubmissionReceived'), 'the same schema, the same id');
 
   const lookupProxy = await droppingProxy(t, config.registry.url, 1);
-  const lookups = createSerde(createRegistry({ ...config, registry: { ...config.registry, url: lookupProxy.url } }));
+  const lookups = serdeVia(config, lookupProxy.url);
   assert.equal(await lookups.schemaId({ name: 'registry-faults', subject, schema: 'SubmissionReceived' }), id);
   assert.equal(lookupProxy.failed(), 1);
 });
@@ -34,7 +35,7 @@ test('a request the registry never answers is abandoned after SCHEMA_REGISTRY_TI
   const config = await testConfig({ SCHEMA_REGISTRY_TIMEOUT_MS: '500' });
   const subject = `${config.topology.namespace}.registry-faults-value`;
   const proxy = await droppingProxy(t, config.registry.url, 1, 'swallow');
-  const serde = createSerde(createRegistry({ ...config, registry: { ...config.registry, url: proxy.url } }));
+  const serde = serdeVia(config, proxy.url);
   const id = await serde.register(subject, 'SubmissionReceived');
   assert.equal(proxy.failed(), 1, 'the unanswered POST was retried');
   assert.equal(await serde.schemaId({ name: 'registry-faults', subject, schema: 'SubmissionReceived' }), id);
@@ -55,12 +56,8 @@ test('decoding: an id the registry does not know is permanent; an unreachable re
   assert.equal(unknown.retriable, false);
 
   // Every connection cut: the client's retries run out, and the failure says "try again".
-  const cut = net.createServer((socket) => socket.destroy());
-  await new Promise<void>((resolve) => cut.listen(0, '127.0.0.1', resolve));
-  t.after(() => cut.close());
-  const cutUrl = new URL(config.registry.url);
-  cutUrl.host = `127.0.0.1:${(cut.address() as net.AddressInfo).port}`;
-  const unreachable = await createSerde(createRegistry({ ...config, registry: { ...config.registry, url: cutUrl.toString().replace(/\/$/, '') } }))
+  const cutAll = await faultyProxy(t, config.registry.url, { fail: () => true, times: Number.POSITIVE_INFINITY, how: 'cut' });
+  const unreachable = await serdeVia(config, cutAll.url)
     .decode(topic, record)
     .then(
       () => assert.fail('nothing decodes without the registry'),
