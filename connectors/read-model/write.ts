@@ -282,7 +282,7 @@ async function insertDeadLetters(client: pg.ClientBase, records: Extract<SinkRec
  * the permits of those now complete. Must run after this transaction's own changes. Terminal
  * states (accepted, rejected, dead_lettered) are always recorded (only READ_FROM_EVENTS states
  * are not), so the counts read `submissions_recorded` itself and ask the view (its event
- * look-up) only about a dead letter below rank 40, as the view would.
+ * look-up) only whether a dead letter is still one.
  */
 async function settleBatches(client: pg.ClientBase, batchIds: string[]): Promise<string[]> {
   const ids = [...new Set(batchIds)].sort();
@@ -294,10 +294,10 @@ async function settleBatches(client: pg.ClientBase, batchIds: string[]): Promise
        SELECT m.batch_id,
               count(*) FILTER (WHERE s.status = 'accepted') AS accepted,
               count(*) FILTER (WHERE s.status = 'rejected') AS rejected,
-              -- A dead letter below the decision's rank may since have been replayed past it (an
-              -- event of a higher rank): then it is in flight again, as the view says.
-              count(*) FILTER (WHERE CASE WHEN s.status IS DISTINCT FROM 'dead_lettered' THEN false WHEN s.status_rank >= 40 THEN true
-                                          ELSE (SELECT v.status FROM submissions v WHERE v.submission_hash = s.submission_hash) = 'dead_lettered' END) AS dead_lettered
+              -- A dead letter may since have been replayed past (an event of a higher rank): then
+              -- it is in flight again. The view decides, with its own rank rule; dead letters are few.
+              count(*) FILTER (WHERE s.status = 'dead_lettered'
+                                 AND (SELECT v.status FROM submissions v WHERE v.submission_hash = s.submission_hash) = 'dead_lettered') AS dead_lettered
          FROM batch_members m LEFT JOIN submissions_recorded s ON s.submission_hash = m.submission_hash
         WHERE m.batch_id = ANY($1)
         GROUP BY m.batch_id
@@ -341,7 +341,8 @@ async function settleBatches(client: pg.ClientBase, batchIds: string[]): Promise
  */
 export async function applyBatch(client: pg.ClientBase, batch: SinkBatch): Promise<ApplyResult> {
   await prepareStaging(client);
-  const offsetKey = `consumer_group = ${pg.escapeLiteral(batch.group)} AND topic = ${pg.escapeLiteral(batch.topic)} AND partition = ${Math.trunc(batch.partition)}`;
+  const [group, topic, partition] = [pg.escapeLiteral(batch.group), pg.escapeLiteral(batch.topic), Math.trunc(batch.partition)];
+  const offsetKey = `consumer_group = ${group} AND topic = ${topic} AND partition = ${partition}`;
   const storeOffsetAndCommit = `UPDATE sink_offsets SET next_offset = ${batch.nextOffset.toString()}, updated_at = now() WHERE ${offsetKey}; COMMIT`;
   // Asynchronous commit loses no record: the offset is in the same transaction, so a PostgreSQL
   // crash that forgets the last commits forgets their offsets too and the sink reads them again
@@ -350,7 +351,7 @@ export async function applyBatch(client: pg.ClientBase, batch: SinkBatch): Promi
     // The offset row is created if new and locked in the same round trip (the no-op update takes the row lock).
     const begun = (await client.query(
       `BEGIN; SET LOCAL synchronous_commit TO off;
-       INSERT INTO sink_offsets AS o (consumer_group, topic, partition, next_offset) VALUES (${pg.escapeLiteral(batch.group)}, ${pg.escapeLiteral(batch.topic)}, ${Math.trunc(batch.partition)}, 0)
+       INSERT INTO sink_offsets AS o (consumer_group, topic, partition, next_offset) VALUES (${group}, ${topic}, ${partition}, 0)
        ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = o.next_offset
        RETURNING next_offset`,
     )) as unknown as pg.QueryResult[];

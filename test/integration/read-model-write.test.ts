@@ -5,14 +5,13 @@
  * nothing twice.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { stateRecord, type StateRecord } from '../../connectors/read-model/records.ts';
+import { deadLetterRecord, stateRecord, type StateRecord } from '../../connectors/read-model/records.ts';
 import { applyBatch, type SinkBatch, type SinkRecord } from '../../connectors/read-model/write.ts';
-import type { PayloadRef, StateHeader } from '../../schemas/types.ts';
+import { sha256Hex as sha } from '../../domain/hashing.ts';
+import type { DeadLetter, PayloadRef, StateHeader } from '../../schemas/types.ts';
 import { readModelConfig } from './read-model-helpers.ts';
 
-const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const PAYLOAD: PayloadRef = { contentType: 'application/json', size: 2, sha256: sha('{}'), inline: null, objectKey: `raw/${sha('{}')}` };
 const AWKWARD = 'tab\there, line\nbreak, return\r, back\\slash, \\N, end';
 
@@ -37,7 +36,6 @@ test('a batch keeps every character, records submissions only for new events, an
   // Released before the pool ends (the pool's own after hook waits for it).
   const client = await pool.connect();
   try {
-
     const received = batchOf('g', 'received', records(hashes, 'received', null));
     assert.deepEqual(await applyBatch(client, received), { applied: 3, skipped: 0, duplicates: 0, completedBatches: [] });
     const sources = await pool.query<{ source_reference: string; status: string }>('SELECT source_reference, status FROM submissions_recorded ORDER BY source_reference');
@@ -77,6 +75,34 @@ test('a batch keeps every character, records submissions only for new events, an
       { consumer_group: 'replay', topic: 'accepted', next_offset: '3' },
       { consumer_group: 'replay', topic: 'received', next_offset: '3' },
     ]);
+  } finally {
+    client.release();
+  }
+});
+
+test('a dead letter replayed past its stage is in flight again when its batch settles, not dead-lettered', async (t) => {
+  const { pool } = await readModelConfig(t);
+  const [replayed, decided] = [sha('dead-letter-replayed'), sha('dead-letter-sibling')];
+  const batchId = 'batch-dl';
+  const header = (hash: string, state: 'enriched', offset: number): StateHeader => ({ submissionHash: hash, state, batchId, idempotencyKey: hash, at: Date.UTC(2026, 11, 3, 13, 0, offset), workerId: 'test', attempt: 1, traceparent: null });
+  const letter: DeadLetter = {
+    submissionHash: replayed, batchId, stage: 'enricher', consumerGroup: 'enricher', errorClass: 'PF_LOOKUP_FAILED', errorMessage: 'parcel lookup failed', errorChain: [], attempt: 3,
+    firstFailureAt: 0, lastFailureAt: 0, originalTopic: 'chunked', originalPartition: 0, originalOffset: 0, originalTimestamp: 0, originalKey: null, originalValue: null, originalHeaders: {}, traceId: null, workerId: 'test', parked: false,
+  };
+  const settled = async () => (await pool.query<{ accepted_count: number; dead_lettered_count: number; complete: boolean }>('SELECT accepted_count, dead_lettered_count, complete FROM batches WHERE batch_id = $1', [batchId])).rows[0];
+  const client = await pool.connect();
+  try {
+    await applyBatch(client, batchOf('g', 'received', records([replayed, decided], 'received', null)));
+    const manifest = { batchId, idempotencyKey: 'key', partition: 0, members: [replayed, decided], count: 2, bytes: 4, openedAt: 0, closedAt: 1, closeReason: 'COUNT' as const, firstOffset: 0, lastOffset: 1, archiveKey: null, workerId: 'test' };
+    await applyBatch(client, batchOf('g', 'batches', [{ kind: 'manifest', offset: 0n, manifest }]));
+    await applyBatch(client, batchOf('g', 'dlq', [{ kind: 'dead-letter', offset: 0n, ...deadLetterRecord(letter, batchId) }]));
+    assert.deepEqual(await settled(), { accepted_count: 0, dead_lettered_count: 1, complete: false });
+
+    // Replayed: enriched (a higher rank than the enricher's dead letter) puts it back in flight; the sibling's decision settles the batch.
+    const enriched = stateRecord({ header: header(replayed, 'enriched', 0), payload: PAYLOAD, attachments: [], lookups: [] });
+    await applyBatch(client, batchOf('g', 'enriched', [{ kind: 'state', offset: 0n, ...enriched }]));
+    await applyBatch(client, batchOf('g', 'accepted', records([decided], 'accepted', batchId)));
+    assert.deepEqual(await settled(), { accepted_count: 1, dead_lettered_count: 0, complete: false });
   } finally {
     client.release();
   }
