@@ -12,16 +12,10 @@ import type { ObjectStore } from './object-store.ts';
 export const payloadKey = (sha256: string): string => `raw/${sha256}`;
 export const attachmentKey = (sha256: string): string => `attachments/${sha256}`;
 
-/** The reference of a payload small enough to travel inline, else null: no promise for the common case. */
-export function inlinePayload(payload: CanonicalPayload, inlineLimit: number): PayloadRef | null {
-  return payload.bytes.length <= inlineLimit ? { contentType: 'application/json', size: payload.bytes.length, sha256: payload.hash, inline: payload.bytes, objectKey: null } : null;
-}
-
 /** Keeps the payload inline when small, else writes it once to the object store. */
 export async function storePayload(store: ObjectStore | undefined, payload: CanonicalPayload, inlineLimit: number): Promise<PayloadRef> {
-  const inline = inlinePayload(payload, inlineLimit);
-  if (inline) return inline;
   const ref = { contentType: 'application/json', size: payload.bytes.length, sha256: payload.hash };
+  if (payload.bytes.length <= inlineLimit) return { ...ref, inline: payload.bytes, objectKey: null };
   if (!store) throw PermitflowError.permanent('PF_NO_OBJECT_STORE', `payload of ${payload.bytes.length} bytes exceeds the inline limit and no object store is configured`);
   const objectKey = payloadKey(payload.hash);
   await store.putIfAbsent(objectKey, payload.bytes, { contentType: 'application/json', contentLength: payload.bytes.length });

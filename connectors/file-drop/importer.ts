@@ -19,7 +19,7 @@
 import { basename } from 'node:path';
 import type { Kafka, Message } from 'kafkajs';
 import { canonicalPayload, sha256Hex } from '../../domain/hashing.ts';
-import { inlinePayload, storePayload } from '../claim-check.ts';
+import { storePayload } from '../claim-check.ts';
 import type { ObjectStore } from '../object-store.ts';
 import { withRetries } from '../../lib/backoff.ts';
 import type { Config } from '../../lib/config.ts';
@@ -216,7 +216,7 @@ async function run(source: SourceFile, mapping: Mapping, mapper: RowMapper, deps
                 sourceClient: mapping.name,
                 sourceReference: outcome.reference ?? `${source.name}:${item.line}`,
                 receivedAt: Date.now(),
-                payload: inlinePayload(payload, settings.inlineLimitBytes) ?? (await storePayload(deps.objectStore, payload, settings.inlineLimitBytes)),
+                payload: await storePayload(deps.objectStore, payload, settings.inlineLimitBytes),
                 attachments: [],
                 traceparent: continueOrStart(undefined),
               };

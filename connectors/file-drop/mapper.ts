@@ -181,8 +181,6 @@ export function compileMapping(mapping: Mapping): RowMapper {
   }));
   // Rules run in the mapping's order (it orders the reasons of a bad row); their values are set in path order.
   const assembly = rules.map((_, i) => i).sort((a, b) => comparePaths(rules[a]!.parts, rules[b]!.parts));
-  // Where extraFields goes among the top-level keys when extras or formula flags add it.
-  const extraSlot = assembly.findIndex((i) => rules[i]!.parts[0]! > 'extraFields');
   const extraColumns = [...mapping.extra].sort();
   const columnsOfPath = new Map(rules.map((r) => [r.path, r.columns]));
   const read = [...new Set([...rules.flatMap((r) => r.columns), ...mapping.extra, ...(mapping.reference ? [mapping.reference] : [])])];
@@ -248,10 +246,8 @@ export function compileMapping(mapping: Mapping): RowMapper {
         }
       }
       const extra: Record<string, string> = {};
-      let extras = 0;
       for (const c of extraColumns) {
         const v = cell(cells, c, true);
-        if (v !== null && !Object.hasOwn(extra, c)) extras++;
         if (v !== null) extra[c] = v;
       }
       const formulaColumns: string[] = [];
@@ -260,15 +256,12 @@ export function compileMapping(mapping: Mapping): RowMapper {
         if (raw !== null && MAYBE_FORMULA.test(raw) && (looksLikeFormula(raw) || looksLikeFormula(raw.trim()))) formulaColumns.push(c);
       }
       if (formulaColumns.length > 0) extra[FORMULA_FLAG] = formulaColumns.join(', ');
-      const withExtra = extras > 0 || formulaColumns.length > 0;
-      for (let j = 0; j < assembly.length; j++) {
-        if (j === extraSlot && withExtra) application.extraFields ??= {};
-        const i = assembly[j]!;
+      for (const i of assembly) {
         if (values[i] !== null) setPath(application, rules[i]!.parts, values[i]);
       }
-      if (withExtra) {
+      if (Object.keys(extra).length > 0) {
         application.extraFields = sortedKeys({ ...(application.extraFields as Record<string, string> | undefined), ...extra });
-        // Only checks: extraFields was given its sorted slot above.
+        // extraFields was added last: put it in its sorted place among the top-level keys.
         application = sortedKeys(application);
       }
 
