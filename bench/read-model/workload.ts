@@ -1,16 +1,15 @@
 /**
  * The read-model bench's workload: pre-built sink records of whole submissions (every state,
- * the batch manifests), grouped as Kafka fetches. Shared by the bench and its profiling runs.
+ * the batch manifests), grouped as Kafka fetches, built before the clock starts.
  */
-import { createHash } from 'node:crypto';
 import { stateRecord, type StateRecord } from '../../connectors/read-model/records.ts';
 import type { SinkRecord } from '../../connectors/read-model/write.ts';
+import { sha256Hex as sha } from '../../domain/hashing.ts';
 import type { BatchManifest, PayloadRef, StateHeader } from '../../schemas/types.ts';
 
 /** Submissions per windower batch (manifest). */
 const WINDOW = 500;
 
-const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const PAYLOAD: PayloadRef = { contentType: 'application/json', size: 900, sha256: sha('p'), inline: null, objectKey: `raw/${sha('p')}` };
 
 export interface Fetch {

@@ -17,6 +17,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { EachBatchPayload, Kafka } from 'kafkajs';
 import { Counter, Histogram } from 'prom-client';
+import { sha256Hex } from '../../domain/hashing.ts';
 import { classify, PermitflowError } from '../../lib/errors.ts';
 import { stringHeaders } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
@@ -35,7 +36,6 @@ import {
   parseManifestKey,
   parseSegmentKey,
   partitionPrefix,
-  sha256Hex,
   wireSchemaId,
   type AuditLine,
   type SegmentManifest,

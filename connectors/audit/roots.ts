@@ -7,9 +7,10 @@
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import canonicalizeModule from 'canonicalize';
 import { Gauge } from 'prom-client';
+import { sha256Hex } from '../../domain/hashing.ts';
 import type { Config } from '../../lib/config.ts';
 import { ConfigError } from '../../lib/config.ts';
-import { AUDIT_PREFIX, parseManifest, rootsPrefix, sha256Hex, type SegmentManifest } from './segment.ts';
+import { AUDIT_PREFIX, parseManifest, rootsPrefix, type SegmentManifest } from './segment.ts';
 import type { AuditStore } from './store.ts';
 
 // canonicalize is CommonJS (`module.exports = fn`) but its types declare an ES default export.

@@ -15,8 +15,8 @@
  * conditional put on it lets exactly one segment follow each one, so two archivers that both
  * think they own a partition (a rebalance in flight) cannot fork the chain.
  */
-import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { sha256Hex } from '../../domain/hashing.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 
 export const AUDIT_PREFIX = 'audit';
@@ -41,7 +41,6 @@ export function parseManifestKey(key: string): bigint | undefined {
   return m ? BigInt(m[1]!) : undefined;
 }
 
-export const sha256Hex = (bytes: Buffer | string): string => createHash('sha256').update(bytes).digest('hex');
 
 /** One archived record. Offsets and timestamps are decimal strings (64-bit). */
 export interface AuditLine {

@@ -4,8 +4,9 @@
  * naming it and the manifests of the batches it was in, each segment checked against its
  * manifest's SHA-256 on the way.
  */
+import { sha256Hex } from '../../domain/hashing.ts';
 import type { Topology } from '../../topology/topics.ts';
-import { decodeSegment, parseManifest, parseManifestKey, sha256Hex, type AuditLine } from './segment.ts';
+import { decodeSegment, parseManifest, parseManifestKey, type AuditLine } from './segment.ts';
 import type { AuditStore } from './store.ts';
 import { archiveChains } from './verify.ts';
 

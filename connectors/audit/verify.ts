@@ -6,9 +6,10 @@
  * root whose signature does not verify or whose heads are not in the archive.
  */
 import type { KeyObject } from 'node:crypto';
+import { sha256Hex } from '../../domain/hashing.ts';
 import { PROCESSORS, type Topology } from '../../topology/topics.ts';
 import { rootSignatureValid, type SignedRoot } from './roots.ts';
-import { decodeSegment, parseManifest, parseManifestKey, parseSegmentKey, partitionPrefix, rootsPrefix, sha256Hex, type SegmentManifest } from './segment.ts';
+import { decodeSegment, parseManifest, parseManifestKey, parseSegmentKey, partitionPrefix, rootsPrefix, type SegmentManifest } from './segment.ts';
 import type { AuditStore } from './store.ts';
 
 export interface Chain {
