@@ -14,6 +14,7 @@ import { loadPayload } from '../../connectors/claim-check.ts';
 import { FORMULA_FLAG } from '../../connectors/file-drop/mapper.ts';
 import { loadMapping } from '../../connectors/file-drop/mapping.ts';
 import type { DeadLetter, PermitApplication, SubmissionEnvelope } from '../../schemas/types.ts';
+import { eventually } from '../support/intake-stack.ts';
 import { readAll } from '../support/pipeline.ts';
 import { importHere, importStack, permitflow, SAMPLE, SF_MAPPING, tempDir } from '../support/import.ts';
 
@@ -25,8 +26,16 @@ function rowWithDescription(i: number, description: string): string {
   return [...fields.slice(0, start), `"${description.replaceAll('"', '""')}"`, ...fields.slice(end + 1)].join(',');
 }
 
-async function applications(config: Parameters<typeof readAll>[0], topology: Parameters<typeof readAll>[1]): Promise<Map<string, PermitApplication>> {
-  const raw = (await readAll<SubmissionEnvelope>(config, topology, 'raw')).map((r) => r.value);
+/**
+ * The imported applications by source reference, once all `expected` are readable: the import's
+ * commit returns before the transaction's markers reach every partition, and until then a
+ * read_committed reader's end is short of the records.
+ */
+async function applications(config: Parameters<typeof readAll>[0], topology: Parameters<typeof readAll>[1], expected: number): Promise<Map<string, PermitApplication>> {
+  const raw = await eventually(`${expected} records on the raw topic`, async () => {
+    const records = await readAll<SubmissionEnvelope>(config, topology, 'raw');
+    return records.length >= expected ? records.map((r) => r.value) : undefined;
+  });
   return new Map(await Promise.all(raw.map(async (e) => [e.sourceReference!, JSON.parse((await loadPayload(undefined, e.payload)).toString()) as PermitApplication] as const)));
 }
 
@@ -49,7 +58,7 @@ test('a Windows-1252 export with CRLF, quoted newlines and formula cells: conver
   assert.equal(report.file.encoding, 'windows-1252');
   assert.deepEqual(report.counts, { read: 7, produced: 6, duplicates: 0, bad: 1, flagged: 2 });
 
-  const apps = await applications(config, topology);
+  const apps = await applications(config, topology, report.counts.produced);
   const permit = (i: number) => syntheticRow(i).split(',')[0]!;
   assert.equal(apps.get(permit(0))!.description, 'Café – “new” deck, 2nd floor');
   assert.equal(apps.get(permit(1))!.description, 'scope:\r\nremove wall\r\nadd beam');
@@ -73,7 +82,7 @@ test('UTF-8 with a byte-order mark and CRLF line ends: the first column is found
   assert.equal(report.status, 'completed', JSON.stringify(report.error));
   assert.equal(report.file.bom, true);
   assert.equal(report.counts.produced, 5);
-  const apps = await applications(config, topology);
+  const apps = await applications(config, topology, report.counts.produced);
   assert.ok(apps.has('201810011823'), 'the BOM did not end up in the first column name');
   for (const app of apps.values()) assert.doesNotMatch(JSON.stringify(app), /\\r|\ufeff/);
 });
