@@ -24,6 +24,8 @@ export interface ProcessFigures {
   cpuSeconds: number;
   cpuSecondsPer1000: number;
   peakRssMb: number;
+  /** Records consumed per committed transaction: how large the batches the stage got were. */
+  recordsPerTransaction: number;
   /** Where its CPU went from the first received to the last decision (with --profile). */
   profile?: ProfileSummary;
 }
@@ -92,6 +94,8 @@ export async function drain(options: DrainOptions): Promise<DrainResult> {
     const cpuAtEnd = stages.map((s) => s.cpuSeconds());
     const stackAtEnd = stackCpuSeconds(paths);
     const recordsOut = (await Promise.all(stages.map((s) => scrapeSum(s.metricsPort, 'permitflow_records_out_total')))).reduce((a, b) => a + b, 0);
+    const recordsIn = await Promise.all(stages.map((s) => scrapeSum(s.metricsPort, 'permitflow_records_in_total')));
+    const committed = await Promise.all(stages.map((s) => scrapeSum(s.metricsPort, 'permitflow_transactions_total', { outcome: 'commit' })));
     // The read model applies each state topic on its own: intermediate states may trail the
     // decisions. Their record times are what the spans read, so wait (bounded) until all are in.
     let spans = await stateSpans(ns.pool);
@@ -102,7 +106,8 @@ export async function drain(options: DrainOptions): Promise<DrainResult> {
     const seconds = Math.max(...spans.filter((s) => s.state === 'accepted' || s.state === 'rejected').map((s) => s.lastAt));
     const processes = stages.map((s, i) => {
       const cpu = cpuAtEnd[i]! - (cpuAtFirst?.[i] ?? 0);
-      return { name: s.name, cpuSeconds: round(cpu, 2), cpuSecondsPer1000: round((cpu / rows) * 1000, 3), peakRssMb: Math.round(s.peakRssMb()) };
+      const recordsPerTransaction = committed[i]! > 0 ? round(recordsIn[i]! / committed[i]!, 1) : 0;
+      return { name: s.name, cpuSeconds: round(cpu, 2), cpuSecondsPer1000: round((cpu / rows) * 1000, 3), peakRssMb: Math.round(s.peakRssMb()), recordsPerTransaction };
     });
     const loadAverage = round(loadavg()[0]!, 2);
     await stopStages(stages);
@@ -150,9 +155,11 @@ async function stateSpans(pool: import('pg').Pool): Promise<StateSpan[]> {
   return rows.map((r) => ({ state: r.state, records: Number(r.records), firstAt: round(r.first_s, 2), lastAt: round(r.last_s, 2) }));
 }
 
-export async function scrapeSum(port: number, metric: string): Promise<number> {
+/** The sum of a metric's samples, of those carrying every given label value. */
+export async function scrapeSum(port: number, metric: string, labels: Record<string, string> = {}): Promise<number> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) });
-  return parseSamples(await res.text(), metric).reduce((sum, s) => sum + s.value, 0);
+  const matches = (s: { labels: Record<string, string> }) => Object.entries(labels).every(([k, v]) => s.labels[k] === v);
+  return parseSamples(await res.text(), metric).filter(matches).reduce((sum, s) => sum + s.value, 0);
 }
 
 export const round = (n: number, digits: number): number => Number(n.toFixed(digits));

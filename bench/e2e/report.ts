@@ -39,9 +39,9 @@ export function renderMarkdown(r: E2eResults): string {
     out.push(`${fmt(d.decided)} decided, ${d.deadLettered} dead-lettered, ${fmt(d.seconds, 2)} s from the first received to the last decision; ${d.recordsOutPerSubmission} records produced per submission.`, '');
     out.push('| state | records | first (s) | last (s) |', '|---|---|---|---|');
     for (const s of d.spans) out.push(`| ${s.state} | ${fmt(s.records)} | ${s.firstAt} | ${s.lastAt} |`);
-    out.push('', '| process | CPU s | CPU s per 1,000 | peak RSS MB |', '|---|---|---|---|');
-    for (const p of d.processes) out.push(`| ${p.name} | ${p.cpuSeconds} | ${p.cpuSecondsPer1000} | ${p.peakRssMb} |`);
-    for (const [service, per1000] of Object.entries(d.stackCpuSecondsPer1000)) out.push(`| stack: ${service} | | ${per1000} | |`);
+    out.push('', '| process | CPU s | CPU s per 1,000 | peak RSS MB | records per transaction |', '|---|---|---|---|---|');
+    for (const p of d.processes) out.push(`| ${p.name} | ${p.cpuSeconds} | ${p.cpuSecondsPer1000} | ${p.peakRssMb} | ${p.recordsPerTransaction} |`);
+    for (const [service, per1000] of Object.entries(d.stackCpuSecondsPer1000)) out.push(`| stack: ${service} | | ${per1000} | | |`);
     for (const p of d.processes) {
       if (!p.profile) continue;
       out.push('', `### Top self time: ${p.name} (idle ${p.profile.idle}% of the drain)`, '', '| share | self ms | function | where |', '|---|---|---|---|');
