@@ -2,30 +2,18 @@
  * The wiring of the processors: each is built from the connectors that implement its ports. `permitflow run`
  * starts them through here; tests build them the same way.
  */
-import { objectStorePayloads, storePayload } from '../connectors/claim-check.ts';
-import { createEnrichmentLookups } from '../connectors/lookups/index.ts';
+import { objectStorePayloads } from '../connectors/claim-check.ts';
 import { createObjectStore } from '../connectors/object-store.ts';
-import { createPdfExtractor } from '../connectors/pdf/extractor.ts';
-import { loadFormMappings } from '../connectors/pdf/form-mapping.ts';
 import type { ObjectStore, PayloadSource } from '../domain/ports.ts';
-import { startArchiver } from '../connectors/audit/index.ts';
-import { startReadModel, type ReadModelDeps, type RunningSink } from '../connectors/read-model/index.ts';
-import { startNotifier } from '../connectors/webhooks/notifier.ts';
+import type { ReadModelDeps, RunningSink } from '../connectors/read-model/index.ts';
 import type { Config } from '../lib/config.ts';
 import { createKafka } from '../lib/kafka.ts';
 import type { Logger } from '../lib/logger.ts';
 import { createRegistry, createSerde, type Serde } from '../schemas/serde.ts';
 import { watchConsumerLag } from '../lib/observability/metrics.ts';
 import { buildTopology, PROCESSORS, type ProcessorId, type Topology } from '../topology/topics.ts';
-import { createDecider } from '../processors/decider/index.ts';
-import { createEnricher } from '../processors/enricher/index.ts';
-import { createExtractor } from '../processors/extractor/index.ts';
 import { runProcessor, type RunningProcessor } from '../processors/runtime/runner.ts';
 import type { ProcessorDefinition } from '../processors/runtime/types.ts';
-import { loadFeeQuoter } from '../processors/validator/fee-quoter.ts';
-import { createValidator } from '../processors/validator/index.ts';
-import { loadRuleSets } from '../processors/validator/rule-set.ts';
-import { createWindower } from '../processors/windower/index.ts';
 
 export interface ProcessorDeps {
   config: Config;
@@ -39,45 +27,67 @@ export interface ProcessorDeps {
 
 type Factory = (deps: ProcessorDeps) => Promise<ProcessorDefinition<never>>;
 
+// Each stage imports its own modules when it is built, not at start: a process running one stage
+// does not load (and hold in memory) the PDF reader, the HTTP lookups or PostgreSQL of the others.
 export const PROCESSOR_FACTORIES: Partial<Record<ProcessorId, Factory>> = {
-  extractor: ({ config, topology, objectStore, payloads }) =>
-    Promise.resolve(
-      createExtractor({
-        topology,
-        workerId: config.workerId,
-        payloads,
-        concurrency: config.extract.concurrency,
-        // Form mappings are validated here, at start: a broken one stops the stage before its first PDF.
-        reader: createPdfExtractor({ forms: loadFormMappings(config.extract.formsDir), ...config.extract }),
-        applications: { store: (payload) => storePayload(objectStore, payload, config.intake.inlineLimitBytes) },
-      }),
-    ),
-  windower: ({ config, topology, serde, objectStore }) =>
-    Promise.resolve(createWindower({ ...config.windower, archive: objectStore, serde, topology, workerId: config.workerId })),
-  enricher: async ({ config, topology, payloads, logger }) =>
-    createEnricher({
+  extractor: async ({ config, topology, objectStore, payloads }) => {
+    const [{ createExtractor }, { createPdfExtractor }, { loadFormMappings }, { storePayload }] = await Promise.all([
+      import('../processors/extractor/index.ts'),
+      import('../connectors/pdf/extractor.ts'),
+      import('../connectors/pdf/form-mapping.ts'),
+      import('../connectors/claim-check.ts'),
+    ]);
+    return createExtractor({
+      topology,
+      workerId: config.workerId,
+      payloads,
+      concurrency: config.extract.concurrency,
+      // Form mappings are validated here, at start: a broken one stops the stage before its first PDF.
+      reader: createPdfExtractor({ forms: loadFormMappings(config.extract.formsDir), ...config.extract }),
+      applications: { store: (payload) => storePayload(objectStore, payload, config.intake.inlineLimitBytes) },
+    });
+  },
+  windower: async ({ config, topology, serde, objectStore }) => {
+    const { createWindower } = await import('../processors/windower/index.ts');
+    return createWindower({ ...config.windower, archive: objectStore, serde, topology, workerId: config.workerId });
+  },
+  enricher: async ({ config, topology, payloads, logger }) => {
+    const [{ createEnricher }, { createEnrichmentLookups }] = await Promise.all([import('../processors/enricher/index.ts'), import('../connectors/lookups/index.ts')]);
+    return createEnricher({
       topology,
       lookups: await createEnrichmentLookups(config, { logger }),
       payloads,
       workerId: config.workerId,
       concurrency: config.enricher.concurrency,
-    }),
-  validator: async ({ config, topology, payloads }) =>
-    createValidator({
+    });
+  },
+  validator: async ({ config, topology, payloads }) => {
+    const [{ createValidator }, { loadRuleSets }, { loadFeeQuoter }] = await Promise.all([
+      import('../processors/validator/index.ts'),
+      import('../processors/validator/rule-set.ts'),
+      import('../processors/validator/fee-quoter.ts'),
+    ]);
+    return createValidator({
       topology,
       workerId: config.workerId,
       ruleSets: loadRuleSets(config.rules.dir),
       fees: await loadFeeQuoter(config.lookups.feeSchedulePath),
       payloads,
-    }),
-  decider: ({ config, topology, payloads }) => Promise.resolve(createDecider({ topology, workerId: config.workerId, ruleSets: loadRuleSets(config.rules.dir), payloads })),
+    });
+  },
+  decider: async ({ config, topology, payloads }) => {
+    const [{ createDecider }, { loadRuleSets }] = await Promise.all([import('../processors/decider/index.ts'), import('../processors/validator/rule-set.ts')]);
+    return createDecider({ topology, workerId: config.workerId, ruleSets: loadRuleSets(config.rules.dir), payloads });
+  },
 };
 
+type SinkStarter = (config: Config, deps: ReadModelDeps) => RunningSink;
+
 /** Stages that are sinks, not consume-transform-produce processors: they run beside the runtime. */
-export const SINK_STARTERS: Partial<Record<ProcessorId, (config: Config, deps: ReadModelDeps) => RunningSink>> = {
-  'read-model': startReadModel,
-  notifier: startNotifier,
-  archiver: startArchiver,
+export const SINK_STARTERS: Partial<Record<ProcessorId, () => Promise<SinkStarter>>> = {
+  'read-model': async () => (await import('../connectors/read-model/index.ts')).startReadModel,
+  notifier: async () => (await import('../connectors/webhooks/notifier.ts')).startNotifier,
+  archiver: async () => (await import('../connectors/audit/index.ts')).startArchiver,
 };
 
 export const availableProcessors = (): ProcessorId[] => [...Object.keys(PROCESSOR_FACTORIES), ...Object.keys(SINK_STARTERS)] as ProcessorId[];
@@ -104,9 +114,10 @@ export async function startProcessors(config: Config, ids: ProcessorId[], logger
       return factory({ config, topology, serde, objectStore, payloads, logger });
     }),
   );
+  const sinkStarters = await Promise.all(ids.flatMap((id) => SINK_STARTERS[id]?.() ?? []));
   const running = [
     ...definitions.map((definition) => runProcessor(kafka, serde, definition, { topology, logger, workerId: config.workerId, ...config.runtime })),
-    ...ids.flatMap((id) => SINK_STARTERS[id]?.(config, { kafka, serde, topology, logger }) ?? []),
+    ...sinkStarters.map((start) => start(config, { kafka, serde, topology, logger })),
   ];
   // Each group's lag, read at scrape time, is exported by the process that runs it.
   const lagAdmin = kafka.admin();
