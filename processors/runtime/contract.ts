@@ -6,7 +6,7 @@
  */
 import type { ProcessorDeclaration } from '../../topology/contract.ts';
 import { PROCESSORS, type ProcessorId, type TopicSpec, type Topology } from '../../topology/topics.ts';
-import { isChangelogOutput, isStoreOutput, type Output } from './types.ts';
+import type { Output } from './types.ts';
 
 /** A processor broke its declaration. A TypeError, so classify() makes it fatal: retrying a bug hides it. */
 export class UndeclaredOutputError extends TypeError {
@@ -31,15 +31,8 @@ export function declaredStore(processor: ProcessorId, topology: Topology, store:
 export function outputGuard(processor: ProcessorId, topology: Topology): (output: Output) => void {
   const declaration: ProcessorDeclaration = PROCESSORS[processor];
   const topics = new Set(declaration.outputs.map((id) => topology.topics[id].name));
-  const changelogs = new Set(declaration.stores.map((store) => topology.changelog(processor, store)));
   return (output) => {
-    if (isStoreOutput(output)) {
-      declaredStore(processor, topology, output.store);
-    } else if (isChangelogOutput(output)) {
-      if (!changelogs.has(output.changelog)) {
-        throw new UndeclaredOutputError(`processor ${processor} wrote changelog ${output.changelog}, which is not one of its declared stores (${declaration.stores.join(', ') || 'none'}): declare the store in processors/${processor}/topology.ts`);
-      }
-    } else if (!topics.has(output.topic.name)) {
+    if (!topics.has(output.topic.name)) {
       throw new UndeclaredOutputError(`processor ${processor} wrote topic ${output.topic.name}, which is not one of its declared outputs (${[...topics].join(', ') || 'none'}): declare it in processors/${processor}/topology.ts`);
     }
   };

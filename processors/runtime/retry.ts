@@ -58,7 +58,7 @@ export function retryHistory(headers: Record<string, string>, attempt: number): 
  */
 export function retryRouter(processor: ProcessorId, topology: Topology) {
   const retryTopics: TopicSpec[] = PROCESSORS[processor].retries.map((id) => topology.topics[id]);
-  return async (record: InputRecord, ctx: RecordContext, handle: () => Promise<ProcessorOutput[]> | ProcessorOutput[]): Promise<ProcessorOutput[]> => {
+  return async <O>(record: InputRecord, ctx: RecordContext, handle: () => Promise<O[]> | O[]): Promise<(O | ProcessorOutput)[]> => {
     try {
       return await handle();
     } catch (err) {

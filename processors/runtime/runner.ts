@@ -57,9 +57,7 @@ import { whileHeartbeating } from './heartbeat.ts';
 import type { ProducedRecord } from './producers.ts';
 import { createRuntimeConsumer, isRebalanceError as isRebalance, pastTrailingMarkers } from './stage-client.ts';
 import {
-  isChangelogOutput,
   isCommitCondition,
-  isStoreOutput,
   type ProcessorOutput,
   type InputRecord,
   type Output,
@@ -133,8 +131,15 @@ function observeDecisions(produced: ProducedRecord[]): void {
 }
 
 /** The batch a decoded state record belongs to (from chunked on), if any. */
+/** A handler's store write, bound for the store's changelog partition: the runtime's own output kind. */
+interface StoreRecord extends StoreWrite {
+  partition: number;
+}
+type RuntimeOutput = ProcessorOutput | StoreRecord;
+const isStoreRecord = (o: Output | StoreRecord): o is StoreRecord => 'store' in o;
+
 /** A handler's outputs and then its store writes (most handlers write none: no copy then). */
-function withStoreWrites(outputs: ProcessorOutput[], writes: readonly StoreWrite[], partition: number): ProcessorOutput[] {
+function withStoreWrites(outputs: ProcessorOutput[], writes: readonly StoreWrite[], partition: number): RuntimeOutput[] {
   if (writes.length === 0) return outputs;
   return [...outputs, ...writes.map((w) => ({ ...w, partition }))];
 }
@@ -323,20 +328,19 @@ export function runProcessor(kafka: Kafka, serde: Serde, definition: ProcessorDe
   }
 
   /** Encodes outputs as records; their commit conditions go to `conditions`, for the transaction to await. */
-  async function encode(outputs: ProcessorOutput[], partition: number, traceparent: string, conditions: Promise<unknown>[]): Promise<ProducedRecord[]> {
-    const records: Output[] = [];
+  async function encode(outputs: RuntimeOutput[], partition: number, traceparent: string, conditions: Promise<unknown>[]): Promise<ProducedRecord[]> {
+    const records: (Output | StoreRecord)[] = [];
     for (const o of outputs) {
       if (isCommitCondition(o)) {
         conditions.push(o.awaitBeforeCommit);
       } else {
-        checkOutput(o);
+        if (!isStoreRecord(o)) checkOutput(o);
         records.push(o);
       }
     }
     return Promise.all(
       records.map(async (o): Promise<ProducedRecord> => {
-        if (isChangelogOutput(o)) return { topic: o.changelog, partition: o.partition, key: o.key, value: o.value };
-        if (isStoreOutput(o)) return { topic: declaredStore(processor, topology, o.store), partition: o.partition, key: o.key, value: o.value };
+        if (isStoreRecord(o)) return { topic: declaredStore(processor, topology, o.store), partition: o.partition, key: o.key, value: o.value };
         const receivedAt = TERMINAL_STATES.has(o.topic.id) ? (o.value as { header?: StateHeader }).header?.receivedAt : undefined;
         const value = await serde.encode(o.topic, o.value);
         const headers = { traceparent, ...o.headers };

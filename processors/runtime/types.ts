@@ -28,25 +28,6 @@ export interface TopicOutput {
   headers?: Record<string, string>;
 }
 
-/** A record for a processor's own changelog topic: raw bytes, explicit partition, `null` deletes. */
-export interface ChangelogOutput {
-  changelog: string;
-  key: string;
-  value: Buffer | null;
-  partition: number;
-}
-
-/**
- * A write to one of the processor's declared state stores (processors/<name>/topology.ts): the
- * runtime turns it into a record of the store's changelog, in the same transaction. `null` deletes.
- */
-export interface StoreOutput {
-  store: string;
-  key: string;
-  value: Buffer | null;
-  partition: number;
-}
-
 /**
  * Work the transaction carrying this record's outputs waits for before it commits: an object
  * those outputs point to (the claim-check order: the object exists before the record naming it
@@ -56,15 +37,17 @@ export interface CommitCondition {
   awaitBeforeCommit: Promise<unknown>;
 }
 
-/** A record the processor writes. */
-export type Output = TopicOutput | ChangelogOutput | StoreOutput;
+/**
+ * A record the processor writes, to one of its declared output topics. State is written through
+ * `ctx.store(name)`: the runtime turns those writes into records of the store's changelog, in the
+ * same transaction, so a processor never names a changelog.
+ */
+export type Output = TopicOutput;
 
 /** What a handler or timer returns: records, and the conditions their transaction waits for. */
 export type ProcessorOutput = Output | CommitCondition;
 
-export const isChangelogOutput = (o: Output): o is ChangelogOutput => 'changelog' in o;
-export const isStoreOutput = (o: Output): o is StoreOutput => 'store' in o;
-export const isCommitCondition = (o: ProcessorOutput): o is CommitCondition => 'awaitBeforeCommit' in o;
+export const isCommitCondition = (o: object): o is CommitCondition => 'awaitBeforeCommit' in o;
 
 /**
  * A commit condition on `work`. Its rejection is observed here, at once: the handler may still

@@ -60,17 +60,6 @@ test('the runtime refuses an output topic the processor did not declare, as a fa
   });
 });
 
-test('the runtime refuses a store the processor did not declare', () => {
-  const windower = outputGuard('windower', topology);
-  windower({ changelog: topology.changelog('windower', 'seen-hashes'), key: 'k', value: null, partition: 0 });
-  assert.throws(() => windower({ changelog: topology.changelog('windower', 'other-store'), key: 'k', value: null, partition: 0 }), UndeclaredOutputError);
-  // Another processor's store is not this one's.
-  assert.throws(() => outputGuard('enricher', topology)({ changelog: topology.changelog('windower', 'seen-hashes'), key: 'k', value: null, partition: 0 }), UndeclaredOutputError);
-  // A write by store name (what the windower does) is checked the same way.
-  windower({ store: 'open-window', key: '0', value: null, partition: 0 });
-  assert.throws(() => windower({ store: 'other-store', key: '0', value: null, partition: 0 }), UndeclaredOutputError);
-});
-
 test('a processor restores only its declared stores: the runtime names the changelog, and refuses another store', () => {
   assert.equal(declaredStore('windower', topology, 'seen-hashes'), 'contract.windower.seen-hashes.changelog');
   assert.throws(() => declaredStore('windower', topology, 'other-store'), /processor windower asked for store other-store, which is not one of its declared stores \(seen-hashes, open-window\)/);

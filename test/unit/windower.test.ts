@@ -6,8 +6,8 @@ import { createLogger } from '../../lib/logger.ts';
 import { PermitflowError } from '../../lib/errors.ts';
 import { createWindower, ENVELOPE_LIMITS, envelopeProblem } from '../../processors/windower/index.ts';
 import { closeWindow, gzipArchive, idempotencyKey, openWindow } from '../../processors/windower/window.ts';
-import { processorStores } from '../../processors/runtime/stores.ts';
-import { isCommitCondition, type ProcessorOutput, type TopicOutput } from '../../processors/runtime/types.ts';
+import { processorStores, type StoreWrite } from '../../processors/runtime/stores.ts';
+import { isCommitCondition, type Output, type ProcessorOutput, type TopicOutput } from '../../processors/runtime/types.ts';
 import type { Serde } from '../../schemas/serde.ts';
 import type { BatchManifest, SubmissionEnvelope } from '../../schemas/types.ts';
 import { buildTopology } from '../../topology/topics.ts';
@@ -69,9 +69,9 @@ async function harness(limits: { maxCount?: number; maxBytes?: number; maxAgeMs?
     return { ctx, views };
   };
   // As the runtime does: the store writes join the outputs, and the commit conditions (the archive) are awaited.
-  const withWrites = async (outputs: ProcessorOutput[], views: { commit: () => readonly { store: string; key: string; value: Buffer | null }[] }): Promise<ProcessorOutput[]> => {
+  const withWrites = async (outputs: ProcessorOutput[], views: { commit: () => readonly StoreWrite[] }): Promise<(Output | StoreWrite)[]> => {
     await Promise.all(outputs.filter(isCommitCondition).map((c) => c.awaitBeforeCommit));
-    return [...outputs.filter((o) => !isCommitCondition(o)), ...views.commit().map((w) => ({ ...w, partition: 0 }))];
+    return [...outputs.filter((o): o is Output => !isCommitCondition(o)), ...views.commit()];
   };
   await windower.assign!(partitionCtx(false).ctx);
   let offset = 0;
@@ -90,7 +90,7 @@ async function harness(limits: { maxCount?: number; maxBytes?: number; maxAgeMs?
   };
 }
 
-const on = (outputs: ProcessorOutput[], id: string) => outputs.filter((o): o is TopicOutput => 'topic' in o && o.topic.id === id);
+const on = (outputs: readonly (Output | StoreWrite)[], id: string) => outputs.filter((o): o is TopicOutput => 'topic' in o && o.topic.id === id);
 
 test('a new submission is received and joins the open window; a duplicate is dropped', async () => {
   const w = await harness();
