@@ -5,7 +5,10 @@
  *               client (KAFKA_CLIENT) vs a plain kafkajs consume-produce passthrough without
  *               transactions, over the same topic and records, each timed from its first record
  *               (start-up excluded) (goal: windower at least 50% of passthrough); with the
- *               CPU-seconds of each and the load average before and after;
+ *               CPU-seconds of each and the load average before and after. A second reference,
+ *               the same passthrough writing each record to three topics, is the windower's
+ *               output count without its work: it writes `received`, `chunked` and a
+ *               `seen-hashes` changelog record per input;
  *   memory      RSS of a windower process that restored one million hashes into its dedup
  *               horizon, vs the same process with an empty horizon (goal: under 300 MB).
  *
@@ -51,7 +54,6 @@ async function cleanup(kafka: Kafka, topology: Topology, extra: string[] = []): 
   await admin.disconnect();
 }
 
-/** Plain kafkajs: consume the raw topic and produce every record to another topic, no transactions. */
 /** Records per second and CPU-seconds of this process (every thread), both from the first record to the last. */
 interface Steady {
   perSecond: number;
@@ -63,15 +65,20 @@ const cpuNow = (): number => {
   return (used.user + used.system) / 1e6;
 };
 
-async function passthrough(kafka: Kafka, topology: Topology, records: number): Promise<Steady> {
-  const output = `${topology.options.namespace}.bench.passthrough`;
+/** The topics a passthrough writing `copies` records per input writes to (removed with the namespace). */
+const passthroughTopics = (topology: Topology, copies: number): string[] =>
+  Array.from({ length: copies }, (_, i) => `${topology.options.namespace}.bench.passthrough${copies}.${i}`);
+
+/** Plain kafkajs: consume the raw topic and produce every record to `copies` other topics, no transactions. */
+async function passthrough(kafka: Kafka, topology: Topology, records: number, copies: number): Promise<Steady> {
+  const outputs = passthroughTopics(topology, copies);
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic: output, numPartitions: topology.options.partitions, replicationFactor: 1 }], waitForLeaders: true });
+  await admin.createTopics({ topics: outputs.map((topic) => ({ topic, numPartitions: topology.options.partitions, replicationFactor: 1 })), waitForLeaders: true });
   await admin.disconnect();
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
-  const consumer = kafka.consumer({ groupId: `${topology.options.namespace}.bench.passthrough` });
+  const consumer = kafka.consumer({ groupId: `${topology.options.namespace}.bench.passthrough${copies}` });
   await consumer.connect();
   await consumer.subscribe({ topic: topology.topics.raw.name, fromBeginning: true });
   let produced = 0;
@@ -83,7 +90,8 @@ async function passthrough(kafka: Kafka, topology: Topology, records: number): P
         partitionsConsumedConcurrently: 3,
         eachBatch: async ({ batch }) => {
           if (!started) [started, cpuAtStart] = [Date.now(), cpuNow()];
-          await producer.send({ topic: output, acks: -1, messages: batch.messages.map((m) => ({ key: m.key, value: m.value, partition: batch.partition })) });
+          const messages = batch.messages.map((m) => ({ key: m.key, value: m.value, partition: batch.partition }));
+          await producer.sendBatch({ acks: -1, topicMessages: outputs.map((topic) => ({ topic, messages })) });
           produced += batch.messages.length;
           if (produced >= records) resolve();
         },
@@ -136,24 +144,30 @@ async function throughput(records: number): Promise<Record<string, unknown>> {
       return [rate, (used.user + used.system) / 1e6];
     };
     const loadBefore = loadavg()[0]!;
-    const [plain, plainCpu] = await cpuSeconds(() => passthrough(kafka, topology, records));
+    const [plain, plainCpu] = await cpuSeconds(() => passthrough(kafka, topology, records, 1));
+    const [triple] = await cpuSeconds(() => passthrough(kafka, topology, records, 3));
     const [windowed, windowedCpu] = await cpuSeconds(() => windower(config, topology, kafka, records));
     const per1000 = (cpu: number) => Number(((cpu * 1000) / records).toFixed(3));
     return {
       client: config.kafka.client,
       records,
       passthroughPerSecond: Math.round(plain.perSecond),
+      passthrough3PerSecond: Math.round(triple.perSecond),
       windowerPerSecond: Math.round(windowed.perSecond),
       ratio: Number((windowed.perSecond / plain.perSecond).toFixed(2)),
+      // What writing three records per input costs on its own, and the windower against that.
+      passthrough3Ratio: Number((triple.perSecond / plain.perSecond).toFixed(2)),
+      ratioToPassthrough3: Number((windowed.perSecond / triple.perSecond).toFixed(2)),
       passthroughCpuSeconds: Number(plainCpu.toFixed(1)),
       windowerCpuSeconds: Number(windowedCpu.toFixed(1)),
       // From the first record to the last (start-up, group join and restore excluded), every thread of the process.
       passthroughCpuSecondsPer1000: per1000(plain.cpuSeconds),
+      passthrough3CpuSecondsPer1000: per1000(triple.cpuSeconds),
       windowerCpuSecondsPer1000: per1000(windowed.cpuSeconds),
       loadAverage1m: [Number(loadBefore.toFixed(1)), Number(loadavg()[0]!.toFixed(1))],
     };
   } finally {
-    await cleanup(kafka, topology, [`${topology.options.namespace}.bench.passthrough`]);
+    await cleanup(kafka, topology, [...passthroughTopics(topology, 1), ...passthroughTopics(topology, 3)]);
   }
 }
 
