@@ -11,14 +11,14 @@
  * `--submissions` synthetic submissions, in a namespace of its own, removed afterwards (the
  * audit objects stay: the bucket is object-locked).
  *
- * Usage: node --import tsx bench/archiver/index.ts [--submissions 20000] [--segment-records 1000]
+ * Usage: see USAGE below (what --help prints).
  * Results are printed and written to bench/results/archiver-<timestamp>.{json,md}.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from '../args.ts';
 import { createAuditStore } from '../../connectors/audit/store.ts';
 import { runArchiver } from '../../connectors/audit/archiver.ts';
 import { parseManifest, parseManifestKey } from '../../connectors/audit/segment.ts';
@@ -33,7 +33,9 @@ import { applyTopology } from '../../topology/apply.ts';
 import { buildTopology } from '../../topology/topics.ts';
 import { produceSubmissions } from '../../test/support/pipeline.ts';
 
-const { values } = parseArgs({ options: { submissions: { type: 'string', default: '20000' }, 'segment-records': { type: 'string', default: '1000' } } });
+const USAGE = 'Usage: node --import tsx bench/archiver/index.ts [--submissions 20000] [--segment-records 1000]';
+
+const { values } = parseBenchArgs('archiver', USAGE, { options: { submissions: { type: 'string', default: '20000' }, 'segment-records': { type: 'string', default: '1000' } } });
 const submissions = Number(values.submissions);
 const logger = createLogger({ level: process.env.BENCH_LOG_LEVEL ?? 'warn' });
 const env = { PERMITFLOW_TOPIC_NAMESPACE: `bench${randomBytes(4).toString('hex')}`, PERMITFLOW_PARTITIONS: '6', LOG_LEVEL: 'warn', WINDOW_MAX_COUNT: '500', WINDOW_MAX_AGE_MS: '1000', AUDIT_SEGMENT_MAX_RECORDS: values['segment-records'], AUDIT_SEGMENT_MAX_AGE_MS: '2000' };

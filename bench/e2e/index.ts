@@ -12,8 +12,7 @@
  *   celery-message  the Celery peer, one broker message per submission
  *   producer-perf   Kafka's ProducerPerformance, 1 KB records, acks=all, 6 partitions
  *
- * Usage: node --import tsx bench/e2e/index.ts [--rows N] [--only a,b] [--rates 500,1000,2000]
- *        [--seconds 60] [--live-layout all|stages] [--profile] [--out bench/results]
+ * Usage: see USAGE below (what --help prints).
  * With --profile each drain's processes run with --cpu-prof; the top 15 self-time functions per
  * process go into the report. Results: printed, and bench/results/e2e-<timestamp>.{json,md}.
  */
@@ -21,8 +20,8 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { parseBenchArgs } from '../args.ts';
 import { envFilePath, loadConfig, REPO_ROOT, type Config } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
@@ -33,9 +32,12 @@ import { startLookupFixtures } from './lookup-fixtures.ts';
 import { celeryPeer, producerPerformance } from './peers.ts';
 import { renderMarkdown, type E2eResults } from './report.ts';
 
+const USAGE = `Usage: node --import tsx bench/e2e/index.ts [--rows N] [--only a,b] [--rates 500,1000,2000]
+       [--seconds 60] [--live-layout all|stages] [--profile] [--out bench/results]`;
+
 const SCENARIOS = ['drain-all', 'drain-stages', 'live', 'celery-batch', 'celery-message', 'producer-perf'] as const;
 
-const { values: args } = parseArgs({
+const { values: args } = parseBenchArgs('e2e', USAGE, {
   options: {
     rows: { type: 'string', default: '20000' },
     only: { type: 'string', default: SCENARIOS.join(',') },

@@ -13,13 +13,13 @@
  * K pairs, every other one with the PDFs first (a machine shared with others drifts), and reports
  * each pair's ratio and their median.
  *
- * Usage: node --import tsx bench/extract/index.ts [--forms N] [--scans N] [--mixed N] [--layout all|stages] [--pairs K]
+ * Usage: see USAGE below (what --help prints).
  * Results are printed and written to bench/results/extract-<timestamp>.{json,md}.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from '../args.ts';
 import { createPdfExtractor } from '../../connectors/pdf/extractor.ts';
 import { loadFormMappings } from '../../connectors/pdf/form-mapping.ts';
 import { loadConfig, REPO_ROOT } from '../../lib/config.ts';
@@ -28,7 +28,9 @@ import { portInUse } from '../../ops/stack/proc.ts';
 import { startLookupFixtures } from '../e2e/lookup-fixtures.ts';
 import { mixedRun } from './mixed.ts';
 
-const { values: args } = parseArgs({ options: { forms: { type: 'string', default: '20' }, scans: { type: 'string', default: '4' }, mixed: { type: 'string' }, layout: { type: 'string', default: 'all' }, pairs: { type: 'string', default: '1' } } });
+const USAGE = 'Usage: node --import tsx bench/extract/index.ts [--forms N] [--scans N] [--mixed N] [--layout all|stages] [--pairs K]';
+
+const { values: args } = parseBenchArgs('extract', USAGE, { options: { forms: { type: 'string', default: '20' }, scans: { type: 'string', default: '4' }, mixed: { type: 'string' }, layout: { type: 'string', default: 'all' }, pairs: { type: 'string', default: '1' } } });
 if (args.layout !== 'all' && args.layout !== 'stages') throw new Error(`--layout ${args.layout}: expected all or stages`);
 const layout = args.layout;
 const config = loadConfig();

@@ -13,8 +13,7 @@
  * rows per CPU-second. --profile writes the importer's V8 CPU profile (--cpu-prof) to
  * bench/results/import-profile-<timestamp>/.
  *
- * Usage: node --import tsx bench/import/index.ts [--size 1GB] [--file existing.csv] [--keep] [--profile] [--node-options '...']
- * (--node-options replaces the importer's heap caps, to weigh GC against RSS).
+ * Usage: see USAGE below (what --help prints).
  * Uses a dedicated topic namespace, deleted afterwards, and deletes the generated file unless
  * --keep. Results go to bench/results/import-<timestamp>.{json,md}.
  */
@@ -24,7 +23,7 @@ import { once } from 'node:events';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from '../args.ts';
 import { loadConfig, REPO_ROOT } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
@@ -34,7 +33,10 @@ import { buildTopology } from '../../topology/topics.ts';
 import { generateExport } from './generate.ts';
 import { cpuSeconds, peakRssMb } from '../../ops/stack/proc.ts';
 
-const { values } = parseArgs({
+const USAGE = `Usage: node --import tsx bench/import/index.ts [--size 1GB] [--file existing.csv] [--keep] [--profile] [--node-options '...']
+(--node-options replaces the importer's heap caps, to weigh GC against RSS).`;
+
+const { values } = parseBenchArgs('import', USAGE, {
   options: { size: { type: 'string', default: '1GB' }, file: { type: 'string' }, keep: { type: 'boolean', default: false }, profile: { type: 'boolean', default: false }, 'node-options': { type: 'string', default: '--max-old-space-size=96 --max-semi-space-size=4' } },
 });
 const IMPORT_NODE_OPTIONS = values['node-options'];

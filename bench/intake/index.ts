@@ -12,7 +12,7 @@
  *              Retry-After, no other 5xx. Latencies count every response, 503s included.
  *
  * Every request is a distinct submission. The machine is shared: each row records the load
- * average. Usage: node --import tsx bench/intake/index.ts [--seconds N] [--only sustained,rate,surge]
+ * average. Usage: see USAGE below (what --help prints).
  * Results: printed, and written to bench/results/intake-<timestamp>.{json,md}. Topics and
  * claim-checked objects it created are removed at the end.
  */
@@ -23,8 +23,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { parseBenchArgs } from '../args.ts';
 import { createApiKey } from '../../connectors/intake/api-keys.ts';
 import { REPO_ROOT } from '../../lib/config.ts';
 import { createLogger } from '../../lib/logger.ts';
@@ -32,8 +32,10 @@ import { sampleApplications } from '../../test/support/samples.ts';
 import { openLoop } from './open-loop.ts';
 import { cleanupNamespace, prepareNamespace } from './stack.ts';
 
+const USAGE = 'Usage: node --import tsx bench/intake/index.ts [--seconds N] [--only sustained,rate,surge]';
+
 const logger = createLogger({ level: 'warn', name: 'bench-intake' });
-const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '12' }, only: { type: 'string', default: 'sustained,rate,surge' } } });
+const { values: args } = parseBenchArgs('intake', USAGE, { options: { seconds: { type: 'string', default: '12' }, only: { type: 'string', default: 'sustained,rate,surge' } } });
 const SECONDS = Number(args.seconds);
 const ONLY = new Set(args.only.split(','));
 

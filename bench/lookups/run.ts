@@ -9,13 +9,13 @@
  * per 1,000 records (the figure to compare on a busy machine). LOOKUPS_MEMORY_CACHE_MB=0 in the
  * environment measures without the in-process cache in front of Redis.
  *
- *   node --import tsx bench/lookups/run.ts [--seconds 10] [--concurrency 64] [--json bench/results/lookups.json]
+ *   Usage: see USAGE below (what --help prints).
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import { parseBenchArgs } from '../args.ts';
 import { createEnrichmentLookups } from '../../connectors/lookups/index.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { createLogger } from '../../lib/logger.ts';
@@ -27,7 +27,9 @@ import { startSodaFixture } from '../../test/fixtures/lookups/soda-server.ts';
 import { sampleApplications } from '../../test/support/samples.ts';
 import { purgeKeys } from '../../test/support/redis.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, concurrency: { type: 'string', default: '64' }, json: { type: 'string' } } });
+const USAGE = 'Usage: node --import tsx bench/lookups/run.ts [--seconds 10] [--concurrency 64] [--json bench/results/lookups.json]';
+
+const { values } = parseBenchArgs('lookups', USAGE, { options: { seconds: { type: 'string', default: '10' }, concurrency: { type: 'string', default: '64' }, json: { type: 'string' } } });
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
 const HIT_RATE = 0.8;

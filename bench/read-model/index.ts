@@ -26,15 +26,15 @@
  * (write.ts says why that keeps every record); on this machine's disk that differed by under 5%
  * for the plain insert.
  *
- * Usage: node --import tsx bench/read-model/index.ts [--submissions N] [--batch N] [--runs N]
+ * Usage: see USAGE below (what --help prints).
  * Results are printed and written to bench/results/read-model-<timestamp>.json.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type pg from 'pg';
+import { parseBenchArgs } from '../args.ts';
 import { migrate, quoteIdent } from '../../connectors/read-model/migrate.ts';
 import { createReadModelPool } from '../../connectors/read-model/pool.ts';
 import type { SubmissionPatch } from '../../connectors/read-model/records.ts';
@@ -43,7 +43,9 @@ import { loadConfig, REPO_ROOT } from '../../lib/config.ts';
 import { cpuSeconds } from '../../ops/stack/proc.ts';
 import { workload, type Fetch } from './workload.ts';
 
-const { values: args } = parseArgs({ options: { submissions: { type: 'string', default: '5000' }, batch: { type: 'string', default: '500' }, runs: { type: 'string', default: '3' } } });
+const USAGE = 'Usage: node --import tsx bench/read-model/index.ts [--submissions N] [--batch N] [--runs N]';
+
+const { values: args } = parseBenchArgs('read-model', USAGE, { options: { submissions: { type: 'string', default: '5000' }, batch: { type: 'string', default: '500' }, runs: { type: 'string', default: '3' } } });
 const SUBMISSIONS = Number(args.submissions);
 const BATCH = Number(args.batch);
 const RUNS = Number(args.runs);

@@ -11,7 +11,7 @@
  *   memory        each process's RSS once ready (idle) and its peak (VmHWM) by the end, the
  *                 figures deploy/kubernetes sizes its requests and limits from.
  *
- * Usage: node --import tsx bench/scale-out/index.ts [--records 3000] [--partitions 6]
+ * Usage: see USAGE below (what --help prints).
  * Needs the local stack (`npx permitflow stack up`); starts the lookup fixture servers itself.
  * Results are printed and written to bench/results/scale-out-<timestamp>.{json,md}.
  */
@@ -22,9 +22,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { AssignerProtocol, type Admin } from 'kafkajs';
 import pg from 'pg';
+import { parseBenchArgs } from '../args.ts';
 import { canonicalPayload } from '../../domain/hashing.ts';
 import { createRawProducer } from '../../connectors/raw-topic.ts';
 import { readTopic } from '../../connectors/topic-reader.ts';
@@ -42,7 +42,9 @@ import { waitFor } from '../../test/support/pipeline.ts';
 import { freePort } from '../../test/support/ports.ts';
 import { sampleApplications } from '../../test/support/samples.ts';
 
-const { values: args } = parseArgs({ options: { records: { type: 'string', default: '3000' }, partitions: { type: 'string', default: '6' } } });
+const USAGE = 'Usage: node --import tsx bench/scale-out/index.ts [--records 3000] [--partitions 6]';
+
+const { values: args } = parseBenchArgs('scale-out', USAGE, { options: { records: { type: 'string', default: '3000' }, partitions: { type: 'string', default: '6' } } });
 const RECORDS = Number(args.records);
 const PARTITIONS = Number(args.partitions);
 const STAGES = Object.keys(PROCESSORS) as ProcessorId[];

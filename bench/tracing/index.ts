@@ -7,8 +7,7 @@
  * and the windower's CPU time over that span is divided by the records.
  * Goal: tracing on costs under 10% of throughput.
  *
- * Usage: node --import tsx bench/tracing/index.ts [--records N] [--rounds N] [--variants off,on,sampled10] [--cpu-prof DIR]
- * (`--cpu-prof DIR` writes a V8 CPU profile of each windower process to DIR, named after its variant.)
+ * Usage: see USAGE below (what --help prints).
  * Results are printed and written to bench/results/tracing-<timestamp>.json.
  */
 import { spawn } from 'node:child_process';
@@ -18,7 +17,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from '../args.ts';
 import { loadConfig, REPO_ROOT } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { fetchGroupLag } from '../../lib/lag.ts';
@@ -29,8 +28,11 @@ import { buildTopology } from '../../topology/topics.ts';
 import { produceSubmissions } from '../../test/support/pipeline.ts';
 import { cpuSeconds } from '../../ops/stack/proc.ts';
 
+const USAGE = `Usage: node --import tsx bench/tracing/index.ts [--records N] [--rounds N] [--variants off,on,sampled10] [--cpu-prof DIR]
+(\`--cpu-prof DIR\` writes a V8 CPU profile of each windower process to DIR, named after its variant.)`;
+
 const logger = createLogger({ level: 'warn' });
-const { values } = parseArgs({
+const { values } = parseBenchArgs('tracing', USAGE, {
   options: {
     records: { type: 'string', default: '20000' },
     rounds: { type: 'string', default: '3' },

@@ -9,14 +9,14 @@
  *            other healthy: the healthy one's latency during the outage, then the returning
  *            one's drain (events/s from its return), completeness and order per submission.
  *
- * Usage: node --import tsx bench/webhooks/index.ts [--rate 50] [--seconds 20] [--outage-s 30] [--outage-rate 5]
+ * Usage: see USAGE below (what --help prints).
  * Results are printed and written to bench/results/webhooks-<timestamp>.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from '../args.ts';
 import { eventId, type EventType } from '../../connectors/webhooks/events.ts';
 import { startNotifier } from '../../connectors/webhooks/notifier.ts';
 import { addSubscription, createWebhookPool, migrateWebhooks } from '../../connectors/webhooks/store.ts';
@@ -29,7 +29,9 @@ import { buildTopology } from '../../topology/topics.ts';
 import { freePort } from '../../test/support/ports.ts';
 import { startReceiver, stateRecordProducer, type WebhookReceiver } from '../../test/support/webhooks.ts';
 
-const { values: args } = parseArgs({ options: { rate: { type: 'string', default: '50' }, seconds: { type: 'string', default: '20' }, 'outage-s': { type: 'string', default: '30' }, 'outage-rate': { type: 'string', default: '5' } } });
+const USAGE = 'Usage: node --import tsx bench/webhooks/index.ts [--rate 50] [--seconds 20] [--outage-s 30] [--outage-rate 5]';
+
+const { values: args } = parseBenchArgs('webhooks', USAGE, { options: { rate: { type: 'string', default: '50' }, seconds: { type: 'string', default: '20' }, 'outage-s': { type: 'string', default: '30' }, 'outage-rate': { type: 'string', default: '5' } } });
 
 const percentile = (values: number[], p: number): number => {
   const sorted = [...values].sort((a, b) => a - b);

@@ -12,7 +12,7 @@
  *   memory      RSS of a windower process that restored one million hashes into its dedup
  *               horizon, vs the same process with an empty horizon (goal: under 300 MB).
  *
- * Usage: node --import tsx bench/windower/index.ts [throughput|memory|all] [--records N] [--hashes N]
+ * Usage: see USAGE below (what --help prints).
  * Results are printed and written to bench/results/windower-<timestamp>.json.
  */
 import { spawn } from 'node:child_process';
@@ -20,8 +20,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Partitioners, type Kafka } from 'kafkajs';
+import { parseBenchArgs } from '../args.ts';
 import { loadConfig, REPO_ROOT, type Config } from '../../lib/config.ts';
 import { createKafka } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
@@ -32,6 +32,8 @@ import { createRegistry, createSerde } from '../../schemas/serde.ts';
 import { applyTopology } from '../../topology/apply.ts';
 import { buildTopology, type Topology } from '../../topology/topics.ts';
 import { produceSubmissions } from '../../test/support/pipeline.ts';
+
+const USAGE = 'Usage: node --import tsx bench/windower/index.ts [throughput|memory|all] [--records N] [--hashes N]';
 
 const logger = createLogger({ level: 'warn' });
 
@@ -216,7 +218,7 @@ async function memory(hashes: number): Promise<Record<string, number>> {
   }
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { records: { type: 'string', default: '30000' }, hashes: { type: 'string', default: '1000000' } } });
+const { values, positionals } = parseBenchArgs('windower', USAGE, { allowPositionals: true, options: { records: { type: 'string', default: '30000' }, hashes: { type: 'string', default: '1000000' } } });
 const which = positionals[0] ?? 'all';
 const results: Record<string, unknown> = { at: new Date().toISOString() };
 if (which === 'throughput' || which === 'all') results.throughput = await throughput(Number(values.records));
