@@ -33,7 +33,7 @@ import { celeryPeer, producerPerformance } from './peers.ts';
 import { renderMarkdown, type E2eResults } from './report.ts';
 
 const USAGE = `Usage: node --import tsx bench/e2e/index.ts [--rows N] [--only a,b] [--rates 500,1000,2000]
-       [--seconds 60] [--live-layout all|stages] [--profile] [--out bench/results]`;
+       [--seconds 60] [--live-layout all|stages] [--producer-records 500000] [--profile] [--out bench/results]`;
 
 const SCENARIOS = ['drain-all', 'drain-stages', 'live', 'celery-batch', 'celery-message', 'producer-perf'] as const;
 
