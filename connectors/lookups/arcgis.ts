@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { PermitflowError } from '../../lib/errors.ts';
 import { badResponse, endpointOf, LOOKUP_ERRORS, type RequestTarget } from './http/errors.ts';
 import type { JsonReply, ResilientClient } from './http/client.ts';
+import { shapeCheck } from './http/shape-check.ts';
 import type { LatLon } from '../../domain/lookups.ts';
 
 export interface ArcgisQuery {
@@ -35,7 +36,8 @@ export function sqlString(value: string): string {
 
 export function arcgisQueryUrl(layerUrl: string, query: ArcgisQuery): URL {
   const url = new URL(`${layerUrl.replace(/\/+$/, '')}/query`);
-  const params = url.searchParams;
+  // Built apart and set once: each url.searchParams.set writes the whole query back into the URL.
+  const params = new URLSearchParams();
   params.set('f', 'json');
   params.set('where', query.where ?? '1=1');
   params.set('outFields', query.outFields?.join(',') ?? '*');
@@ -52,6 +54,7 @@ export function arcgisQueryUrl(layerUrl: string, query: ArcgisQuery): URL {
   }
   if (query.returnCountOnly) params.set('returnCountOnly', 'true');
   if (query.resultRecordCount !== undefined) params.set('resultRecordCount', String(query.resultRecordCount));
+  url.search = params.toString();
   return url;
 }
 
@@ -90,8 +93,11 @@ const featureSet = z.object({
 });
 const countAnswer = z.object({ count: z.number().int().nonnegative() });
 
-function parse<T>(schema: z.ZodType<T>, body: unknown, target: RequestTarget): T {
-  const parsed = schema.safeParse(body);
+const checkFeatureSet = shapeCheck(featureSet);
+const checkCountAnswer = shapeCheck(countAnswer);
+
+function parse<T>(check: (body: unknown) => z.SafeParseReturnType<unknown, T>, body: unknown, target: RequestTarget): T {
+  const parsed = check(body);
   if (parsed.success) return parsed.data;
   // The issue's code and path, not its message: zod quotes the values it refuses.
   const issue = parsed.error.issues[0];
@@ -112,7 +118,7 @@ export interface CountAnswer extends Omit<JsonReply, 'body'> {
 export async function queryFeatures(client: ResilientClient, layerUrl: string, query: ArcgisQuery, signal?: AbortSignal): Promise<FeatureAnswer> {
   const url = arcgisQueryUrl(layerUrl, query);
   const reply = await client.getJson(url, { signal, check: checkArcgisBody });
-  const { features } = parse(featureSet, reply.body, { api: client.api, url });
+  const { features } = parse(checkFeatureSet, reply.body, { api: client.api, url });
   return { ...reply, features, endpoint: endpointOf(url) };
 }
 
@@ -120,5 +126,5 @@ export async function queryFeatures(client: ResilientClient, layerUrl: string, q
 export async function countFeatures(client: ResilientClient, layerUrl: string, query: ArcgisQuery, signal?: AbortSignal): Promise<CountAnswer> {
   const url = arcgisQueryUrl(layerUrl, { ...query, returnCountOnly: true });
   const reply = await client.getJson(url, { signal, check: checkArcgisBody });
-  return { ...reply, count: parse(countAnswer, reply.body, { api: client.api, url }).count, endpoint: endpointOf(url) };
+  return { ...reply, count: parse(checkCountAnswer, reply.body, { api: client.api, url }).count, endpoint: endpointOf(url) };
 }

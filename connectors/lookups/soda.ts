@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { badResponse, endpointOf } from './http/errors.ts';
 import type { JsonReply, ResilientClient } from './http/client.ts';
+import { shapeCheck } from './http/shape-check.ts';
 
 export interface SodaQuery {
   /** SoQL `$where`. */
@@ -25,14 +26,17 @@ export function soqlString(value: string): string {
 
 export function sodaQueryUrl(resourceUrl: string, query: SodaQuery): URL {
   const url = new URL(resourceUrl);
-  if (query.select !== undefined) url.searchParams.set('$select', query.select);
-  if (query.where !== undefined) url.searchParams.set('$where', query.where);
-  if (query.order !== undefined) url.searchParams.set('$order', query.order);
-  if (query.limit !== undefined) url.searchParams.set('$limit', String(query.limit));
+  // Built apart and set once: each url.searchParams.set writes the whole query back into the URL.
+  const params = new URLSearchParams(url.search);
+  if (query.select !== undefined) params.set('$select', query.select);
+  if (query.where !== undefined) params.set('$where', query.where);
+  if (query.order !== undefined) params.set('$order', query.order);
+  if (query.limit !== undefined) params.set('$limit', String(query.limit));
+  url.search = params.toString();
   return url;
 }
 
-const rows = z.array(z.record(z.unknown()));
+const checkRows = shapeCheck(z.array(z.record(z.unknown())));
 
 export interface RowsAnswer extends Omit<JsonReply, 'body'> {
   rows: SodaRow[];
@@ -42,7 +46,7 @@ export interface RowsAnswer extends Omit<JsonReply, 'body'> {
 export async function queryRows(client: ResilientClient, resourceUrl: string, query: SodaQuery, signal?: AbortSignal): Promise<RowsAnswer> {
   const url = sodaQueryUrl(resourceUrl, query);
   const reply = await client.getJson(url, { signal });
-  const parsed = rows.safeParse(reply.body);
+  const parsed = checkRows(reply.body);
   if (!parsed.success) throw badResponse({ api: client.api, url }, 'not a SODA row array');
   return { ...reply, rows: parsed.data, endpoint: endpointOf(url) };
 }

@@ -174,6 +174,20 @@ test('a fresh answer is served from the process memory in front of Redis; with t
   assert.ok(requests() > requestsAfterFirst, 'without the memory cache the emptied Redis sends the lookups to the APIs');
 });
 
+test('the process memory answers only while the answer is fresh: past its max-age the API is asked again', async (t) => {
+  const harness = await startLookupsHarness(t, {}, { arcgisCacheControl: 'max-age=1' });
+  const lookups = await harness.lookups();
+  const parcelQueries = () => harness.arcgis.count((q) => q.path.endsWith('/Parcels/FeatureServer/0/query'));
+  await lookups.lookupAll(alderCreek);
+  await lookups.lookupAll(alderCreek);
+  assert.equal(parcelQueries(), 1, 'fresh: the second lookup was answered from the cache');
+  // Expiry is the behaviour under test: no event to wait for but the clock.
+  await new Promise((resolve) => setTimeout(resolve, 1_200));
+  const later = byName(await lookups.lookupAll(alderCreek));
+  assert.equal(parcelQueries(), 2, 'stale: the parcel API was asked again, neither memory nor Redis answered alone');
+  assert.equal(later.parcel.outcome, 'found');
+});
+
 test('an answer that must be revalidated is confirmed with If-None-Match and a 304', async (t) => {
   const harness = await startLookupsHarness(t, {}, { arcgisCacheControl: 'no-cache' });
   const lookups = await harness.lookups();

@@ -64,6 +64,17 @@ export interface ResponseCache {
   revalidated(target: RequestTarget, requestHeaders: Headers, entry: CachedEntry, response: { status: number; headers: Headers }): Promise<CachedEntry | undefined>;
 }
 
+/**
+ * An entry in memory, with the request headers it was found fresh for. Each client sends one
+ * headers object with all its requests; while the entry lives (its TTL is its freshness), the
+ * same object again needs no new evaluation of the policy, which was a visible share of the
+ * enricher's CPU on every cached lookup.
+ */
+interface MemoryEntry {
+  entry: CachedEntry;
+  freshFor: Headers;
+}
+
 interface StoredEntry {
   policy: CachePolicy.CachePolicyObject;
   body: string;
@@ -92,25 +103,30 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   const keyOf = (target: RequestTarget): string => `${options.keyPrefix}cache:${target.api}:${createHash('sha256').update(target.url.href).digest('hex')}`;
   const memoryMaxBytes = options.memoryMaxBytes ?? 0;
   const memory =
-    memoryMaxBytes > 0 ? new LRUCache<string, CachedEntry>({ maxSize: memoryMaxBytes, sizeCalculation: (entry) => entry.body.length * 2 + MEMORY_ENTRY_OVERHEAD_BYTES }) : undefined;
+    memoryMaxBytes > 0 ? new LRUCache<string, MemoryEntry>({ maxSize: memoryMaxBytes, sizeCalculation: ({ entry }) => entry.body.length * 2 + MEMORY_ENTRY_OVERHEAD_BYTES }) : undefined;
 
   // In memory the URL itself is the key: hashing it for Redis on every hit was a visible share of the enricher.
   const memoryKeyOf = (target: RequestTarget): string => `${target.api} ${target.url.href}`;
 
-  /** Keeps `entry` in memory while it is fresh (a stale one is only useful from Redis). */
-  function remember(target: RequestTarget, entry: CachedEntry): void {
-    if (!memory) return;
+  /**
+   * Keeps `entry` in memory while it is fresh (a stale one is only useful from Redis), for
+   * requests with `requestHeaders`. Headers with cache directives of their own (`max-age`,
+   * `no-cache`: freshness that is not only the response's) are never answered from memory.
+   */
+  function remember(target: RequestTarget, requestHeaders: Headers, entry: CachedEntry): void {
+    if (!memory || requestHeaders['cache-control'] !== undefined || requestHeaders.pragma !== undefined) return;
     const freshMs = entry.policy.timeToLive();
     if (!entry.policy.storable() || freshMs <= 0 || entry.body.length * 2 + MEMORY_ENTRY_OVERHEAD_BYTES > memoryMaxBytes) return;
-    memory.set(memoryKeyOf(target), entry, { ttl: freshMs });
+    if (!entry.policy.satisfiesWithoutRevalidation(requestOf(target, requestHeaders))) return;
+    memory.set(memoryKeyOf(target), { entry, freshFor: requestHeaders }, { ttl: freshMs });
   }
 
-  async function save(target: RequestTarget, entry: CachedEntry): Promise<void> {
+  async function save(target: RequestTarget, requestHeaders: Headers, entry: CachedEntry): Promise<void> {
     const { resh: responseHeaders } = entry.policy.toObject();
     const hasValidator = responseHeaders.etag !== undefined || responseHeaders['last-modified'] !== undefined;
     const keepMs = Math.max(0, entry.policy.timeToLive()) + (hasValidator ? options.staleRetentionMs : 0);
     if (!entry.policy.storable() || keepMs <= 0) return;
-    remember(target, entry);
+    remember(target, requestHeaders, entry);
     const stored: StoredEntry = { policy: entry.policy.toObject(), body: entry.body, fetchedAt: entry.fetchedAt };
     try {
       await redis.set(keyOf(target), JSON.stringify(stored), 'PX', keepMs);
@@ -121,9 +137,10 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
 
   return {
     async lookup(target, requestHeaders) {
-      const request = requestOf(target, requestHeaders);
+      // Within its TTL a memory entry is fresh for the headers it was remembered with.
       const inMemory = memory?.get(memoryKeyOf(target));
-      if (inMemory?.policy.satisfiesWithoutRevalidation(request)) return { kind: 'fresh', entry: inMemory };
+      if (inMemory?.freshFor === requestHeaders) return { kind: 'fresh', entry: inMemory.entry };
+      const request = requestOf(target, requestHeaders);
       let text: string | null;
       try {
         text = await redis.get(keyOf(target));
@@ -141,7 +158,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
         return { kind: 'miss' };
       }
       if (entry.policy.satisfiesWithoutRevalidation(request)) {
-        remember(target, entry);
+        remember(target, requestHeaders, entry);
         return { kind: 'fresh', entry };
       }
       return { kind: 'stale', entry, revalidationHeaders: entry.policy.revalidationHeaders(request) };
@@ -150,7 +167,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     async store(target, requestHeaders, response, body) {
       const policy = new CachePolicy(requestOf(target, requestHeaders), { status: response.status, headers: withDefaultFreshness(response.headers, options.defaultTtlMs) });
       const entry: CachedEntry = { policy, body, fetchedAt: Date.now() };
-      await save(target, entry);
+      await save(target, requestHeaders, entry);
       return entry;
     },
 
@@ -161,7 +178,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       });
       if (revalidation.modified) return undefined;
       const refreshed: CachedEntry = { policy: revalidation.policy, body: entry.body, fetchedAt: Date.now() };
-      await save(target, refreshed);
+      await save(target, requestHeaders, refreshed);
       return refreshed;
     },
   };
