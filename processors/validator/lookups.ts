@@ -4,6 +4,7 @@
  * change freely. A lookup that is absent, has an unknown outcome or data of the wrong shape is
  * `unavailable`: the rules turn that into a finding for a reviewer instead of guessing.
  */
+import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import type { FeeQuote } from '../../domain/fee-schedule.ts';
 import type { HistoryData, OverlaysData, Parcel, ZoningData } from '../../domain/lookups.ts';
@@ -54,10 +55,30 @@ export interface SiteLookups {
   history: LookupView<HistoryFacts>;
 }
 
+/**
+ * Views already read, per lookup and data text. Submissions on the same parcel carry the same
+ * cached answers, and parsing and checking them again was a seventh of the validator's CPU. A
+ * view depends only on the outcome, source and data, and the rules only read it, so one object
+ * serves them all. Bounded: a few thousand distinct answers cover a busy day's parcels.
+ */
+const VIEWS_PER_LOOKUP = 2048;
+const viewsRead = new Map<keyof SiteLookups, LRUCache<string, { outcome: string; source: string; view: LookupView<unknown> }>>();
+
 function view<T>(results: LookupResult[], name: keyof SiteLookups, schema: z.ZodType<T, z.ZodTypeDef, unknown>): LookupView<T> {
   // The first answer counts: the enricher reports each lookup once.
   const result = results.find((r) => r.lookup === name);
   if (!result) return { status: 'unavailable', problem: `no ${name} lookup in the enriched record` };
+  if (result.data === null) return readView(result, name, schema);
+  let seen = viewsRead.get(name);
+  if (!seen) viewsRead.set(name, (seen = new LRUCache({ max: VIEWS_PER_LOOKUP })));
+  const known = seen.get(result.data);
+  if (known && known.outcome === result.outcome && known.source === result.source) return known.view as LookupView<T>;
+  const read = readView(result, name, schema);
+  seen.set(result.data, { outcome: result.outcome, source: result.source, view: read });
+  return read;
+}
+
+function readView<T>(result: LookupResult, name: keyof SiteLookups, schema: z.ZodType<T, z.ZodTypeDef, unknown>): LookupView<T> {
   let json: unknown = null;
   if (result.data !== null) {
     try {
